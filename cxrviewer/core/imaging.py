@@ -1,0 +1,49 @@
+"""Window/level and display transforms (pure numpy)."""
+from __future__ import annotations
+
+import numpy as np
+
+from cxrviewer.core.types import Window, XrayImage
+
+
+def apply_window(pixels: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:
+    """Map `pixels` through a linear window to 8-bit display values (0 = black).
+
+    Linear mapping of [low, high] to [0, 255] with clipping outside; `invert` flips the
+    result (MONOCHROME1, or the user's invert toggle).
+    """
+    width = max(float(window.width), 1e-6)
+    low = float(window.center) - width / 2.0
+    scaled = (np.asarray(pixels, dtype=np.float32) - np.float32(low)) * np.float32(255.0 / width)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    out = (scaled + 0.5).astype(np.uint8)
+    if invert:
+        np.subtract(255, out, out=out)
+    return out
+
+
+def default_display(image: XrayImage) -> np.ndarray:
+    """The 8-bit gray image exactly as the viewer shows it on opening (default window, polarity)."""
+    return apply_window(image.pixels, image.default_window, invert=image.invert_for_display)
+
+
+def full_range_window(pixels: np.ndarray) -> Window:
+    """A window covering every finite value in `pixels` (width at least 1)."""
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        return Window(0.5, 1.0)
+    low, high = float(finite.min()), float(finite.max())
+    width = max(high - low, 1.0)
+    return Window(low + width / 2.0, width)
+
+
+def percentile_window(pixels: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> Window:
+    """Auto-window from robust percentiles, for files whose stored window is missing or flat."""
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        return Window(0.5, 1.0)
+    step = max(1, finite.size // 1_000_000)
+    low, high = np.percentile(finite[::step], [low_pct, high_pct])
+    if high - low < 1e-6:
+        return full_range_window(pixels)
+    return Window(float((low + high) / 2.0), float(high - low))

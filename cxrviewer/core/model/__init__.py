@@ -1,0 +1,1 @@
+"""Model registry, preprocessing, classifier and CAMs. TensorFlow is imported lazily."""

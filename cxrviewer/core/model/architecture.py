@@ -1,0 +1,84 @@
+"""Build the classifier: a flat keras.applications DenseNet with a GAP → dropout → Dense head.
+
+"Flat" means the backbone's layers sit directly in the returned model, so any conv layer
+can be a Grad-CAM target by name. TensorFlow/Keras are imported lazily: importing this
+module must not pull TensorFlow into the GUI process before the window is shown.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+
+BACKBONES = ("densenet121", "densenet169", "densenet201")
+DEFAULT_CAM_LAYER = "relu"  # DenseNet's last activation (after the final BatchNorm)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _backbone_factory(name: str) -> Any:
+    import keras
+
+    factories = {
+        "densenet121": keras.applications.DenseNet121,
+        "densenet169": keras.applications.DenseNet169,
+        "densenet201": keras.applications.DenseNet201,
+    }
+    if name not in factories:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    return factories[name]
+
+
+def build_classifier(
+    n_classes: int,
+    input_size: int = 224,
+    backbone: str = "densenet121",
+    weights: str | Path | None = None,
+    dropout: float = 0.3,
+) -> "keras.Model":
+    """Return an uncompiled classifier taking (input_size, input_size, 1) gray 0–255 input.
+
+    `weights`: None trains from scratch; a path loads a local no-top weights file (e.g.
+    the Keras DenseNet121 `..._notop.h5`); "imagenet" asks Keras, which needs a network.
+    """
+    import keras
+
+    gray = keras.Input((input_size, input_size, 1), name="image")
+    rgb = keras.layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
+    scaled = keras.layers.Rescaling(1.0 / 255.0, name="to_unit")(rgb)
+    normalised = keras.layers.Normalization(
+        mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD], name="imagenet_norm"
+    )(scaled)
+    backbone_weights = None if weights in (None, "none") else str(weights)
+    base = _backbone_factory(backbone)(
+        include_top=False, weights=backbone_weights, input_tensor=normalised
+    )
+    features = keras.layers.GlobalAveragePooling2D(name="gap")(base.output)
+    features = keras.layers.Dropout(dropout, name="head_dropout")(features)
+    probabilities = keras.layers.Dense(
+        n_classes, activation="softmax", dtype="float32", name="predictions"
+    )(features)
+    return keras.Model(gray, probabilities, name=f"cxr_{backbone}")
+
+
+def backbone_layer_names(model: "keras.Model") -> list[str]:
+    """Names of the layers that belong to the backbone (between input normalisation and GAP)."""
+    names = [layer.name for layer in model.layers]
+    start = names.index("imagenet_norm") + 1
+    end = names.index("gap")
+    return names[start:end]
+
+
+def conv_layer_names(model: "keras.Model") -> list[str]:
+    """Layers with a 4-D output that make sense as CAM targets, last first."""
+    candidates = []
+    for name in backbone_layer_names(model):
+        layer = model.get_layer(name)
+        shape = getattr(layer, "output", None)
+        if shape is not None and len(layer.output.shape) == 4 and (
+            name.endswith("_concat") or name.endswith("_relu") or name == "relu" or name.endswith("_pool")
+        ):
+            candidates.append(name)
+    return candidates[::-1]

@@ -1,0 +1,53 @@
+"""The one preprocessing path from an image to model input, shared by viewer and trainer.
+
+The model sees the radiograph as the viewer shows it on opening: default window, correct
+polarity (lungs dark), 8-bit gray; the whole image resized to a square input without
+cropping (aspect ratio not kept, as in the training data). Intensity normalisation lives
+inside the model graph (see `architecture.py`), so this function's output is plain
+0–255 float gray and the same for every backbone.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from cxrviewer.core.imaging import default_display
+from cxrviewer.core.types import XrayImage
+
+
+@dataclass(frozen=True)
+class PreprocessingSpec:
+    """What `model_input` does, recorded in every model card."""
+
+    input_size: int
+    channels: int = 1
+    resize: str = "whole image to input_size x input_size, cv2.INTER_AREA, no crop, aspect ratio not kept"
+    intensity: str = "8-bit display image at the default window, MONOCHROME1 inverted; float 0-255"
+    normalisation: str = "in-graph: gray replicated to 3 channels, ImageNet mean/std (torch mode)"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def resize_display(display_u8: np.ndarray, input_size: int) -> np.ndarray:
+    """Resize an 8-bit gray display image to input_size × input_size (uint8)."""
+    if display_u8.ndim != 2:
+        raise ValueError(f"expected a 2-D gray image, got shape {display_u8.shape}")
+    height, width = display_u8.shape
+    if (height, width) == (input_size, input_size):
+        return np.ascontiguousarray(display_u8)
+    shrinking = height >= input_size and width >= input_size
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(display_u8, (input_size, input_size), interpolation=interpolation)
+
+
+def to_model_array(resized_u8: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) or (N, H, W) → float32 with a trailing channel axis, values 0–255."""
+    return resized_u8.astype(np.float32)[..., np.newaxis]
+
+
+def model_input(image: XrayImage, input_size: int) -> np.ndarray:
+    """One image → float32 array (input_size, input_size, 1) for the model."""
+    return to_model_array(resize_display(default_display(image), input_size))

@@ -1,0 +1,358 @@
+"""Load a model folder safely and run it: batched predictions and a fused prediction + CAM.
+
+`load_classifier` checks the weights' sha256 against the card BEFORE Keras reads a byte,
+then loads with `safe_mode=True` (no arbitrary code from the file). `InferenceEngine` owns
+the Keras model and the `tf.function`s built from it; it is not thread-safe — one thread
+(the inference worker, or a CLI's main thread) uses it.
+
+Probabilities come from the Dense head's logits: softmax(logits / T) with the card's
+temperature T. For a softmax head this is the same as softmax(log(p) / T) of the model's
+own output, without the log of a rounded probability. CAM gradients are taken with respect
+to the raw logit of the class (its score), never the softmax output.
+
+TensorFlow and Keras are imported inside functions only.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from cxrviewer.core.errors import InferenceError, ModelLoadError
+from cxrviewer.core.model.architecture import conv_layer_names
+from cxrviewer.core.model.cam import CAM, GRADCAM, METHOD_LABELS, METHODS, compute_cam
+from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, sha256_file
+from cxrviewer.core.model.preprocessing import model_input
+from cxrviewer.core.types import CamResult, Prediction, XrayImage, readonly
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+
+_HEAD_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified card plus the Keras model loaded from its weights."""
+
+    folder: Path
+    card: ModelCard
+    model: "keras.Model"
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+
+def read_card(folder: str | Path) -> ModelCard:
+    """The card of a model folder, or ModelLoadError saying what is wrong with it."""
+    folder = Path(folder)
+    if not (folder / CARD_FILENAME).is_file():
+        raise ModelLoadError(f"the model folder {folder} has no {CARD_FILENAME}")
+    try:
+        return ModelCard.read(folder)
+    except Exception as exc:
+        raise ModelLoadError(f"the model card {folder / CARD_FILENAME} could not be read: {exc}") from exc
+
+
+def verify_weights(folder: str | Path, card: ModelCard) -> Path:
+    """Path of the card's weights file after checking it exists, stays inside the folder and matches its sha256."""
+    folder = Path(folder).resolve()
+    weights = (folder / card.weights_file).resolve()
+    if folder not in weights.parents:
+        raise ModelLoadError(f"the weights file of model {card.name} points outside its folder ({card.weights_file})")
+    if not weights.is_file():
+        raise ModelLoadError(f"the weights file {card.weights_file} of model {card.name} is missing from {folder}")
+    if sha256_file(weights).lower() != card.weights_sha256.strip().lower():
+        raise ModelLoadError(
+            f"weights of model {card.name} do not match their recorded checksum (file changed or corrupt)"
+        )
+    return weights
+
+
+def _import_keras() -> Any:
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise ModelLoadError(f"Keras uses the {keras.backend.backend()!r} backend; the viewer needs TensorFlow")
+    return keras
+
+
+def _check_model(model: Any, card: ModelCard) -> None:
+    """Raise ModelLoadError when the card does not describe the loaded model."""
+    keras = _import_keras()
+    shape = tuple(model.input_shape)
+    expected = (card.input_size, card.input_size, 1)
+    if len(shape) != 4 or tuple(shape[1:]) != expected:
+        raise ModelLoadError(f"model {card.name} takes input {shape[1:]}, its card says {expected}")
+    n_outputs = int(model.output_shape[-1])
+    if n_outputs != len(card.labels):
+        raise ModelLoadError(f"model {card.name} has {n_outputs} outputs but its card lists {len(card.labels)} labels")
+    head = model.layers[-1]
+    if not isinstance(head, keras.layers.Dense):
+        raise ModelLoadError(f"model {card.name} does not end in a Dense layer; the viewer cannot compute class scores")
+    if keras.activations.serialize(head.activation) not in _HEAD_ACTIVATIONS:
+        raise ModelLoadError(f"model {card.name} does not end in a softmax or sigmoid layer")
+    names = {layer.name for layer in model.layers}
+    if card.cam_layer not in names:
+        raise ModelLoadError(f"the CAM layer {card.cam_layer!r} of model {card.name} is not in the model")
+
+
+def load_classifier(folder: str | Path) -> LoadedModel:
+    """Verify and load a model folder. Every failure is a ModelLoadError naming the model."""
+    folder = Path(folder)
+    card = read_card(folder)
+    weights = verify_weights(folder, card)
+    keras = _import_keras()
+    try:
+        model = keras.saving.load_model(str(weights), safe_mode=True, compile=False)
+    except Exception as exc:
+        log.exception("loading model %s from %s failed", card.name, weights)
+        raise ModelLoadError(f"model {card.name} could not be loaded: {type(exc).__name__}: {exc}") from exc
+    _check_model(model, card)
+    return LoadedModel(folder=folder, card=card, model=model)
+
+
+def image_key(image: XrayImage) -> str:
+    """Identifies one frame of one file, so an overlay can be matched to its image."""
+    identity = image.sha256 or str(image.path)
+    return f"{identity}#{image.frame_index}"
+
+
+def _gap_input_layer(model: Any) -> str | None:
+    """Name of the layer whose output feeds the GlobalAveragePooling2D head (CAM's layer)."""
+    import keras
+
+    for index, layer in enumerate(model.layers):
+        if isinstance(layer, keras.layers.GlobalAveragePooling2D):
+            source = layer.input
+            for candidate in model.layers[:index]:
+                if candidate.output is source:
+                    return candidate.name
+            return model.layers[index - 1].name if index > 0 else None
+    return None
+
+
+def _cam_layers(model: Any, preferred: str) -> tuple[str, ...]:
+    """CAM-able layers, last first, with the card's layer guaranteed first."""
+    try:
+        names = conv_layer_names(model)
+    except ValueError:  # not laid out like build_classifier: take every 4-D layer
+        names = [layer.name for layer in model.layers if len(getattr(layer, "output").shape) == 4][::-1]
+    ordered = [preferred] + [name for name in names if name != preferred]
+    return tuple(ordered)
+
+
+class InferenceEngine:
+    """Owns a loaded model and its traced `tf.function`s. Use from ONE thread only."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        import tensorflow as tf
+
+        keras = _import_keras()
+        self._tf = tf
+        self._keras = keras
+        self.loaded = loaded
+        self.card = loaded.card
+        model = loaded.model
+        self._model = model
+        head = model.layers[-1]
+        self._head_activation = keras.activations.serialize(head.activation)
+        self._kernel = head.kernel
+        self._bias = head.bias
+        self._kernel_numpy = np.asarray(keras.ops.convert_to_numpy(head.kernel), dtype=np.float32)
+        self._head_input = head.input
+        self._temperature = float(self.card.temperature) if self.card.temperature > 0 else 1.0
+        self.labels: tuple[str, ...] = tuple(self.card.labels)
+        self.input_size: int = int(self.card.input_size)
+        self.default_layer: str = self.card.cam_layer
+        self.conv_layers: tuple[str, ...] = _cam_layers(model, self.card.cam_layer)
+        self.cam_layer_for_dense_weights: str | None = _gap_input_layer(model)
+        self._layer_names = {layer.name for layer in model.layers}
+
+        features_model = keras.Model(model.inputs, head.input, name="head_features")
+        size = self.input_size
+
+        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)])
+        def predict_fn(batch):
+            return self._probabilities(self._logits(features_model(batch, training=False)))
+
+        self._predict_fn = predict_fn
+        self._cam_fns: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    # -- graph pieces -------------------------------------------------------------------
+    def _logits(self, features):
+        """The Dense head's pre-activation: features @ kernel + bias (the class scores)."""
+        tf = self._tf
+        logits = tf.matmul(tf.cast(features, tf.float32), tf.cast(self._kernel, tf.float32))
+        if self._bias is not None:
+            logits = logits + tf.cast(self._bias, tf.float32)
+        return logits
+
+    def _probabilities(self, logits):
+        tf = self._tf
+        scaled = logits / self._temperature
+        if self._head_activation == "sigmoid":
+            return tf.sigmoid(scaled)
+        return tf.nn.softmax(scaled, axis=-1)
+
+    def _cam_fn(self, layer: str) -> Any:
+        """The fused prediction + activations + gradients function for `layer`, built once."""
+        fn = self._cam_fns.get(layer)
+        if fn is not None:
+            return fn
+        tf = self._tf
+        target = self._model.get_layer(layer)
+        if len(target.output.shape) != 4:
+            raise InferenceError(f"layer {layer} has no spatial map; choose a convolutional layer")
+        sub_model = self._keras.Model(self._model.inputs, [target.output, self._head_input], name=f"cam_{layer}")
+        size = self.input_size
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([1, size, size, 1], tf.float32), tf.TensorSpec([], tf.int32),
+        ])
+        def fused(x, class_index):
+            with tf.GradientTape() as tape:
+                activations, features = sub_model(x, training=False)
+                logits = self._logits(features)
+                probabilities = self._probabilities(logits)
+                top = tf.argmax(probabilities[0], output_type=tf.int32)
+                chosen = tf.where(class_index < 0, top, class_index)
+                score = tf.gather(logits[0], chosen)
+            gradients = tape.gradient(score, activations)
+            return probabilities[0], chosen, activations[0], gradients[0]
+
+        self._cam_fns[layer] = fused
+        return fused
+
+    # -- public API -----------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Trace the prediction and the default layer's CAM function once (first call is slow)."""
+        zeros = np.zeros((1, self.input_size, self.input_size, 1), np.float32)
+        self.predict(zeros)
+        self.predict_and_cam(zeros[0], layer=self.default_layer, method=GRADCAM)
+
+    def _as_batch(self, batch: np.ndarray) -> np.ndarray:
+        array = np.asarray(batch, dtype=np.float32)
+        if array.ndim == 3:
+            array = array[np.newaxis]
+        expected = (self.input_size, self.input_size, 1)
+        if array.ndim != 4 or array.shape[1:] != expected:
+            raise InferenceError(f"model {self.name} expects input {expected}, got {array.shape}")
+        return array
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities (N, n_classes) for a batch (N, S, S, 1) or one input (S, S, 1) → (1, n_classes)."""
+        array = self._as_batch(batch)
+        probabilities = self._predict_fn(self._tf.constant(array)).numpy()
+        if not np.all(np.isfinite(probabilities)):
+            raise InferenceError(f"model {self.name} produced invalid (non-finite) probabilities")
+        return probabilities
+
+    def predict_many(self, inputs: np.ndarray | Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
+        """Probabilities for many model inputs, `batch_size` at a time (e.g. a folder of images)."""
+        array = self._as_batch(np.stack(list(inputs)) if not isinstance(inputs, np.ndarray) else inputs)
+        chunks = [self.predict(array[start:start + batch_size]) for start in range(0, len(array), batch_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
+
+    def predict_images(self, images: Sequence[XrayImage], batch_size: int = 8) -> np.ndarray:
+        """Probabilities for radiographs, through the one shared preprocessing function."""
+        return self.predict_many([model_input(image, self.input_size) for image in images], batch_size)
+
+    def check_cam_request(self, layer: str | None, method: str, class_index: int | None) -> str:
+        """Validate a CAM request; returns the layer to use."""
+        layer = layer or self.default_layer
+        if method not in METHODS:
+            raise InferenceError(f"unknown heat-map method {method!r}; choose one of {', '.join(METHODS)}")
+        if layer not in self._layer_names:
+            raise InferenceError(f"model {self.name} has no layer named {layer!r}")
+        if method == CAM and layer != self.cam_layer_for_dense_weights:
+            raise InferenceError(
+                f"{METHOD_LABELS[CAM]} only works on the layer feeding global average pooling "
+                f"({self.cam_layer_for_dense_weights}); use Grad-CAM for layer {layer}"
+            )
+        if class_index is not None and not 0 <= class_index < len(self.labels):
+            raise InferenceError(f"class index {class_index} is out of range for {len(self.labels)} labels")
+        return layer
+
+    def predict_and_cam(
+        self,
+        x: np.ndarray,
+        class_index: int | None = None,
+        layer: str | None = None,
+        method: str = GRADCAM,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One fused pass: (probabilities (n_classes,), raw CAM (h, w) float32 >= 0).
+
+        `class_index` None explains the top class (argmax of the returned probabilities);
+        `layer` None uses the card's CAM layer.
+        """
+        layer = self.check_cam_request(layer, method, class_index)
+        array = self._as_batch(x)
+        if array.shape[0] != 1:
+            raise InferenceError("a heat map is computed for one image at a time")
+        tf = self._tf
+        probabilities, chosen, activations, gradients = self._cam_fn(layer)(
+            tf.constant(array), tf.constant(-1 if class_index is None else int(class_index), tf.int32)
+        )
+        probabilities = probabilities.numpy()
+        if not np.all(np.isfinite(probabilities)):
+            raise InferenceError(f"model {self.name} produced invalid (non-finite) probabilities")
+        cam = compute_cam(
+            method,
+            activations.numpy().astype(np.float32),
+            None if gradients is None else gradients.numpy().astype(np.float32),
+            dense_kernel=self._kernel_numpy,
+            class_index=int(chosen.numpy()),
+        )
+        return probabilities, cam
+
+
+@dataclass(frozen=True)
+class InferenceRequest:
+    """What the GUI asks for: a prediction, plus a heat map unless `method` is None."""
+
+    request_id: int
+    image: XrayImage
+    class_index: int | None = None
+    method: str | None = GRADCAM
+    layer: str | None = None
+
+
+def run_request(engine: InferenceEngine, request: InferenceRequest) -> tuple[Prediction, CamResult | None]:
+    """Run one request end to end (preprocess → model → CAM) and package frozen results."""
+    key = image_key(request.image)
+    x = model_input(request.image, engine.input_size)
+    if request.method is None:
+        probabilities = engine.predict(x)[0]
+        cam_result = None
+    else:
+        probabilities, cam = engine.predict_and_cam(x, request.class_index, request.layer, request.method)
+        cam_result = CamResult(
+            request_id=request.request_id,
+            image_key=key,
+            model_name=engine.name,
+            class_index=int(np.argmax(probabilities)) if request.class_index is None else int(request.class_index),
+            method=request.method,
+            layer=request.layer or engine.default_layer,
+            cam=readonly(np.ascontiguousarray(cam, dtype=np.float32)),
+        )
+    prediction = Prediction(
+        request_id=request.request_id,
+        image_key=key,
+        model_name=engine.name,
+        labels=engine.labels,
+        probabilities=tuple(float(p) for p in probabilities),
+    )
+    return prediction, cam_result

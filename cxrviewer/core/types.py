@@ -1,0 +1,112 @@
+"""Frozen dataclasses that cross threads and module boundaries.
+
+Nothing here is mutable after construction; numpy arrays inside are marked read-only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    """Return `array` with its write flag cleared so it can be shared between threads."""
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True)
+class Window:
+    """A display window in the units of `XrayImage.pixels` (after the Modality LUT)."""
+
+    center: float
+    width: float
+
+    @property
+    def low(self) -> float:
+        return self.center - self.width / 2.0
+
+    @property
+    def high(self) -> float:
+        return self.center + self.width / 2.0
+
+
+@dataclass(frozen=True)
+class WindowPreset:
+    name: str
+    window: Window
+
+
+class SpacingKind(str, Enum):
+    """Where a pixel spacing came from, so the ruler can say what its millimetres mean."""
+
+    PATIENT = "patient"      # Pixel Spacing (0028,0030): calibrated at the patient
+    DETECTOR = "detector"    # Imager Pixel Spacing (0018,1164) only: mm at the detector
+    NONE = "none"            # no spacing: distances in pixels
+
+
+@dataclass(frozen=True)
+class XrayImage:
+    """One frame of a radiograph, ready for windowing.
+
+    `pixels` is a 2-D float32 array after the Modality LUT (and VOI LUT sequence, when the
+    file has one). `invert_for_display` is True for MONOCHROME1: the display pipeline
+    inverts once; the pixel values themselves are never flipped.
+    """
+
+    path: Path
+    display_name: str
+    pixels: np.ndarray
+    default_window: Window
+    presets: tuple[WindowPreset, ...]
+    photometric: str
+    invert_for_display: bool = False
+    pixel_spacing: tuple[float, float] | None = None   # (row, column) mm
+    spacing_kind: SpacingKind = SpacingKind.NONE
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    frame_index: int = 0
+    frame_count: int = 1
+    notes: tuple[str, ...] = ()            # warnings a user should see (fallbacks, colour)
+    sha256: str = ""                        # hash of the file bytes: identifies the image, not the patient
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.pixels.shape[0]), int(self.pixels.shape[1])
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Class probabilities for one image from one model."""
+
+    request_id: int
+    image_key: str
+    model_name: str
+    labels: tuple[str, ...]
+    probabilities: tuple[float, ...]
+
+    @property
+    def top_index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def top_label(self) -> str:
+        return self.labels[self.top_index]
+
+    def probability(self, label: str) -> float:
+        return self.probabilities[self.labels.index(label)]
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """A raw class-activation map at the resolution of its conv layer (e.g. 7×7)."""
+
+    request_id: int
+    image_key: str
+    model_name: str
+    class_index: int
+    method: str
+    layer: str
+    cam: np.ndarray         # float32, >= 0, not normalised

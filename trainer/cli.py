@@ -1,0 +1,146 @@
+"""`cxr-train`: prepare, train, evaluate and export the models the viewer bundles."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+from trainer.config import TrainConfig
+from trainer.dataset import AugmentConfig
+
+TASK_LABELS = {
+    "pneumonia": ("NORMAL", "PNEUMONIA"),
+    "pneumonia3": ("NORMAL", "BACTERIAL", "VIRAL"),
+    "covid3": ("COVID-19", "NORMAL", "VIRAL"),
+    "folders": (),
+}
+
+
+def _setup_logging(run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = [logging.FileHandler(run_dir / "train.log", encoding="utf-8"),
+                                       logging.StreamHandler(sys.stderr)]
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    run_dir = Path(args.run_dir)
+    saved = run_dir / "config.json"
+    if args.resume and saved.exists():
+        config = TrainConfig.load(saved)
+        return replace(config, time_budget_min=args.time_budget_min or config.time_budget_min)
+    task = args.task
+    return TrainConfig(
+        name=args.name or task,
+        task="folders" if task == "covid3" else task,
+        data=tuple(args.data),
+        run_dir=str(run_dir),
+        labels=tuple(args.labels.split(",")) if args.labels else TASK_LABELS.get(task, ()),
+        backbone=args.backbone,
+        input_size=args.input_size,
+        weights=args.weights,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        warmup_epochs=args.warmup_epochs,
+        unfreeze_last=args.unfreeze_last,
+        learning_rate=args.lr,
+        finetune_learning_rate=args.finetune_lr,
+        dropout=args.dropout,
+        patience=args.patience,
+        seed=args.seed,
+        max_per_class=args.max_per_class,
+        expected_size=(args.expected_size, args.expected_size) if args.expected_size else None,
+        time_budget_min=args.time_budget_min,
+        strategy=args.strategy,
+        mixed_precision=args.mixed_precision,
+        augment=AugmentConfig(horizontal_flip=args.hflip),
+    )
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model (resumes an interrupted run with --resume)")
+    p.add_argument("--data", nargs="+", required=True, help="class-folder trees and/or CSV manifests")
+    p.add_argument("--task", choices=sorted(TASK_LABELS), default="pneumonia3")
+    p.add_argument("--name", default="")
+    p.add_argument("--labels", default="", help="comma-separated labels to keep, in output order")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--backbone", default="densenet121", choices=["densenet121", "densenet169", "densenet201"])
+    p.add_argument("--input-size", type=int, default=224)
+    p.add_argument("--weights", default="none", help="none | imagenet | PATH to a local no-top weights file")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--warmup-epochs", type=int, default=3)
+    p.add_argument("--unfreeze-last", type=int, default=50)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--finetune-lr", type=float, default=1e-4)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--max-per-class", type=int, default=None)
+    p.add_argument("--expected-size", type=int, default=None,
+                   help="report and exclude images that are not SIZE x SIZE (integrity pass)")
+    p.add_argument("--time-budget-min", type=float, default=None)
+    p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default")
+    p.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16 (measure first)")
+    p.add_argument("--hflip", action="store_true", help="allow horizontal flips (off: anatomy is not symmetric)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir with its saved config")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from trainer.train import train
+
+    _setup_logging(Path(args.run_dir))
+    config = _config_from_args(args)
+    if config.weights == "imagenet":
+        logging.getLogger(__name__).warning(
+            "--weights imagenet downloads from the internet; offline, pass a local no-top weights file")
+    train(config)
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="metrics, plots and a Markdown report for a trained run")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--split", default="test", choices=["val", "test"])
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from trainer.evaluate import evaluate_run
+
+    _setup_logging(Path(args.run_dir))
+    report = evaluate_run(Path(args.run_dir), args.split)
+    print(report)
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write resources/models/<name>/ (weights + model.json)")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--out", default="resources/models", help="models folder")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from trainer.export import export_run
+
+    folder = export_run(Path(args.run_dir), Path(args.out))
+    print(folder)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cxr-train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_export(sub)
+    args = parser.parse_args(argv)
+    handlers = {"train": _run_train, "evaluate": _run_evaluate, "export": _run_export}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

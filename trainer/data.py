@@ -1,0 +1,195 @@
+"""Find labelled images, check their integrity and split them by patient.
+
+Inputs: a class-folder tree (`ROOT/<CLASS>/*` or `ROOT/<split>/<CLASS>/*`), a CSV manifest
+(`path,label[,patient_id][,split]`), or the Kermany layout whose pneumonia subtypes come
+from file names (`personN_bacteria_M.jpeg`, `personN_virus_M.jpeg`).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from cxrviewer.core.io import SUPPORTED_SUFFIXES
+
+SPLITS = ("train", "val", "test")
+TASKS = ("pneumonia", "pneumonia3", "folders")
+_PERSON = re.compile(r"^(person\d+)_(bacteria|virus)_", re.IGNORECASE)
+_NORMAL = re.compile(r"^((?:NORMAL2-)?IM-\d+)-", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+    patient_id: str
+    source: str = ""        # data set / age group, for per-source metrics
+    split: str = ""         # preassigned split from a manifest, else ""
+
+
+def patient_id_from_name(path: Path) -> str:
+    """Patient id from a Kermany file name; falls back to the file stem (one image, one patient)."""
+    name = path.name
+    for pattern in (_PERSON, _NORMAL):
+        match = pattern.match(name)
+        if match:
+            return match.group(1).upper()
+    return path.stem
+
+
+def kermany_label(path: Path, folder_label: str, task: str) -> str:
+    """NORMAL/PNEUMONIA (task `pneumonia`) or NORMAL/BACTERIAL/VIRAL (task `pneumonia3`)."""
+    folder_label = folder_label.upper()
+    if task == "pneumonia" or folder_label == "NORMAL":
+        return folder_label
+    match = _PERSON.match(path.name)
+    if not match:
+        raise ValueError(f"{path.name}: cannot tell bacterial from viral from the file name")
+    return "BACTERIAL" if match.group(2).lower() == "bacteria" else "VIRAL"
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+
+
+def discover_folder_tree(root: Path, task: str = "folders", source: str = "") -> list[Sample]:
+    """`ROOT/<CLASS>/*` or `ROOT/<split>/<CLASS>/*`; with a pneumonia task, Kermany subtypes."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    samples: list[Sample] = []
+    children = sorted(p for p in root.iterdir() if p.is_dir())
+    split_dirs = [c for c in children if c.name.lower() in SPLITS or c.name.lower() == "validation"]
+    layouts = [(c, c.name.lower().replace("validation", "val")) for c in split_dirs] or [(root, "")]
+    for base, split in layouts:
+        for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            for path in _image_files(class_dir):
+                label = class_dir.name.upper() if task != "folders" else class_dir.name
+                if task in ("pneumonia", "pneumonia3"):
+                    label = kermany_label(path, class_dir.name, task)
+                samples.append(Sample(path, label, patient_id_from_name(path), source or root.name, split))
+    if not samples:
+        raise ValueError(f"{root}: no images found in class folders")
+    return samples
+
+
+def read_manifest(csv_path: Path, source: str = "") -> list[Sample]:
+    """CSV with columns `path,label[,patient_id][,split]`; paths relative to the CSV's folder."""
+    csv_path = Path(csv_path)
+    samples = []
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+            raise ValueError(f"{csv_path.name}: a manifest needs at least the columns path,label")
+        for row in reader:
+            path = Path(row["path"])
+            if not path.is_absolute():
+                path = csv_path.parent / path
+            patient = (row.get("patient_id") or "").strip() or path.stem
+            samples.append(Sample(path, row["label"].strip(), patient, source or csv_path.parent.name,
+                                  (row.get("split") or "").strip().lower()))
+    return samples
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    kind: str       # unreadable | duplicate | wrong-size
+    detail: str
+
+
+def integrity_check(
+    samples: Sequence[Sample], expected_size: tuple[int, int] | None = None
+) -> tuple[list[Sample], list[Problem]]:
+    """Drop unreadable, duplicate (same bytes) and wrong-size images, reporting each one."""
+    from cxrviewer.core.errors import ImageLoadError
+    from cxrviewer.core.io import load_image
+
+    kept: list[Sample] = []
+    problems: list[Problem] = []
+    first_by_hash: dict[str, Path] = {}
+    for sample in samples:
+        try:
+            digest = hashlib.sha256(sample.path.read_bytes()).hexdigest()
+        except OSError as error:
+            problems.append(Problem(sample.path, "unreadable", str(error)))
+            continue
+        if digest in first_by_hash:
+            problems.append(Problem(sample.path, "duplicate", f"same bytes as {first_by_hash[digest].name}"))
+            continue
+        try:
+            image = load_image(sample.path)
+        except ImageLoadError as error:
+            problems.append(Problem(sample.path, "unreadable", error.reason))
+            continue
+        if expected_size is not None and image.shape != expected_size:
+            problems.append(Problem(sample.path, "wrong-size", f"{image.shape} instead of {expected_size}"))
+            continue
+        first_by_hash[digest] = sample.path
+        kept.append(sample)
+    return kept, problems
+
+
+def problems_table(problems: Iterable[Problem]) -> str:
+    rows = ["| file | problem | detail |", "| --- | --- | --- |"]
+    rows += [f"| {p.path.name} | {p.kind} | {p.detail} |" for p in problems]
+    return "\n".join(rows)
+
+
+def split_by_patient(
+    samples: Sequence[Sample],
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 42,
+) -> list[Sample]:
+    """Assign train/val/test per patient, stratified by each patient's majority label.
+
+    Samples whose `split` is already set (from a manifest or split folders) keep it.
+    Every image of one patient lands in the same split, so validation never sees a
+    patient the model trained on.
+    """
+    rng = np.random.default_rng(seed)
+    fixed = [s for s in samples if s.split in SPLITS]
+    free = [s for s in samples if s.split not in SPLITS]
+    by_patient: dict[str, list[Sample]] = defaultdict(list)
+    for sample in free:
+        by_patient[sample.patient_id].append(sample)
+    strata: dict[str, list[str]] = defaultdict(list)
+    for patient, items in sorted(by_patient.items()):
+        majority = Counter(f"{s.source}|{s.label}" for s in items).most_common(1)[0][0]
+        strata[majority].append(patient)
+    assignment: dict[str, str] = {}
+    for _, patients in sorted(strata.items()):
+        order = rng.permutation(len(patients))
+        n_val = int(round(fractions[1] * len(patients)))
+        n_test = int(round(fractions[2] * len(patients)))
+        for rank, index in enumerate(order):
+            split = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
+            assignment[patients[index]] = split
+    return fixed + [replace(s, split=assignment[s.patient_id]) for s in free]
+
+
+def write_split(samples: Sequence[Sample], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "patient_id", "source", "split"])
+        for s in samples:
+            writer.writerow([str(s.path), s.label, s.patient_id, s.source, s.split])
+
+
+def read_split(path: Path) -> list[Sample]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [Sample(Path(r["path"]), r["label"], r["patient_id"], r["source"], r["split"])
+                for r in csv.DictReader(handle)]
+
+
+def class_weights(labels: Sequence[int], n_classes: int) -> dict[int, float]:
+    """Balanced weights n / (k · count_c), computed on the training split only."""
+    counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes)
+    total = counts.sum()
+    return {c: float(total / (n_classes * counts[c])) if counts[c] else 0.0 for c in range(n_classes)}
