@@ -54,6 +54,13 @@ def kermany_label(path: Path, folder_label: str, task: str) -> str:
     return "BACTERIAL" if match.group(2).lower() == "bacteria" else "VIRAL"
 
 
+def dataset_name(path: Path) -> str:
+    """The data set a folder or manifest belongs to: `chest_xray/train` → `chest_xray`."""
+    path = Path(path)
+    folder = path.parent if path.suffix.lower() == ".csv" else path
+    return folder.parent.name if folder.name.lower() in SPLITS + ("validation",) else folder.name
+
+
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
 
@@ -73,7 +80,7 @@ def discover_folder_tree(root: Path, task: str = "folders", source: str = "") ->
                 label = class_dir.name.upper() if task != "folders" else class_dir.name
                 if task in ("pneumonia", "pneumonia3"):
                     label = kermany_label(path, class_dir.name, task)
-                samples.append(Sample(path, label, patient_id_from_name(path), source or root.name, split))
+                samples.append(Sample(path, label, patient_id_from_name(path), source or dataset_name(root), split))
     if not samples:
         raise ValueError(f"{root}: no images found in class folders")
     return samples
@@ -92,7 +99,7 @@ def read_manifest(csv_path: Path, source: str = "") -> list[Sample]:
             if not path.is_absolute():
                 path = csv_path.parent / path
             patient = (row.get("patient_id") or "").strip() or path.stem
-            samples.append(Sample(path, row["label"].strip(), patient, source or csv_path.parent.name,
+            samples.append(Sample(path, row["label"].strip(), patient, source or dataset_name(csv_path),
                                   (row.get("split") or "").strip().lower()))
     return samples
 

@@ -1,0 +1,153 @@
+"""Image loading: one entry point, `load_image(path) -> XrayImage`, for DICOM and raster files.
+
+The file's content decides the reader (DICOM preamble, raster magic number, or a DICOM
+dataset without a preamble), not its name. Every failure is an `ImageLoadError` whose message
+names the file and says what is wrong in words a trainee can act on.
+"""
+from __future__ import annotations
+
+import logging
+import operator
+import os
+import re
+from pathlib import Path
+from typing import Iterable
+
+from cxrviewer.core.errors import ImageLoadError
+from cxrviewer.core.io._common import (
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_ENV,
+    PRESET_AUTO,
+    PRESET_FULL,
+    PRESET_VOI_LUT,
+    has_dicom_preamble,
+    max_pixels_limit,
+    raster_format,
+    read_file_bytes,
+    sha256_hex,
+)
+from cxrviewer.core.io.dicom import dicom_tag_rows, load_dicom, read_header, sniff_dicom
+from cxrviewer.core.io.raster import load_raster
+from cxrviewer.core.types import XrayImage
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_ENV",
+    "PRESET_AUTO",
+    "PRESET_FULL",
+    "PRESET_VOI_LUT",
+    "SUPPORTED_SUFFIXES",
+    "dicom_tag_rows",
+    "find_images",
+    "is_supported_path",
+    "load_image",
+    "natural_sort_key",
+    "read_header",
+]
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
+    {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp"}
+)
+_SKIPPED_NAMES = frozenset({"DICOMDIR", "Thumbs.db"})
+
+
+def load_image(path: str | os.PathLike[str], frame: int = 0, *, max_pixels: int | None = None) -> XrayImage:
+    """Load one frame (0-based) of a DICOM, PNG, JPEG, TIFF or BMP file.
+
+    Images with more than `max_pixels` pixels (default $CXRVIEWER_MAX_PIXELS or 100 million,
+    counting all frames of a DICOM) are refused from their header, before decoding.
+    Raises ImageLoadError, and only ImageLoadError, on any failure.
+    """
+    path = Path(path)
+    try:
+        return _load(path, frame, max_pixels)
+    except ImageLoadError:
+        raise
+    except MemoryError:
+        raise ImageLoadError(path, "not enough memory to open this image") from None
+    except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into user errors
+        log.exception("unexpected error while loading %s", path)
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        reason = f"unexpected error while reading the file ({type(exc).__name__}{': ' + detail if detail else ''})"
+        raise ImageLoadError(path, reason) from exc
+
+
+def _load(path: Path, frame: int, max_pixels: int | None) -> XrayImage:
+    try:
+        frame = operator.index(frame)  # accepts numpy integers too
+    except TypeError:
+        raise ImageLoadError(path, f"frame must be a whole number, not {frame!r}") from None
+    limit = max_pixels_limit(max_pixels)
+    data = read_file_bytes(path)
+    digest = sha256_hex(data)
+    if has_dicom_preamble(data):
+        return load_dicom(path, data, digest, frame, limit)
+    if raster_format(data) is None:
+        dataset = sniff_dicom(data)
+        if dataset is not None:
+            return load_dicom(path, data, digest, frame, limit, ds=dataset)
+    return load_raster(path, data, digest, frame, limit)
+
+
+def is_supported_path(path: str | os.PathLike[str]) -> bool:
+    """True for a file the viewer should offer to open.
+
+    Decided by the suffix; a file without a suffix or with a numeric one (DICOM files are
+    often named by UID, "1.2.840….1") counts when it starts with a DICOM preamble.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in SUPPORTED_SUFFIXES:
+        return True
+    if suffix == "" or suffix[1:].isdigit():
+        return _has_preamble_on_disk(path)
+    return False
+
+
+def _has_preamble_on_disk(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return has_dicom_preamble(handle.read(132))
+    except OSError:
+        return False
+
+
+def natural_sort_key(path: str | os.PathLike[str]) -> tuple[object, ...]:
+    """Sort key that puts "IM-2" before "IM-10" (case-insensitive)."""
+    parts = re.split(r"(\d+)", Path(path).name.lower())
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+def find_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand folders (recursively) into the supported image files they contain.
+
+    Files named explicitly are kept as given, even unsupported ones, so that opening them
+    reports why they cannot be shown. Hidden files and folders and DICOMDIR are skipped;
+    the order is stable (natural sort within each folder), duplicates are dropped.
+    """
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        candidates = _walk_folder(path) if path.is_dir() else [path]
+        for candidate in candidates:
+            key = candidate.resolve() if candidate.exists() else candidate.absolute()
+            if key not in seen:
+                seen.add(key)
+                found.append(candidate)
+    return found
+
+
+def _walk_folder(folder: Path) -> list[Path]:
+    files: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted((d for d in dirs if not d.startswith(".")), key=natural_sort_key)
+        for name in sorted(names, key=natural_sort_key):
+            if name.startswith(".") or name in _SKIPPED_NAMES:
+                continue
+            candidate = Path(root) / name
+            if is_supported_path(candidate):
+                files.append(candidate)
+    return files

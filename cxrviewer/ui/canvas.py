@@ -1,0 +1,717 @@
+"""ImageCanvas: the radiograph view (window/level, zoom, pan, rotate, flip, invert, ruler).
+
+Like pyqtgraph's ImageItem, the canvas keeps the raw float pixels and the current window and
+renders an 8-bit pixmap lazily through `imaging.apply_window`:
+
+* Rendering happens at a pyramid level matched to the zoom (area-averaged by powers of two),
+  so a 3000×3000 image shown at 25 % windows ~0.5 MP, not 9 MP, per update.
+* Right-drag window changes are throttled to the paint rate: mouse moves only record the
+  wanted window; a single-shot timer renders the newest one at most once per frame.
+
+Scene layout (what stays registered with what)::
+
+    scene
+      └─ image root  (carries rotation/flip about the image centre; coordinates = image pixels)
+           ├─ pixmap item  (the rendered image; scaled so it always spans 0..W × 0..H)
+           ├─ overlays     (add_overlay_item: e.g. a CAM heat-map pixmap, z > 0)
+           └─ rulers
+    view transform = zoom only; scroll bars = pan.
+
+An overlay added with `add_overlay_item` is a child of the image root, so it follows zoom,
+pan, rotation and flips. Its coordinates are image pixels: a 7×7 CAM pixmap is registered by
+`item.setTransform(QTransform.fromScale(W / 7, H / 7))`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QResizeEvent,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QWidget,
+)
+
+from cxrviewer.core.imaging import apply_window, full_range_window
+from cxrviewer.core.types import Window, XrayImage
+from cxrviewer.ui.corner_text import (
+    CornerText,
+    ViewState,
+    build_corner_text,
+    corner_font,
+    paint_corner_text,
+)
+from cxrviewer.ui.measure import Measurement
+from cxrviewer.ui.ruler import RulerItem
+
+ZOOM_STEP = 1.25
+MIN_ZOOM = 0.02
+MAX_ZOOM = 32.0
+WINDOW_DRAG_PIXELS = 256.0   # dragging this far doubles the width / moves the level one width
+RENDER_INTERVAL_MS = 16      # throttle for interactive re-renders (about one frame at 60 Hz)
+
+Orientation = tuple[int, int, int, int]   # 2×2 integer matrix (a, b, c, d): x' = ax+by, y' = cx+dy
+IDENTITY: Orientation = (1, 0, 0, 1)
+_ROTATE_CW: Orientation = (0, -1, 1, 0)
+_ROTATE_CCW: Orientation = (0, 1, -1, 0)
+_FLIP_H: Orientation = (-1, 0, 0, 1)
+_FLIP_V: Orientation = (1, 0, 0, -1)
+
+
+def _compose(op: Orientation, m: Orientation) -> Orientation:
+    """op @ m for 2×2 matrices stored row-major."""
+    a, b, c, d = op
+    e, f, g, h = m
+    return (a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h)
+
+
+def orientation_summary(m: Orientation) -> tuple[int, bool]:
+    """(clockwise rotation in degrees, flipped) describing orientation matrix `m`.
+
+    A flipped orientation is described as "flip horizontally, then rotate".
+    """
+    a, b, c, d = m
+    flipped = a * d - b * c < 0
+    if flipped:
+        a, b, c, d = _compose(m, _FLIP_H)
+    angles = {(1, 0): 0, (0, 1): 90, (-1, 0): 180, (0, -1): 270}
+    return angles.get((a, c), 0), flipped
+
+
+@dataclass(frozen=True)
+class PixelReadout:
+    """The raw pixel under the cursor: image column x, row y, value in image units."""
+
+    x: int
+    y: int
+    value: float
+
+    @property
+    def text(self) -> str:
+        value = self.value
+        if not math.isfinite(value):
+            shown = str(value)
+        elif float(value).is_integer() and abs(value) < 1e9:
+            shown = f"{value:.0f}"
+        else:
+            shown = f"{value:.6g}"
+        return f"x {self.x}  y {self.y}  value {shown}"
+
+
+class _ImageRoot(QGraphicsRectItem):
+    """Invisible parent of the image and everything registered to it (overlays, rulers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setPen(Qt.PenStyle.NoPen)
+        self.setBrush(Qt.BrushStyle.NoBrush)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, True)
+
+
+class ImageCanvas(QGraphicsView):
+    """Shows one XrayImage with the viewing tools a radiologist expects."""
+
+    window_changed = Signal(object)       # Window
+    zoom_changed = Signal(float)          # device pixels per image pixel
+    view_changed = Signal()               # orientation / invert / reset
+    pixel_hovered = Signal(object)        # PixelReadout, or None when off the image
+    measurement_added = Signal(object)    # Measurement
+    ruler_toggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._scene = QGraphicsScene(self)
+        self.setScene(self._scene)
+        self._root = _ImageRoot()
+        self._scene.addItem(self._root)
+        self._pixmap_item = QGraphicsPixmapItem(self._root)
+        self._pixmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._pixmap_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
+        self._pixmap_item.setZValue(0)
+
+        self.setBackgroundBrush(QColor(0, 0, 0))
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setMouseTracking(True)
+        self.viewport().setMouseTracking(True)
+        self.setAcceptDrops(False)   # files dropped here go to the main window
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(64, 64)
+
+        self._image: XrayImage | None = None
+        self._window: Window | None = None
+        self._min_width = 1e-6
+        self._user_invert = False
+        self._orientation: Orientation = IDENTITY
+        self._fit_mode = True
+        self._anonymise = False
+        self._message = ""
+        self._levels: dict[int, np.ndarray] = {}
+        self._rendered_key: tuple | None = None
+        self._display: np.ndarray | None = None
+        self._rulers: list[RulerItem] = []
+        self._ruler_enabled = False
+        self._font = corner_font(QApplication.font())
+
+        # Interaction state (tracked here, not from event.buttons(), so synthetic events work).
+        self._drag: str | None = None
+        self._drag_start = QPointF()
+        self._drag_window: Window | None = None
+        self._drag_scroll = (0, 0)
+        self._active_ruler: RulerItem | None = None
+
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(RENDER_INTERVAL_MS)
+        self._render_timer.timeout.connect(self._on_render_timer_timeout)
+
+    # ----------------------------------------------------------------------------- image
+    def image(self) -> XrayImage | None:
+        return self._image
+
+    def set_image(self, image: XrayImage | None, *, keep_view: bool = False) -> None:
+        """Show `image` at its default window, fitted (or keep window/zoom/orientation).
+
+        `keep_view` is for another frame of the same series: window, zoom, orientation and
+        invert stay as the user set them when the size matches.
+        """
+        previous = self._image
+        same_size = previous is not None and image is not None and previous.shape == image.shape
+        keep = keep_view and same_size
+        self._image = image
+        self._levels = {}
+        self._rendered_key = None
+        self._message = ""
+        self.clear_measurements()
+        if image is None:
+            self._window = None
+            self._display = None
+            self._pixmap_item.setPixmap(QPixmap())
+            self._root.setRect(QRectF())
+            self.viewport().update()
+            return
+        height, width = image.shape
+        self._root.setRect(QRectF(0, 0, width, height))
+        full = full_range_window(image.pixels)
+        self._min_width = max(full.width * 1e-3, 1e-6)
+        if not keep:
+            self._window = image.default_window
+            self._user_invert = False
+            self._orientation = IDENTITY
+            self._apply_orientation()
+            self._scene_rect_for_image()
+            self.fit_to_window()
+            self._render_now()
+        else:
+            self._scene_rect_for_image()
+            self._render_now()
+        self.window_changed.emit(self._window)
+        self.view_changed.emit()
+
+    def set_message(self, message: str) -> None:
+        """Centre text shown over the view (e.g. why an image could not be opened)."""
+        self._message = message
+        self.viewport().update()
+
+    def message(self) -> str:
+        return self._message
+
+    def image_root(self) -> QGraphicsItem:
+        """Parent item in image-pixel coordinates; carries rotation and flips."""
+        return self._root
+
+    def image_item(self) -> QGraphicsPixmapItem:
+        return self._pixmap_item
+
+    def add_overlay_item(self, item: QGraphicsItem, z: float = 10.0) -> QGraphicsItem:
+        """Register `item` on top of the image (coordinates: image pixels). Returns `item`."""
+        item.setParentItem(self._root)
+        item.setZValue(z)
+        return item
+
+    def remove_overlay_item(self, item: QGraphicsItem) -> None:
+        if item.parentItem() is self._root:
+            item.setParentItem(None)
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+
+    def display_array(self) -> np.ndarray | None:
+        """The 8-bit array currently shown (at the current pyramid level)."""
+        return self._display
+
+    def display_level(self) -> int:
+        return self._rendered_key[0] if self._rendered_key else 1
+
+    # ------------------------------------------------------------------------ window/level
+    def window(self) -> Window | None:
+        return self._window
+
+    def set_window(self, window: Window, *, interactive: bool = False) -> None:
+        """Change the window; interactive changes render at most once per frame."""
+        if self._image is None:
+            return
+        window = Window(float(window.center), max(float(window.width), self._min_width))
+        if window == self._window:
+            return
+        self._window = window
+        if interactive:
+            self._schedule_render()
+        else:
+            self._render_now()
+        self.window_changed.emit(window)
+        self.viewport().update()
+
+    def reset_window(self) -> None:
+        if self._image is not None:
+            self.set_window(self._image.default_window)
+
+    # ------------------------------------------------------------------------------ invert
+    def is_inverted(self) -> bool:
+        """The user's invert toggle (independent of MONOCHROME1)."""
+        return self._user_invert
+
+    def effective_invert(self) -> bool:
+        base = self._image.invert_for_display if self._image is not None else False
+        return base ^ self._user_invert
+
+    def set_inverted(self, inverted: bool) -> None:
+        if inverted == self._user_invert:
+            return
+        self._user_invert = inverted
+        self._render_now()
+        self.view_changed.emit()
+
+    # -------------------------------------------------------------------------------- zoom
+    def zoom(self) -> float:
+        """Device pixels per image pixel (1.0 = one image pixel per screen pixel)."""
+        return self.transform().m11() * self._device_ratio()
+
+    def is_fit_mode(self) -> bool:
+        return self._fit_mode
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom to `zoom`, keeping the scene point under viewport point `anchor` still."""
+        if self._image is None:
+            return
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        if anchor is None:
+            anchor = QPointF(self.viewport().rect().center())
+        scene_point = self._viewport_to_scene(anchor)
+        scale = zoom / self._device_ratio()
+        self.setTransform(QTransform.fromScale(scale, scale))
+        self._ensure_scene_margin()
+        self._keep_scene_point_at(scene_point, anchor)
+        self._fit_mode = False
+        self._after_zoom()
+
+    def zoom_in(self, anchor: QPointF | None = None) -> None:
+        self.set_zoom(self.zoom() * ZOOM_STEP, anchor)
+
+    def zoom_out(self, anchor: QPointF | None = None) -> None:
+        self.set_zoom(self.zoom() / ZOOM_STEP, anchor)
+
+    def zoom_actual_size(self) -> None:
+        """1:1 — one image pixel per device pixel, about the view centre."""
+        self.set_zoom(1.0)
+
+    def fit_to_window(self) -> None:
+        """Fit the whole (rotated) image in the view; stays fitted on resize until zoomed."""
+        self._fit_mode = True
+        if self._image is None:
+            return
+        bounds = self._image_scene_bounds()
+        viewport = self.viewport().rect()
+        if bounds.isEmpty() or viewport.isEmpty():
+            return
+        scale = min(viewport.width() / bounds.width(), viewport.height() / bounds.height())
+        scale = min(max(scale * self._device_ratio(), MIN_ZOOM), MAX_ZOOM) / self._device_ratio()
+        self.setTransform(QTransform.fromScale(scale, scale))
+        self._ensure_scene_margin()
+        self.centerOn(bounds.center())
+        self._after_zoom()
+
+    def _after_zoom(self) -> None:
+        self._schedule_render_if_level_changed()
+        self.zoom_changed.emit(self.zoom())
+        self.viewport().update()
+
+    # ------------------------------------------------------------------------- orientation
+    def orientation(self) -> Orientation:
+        return self._orientation
+
+    def rotate_clockwise(self) -> None:
+        self._reorient(_ROTATE_CW)
+
+    def rotate_counterclockwise(self) -> None:
+        self._reorient(_ROTATE_CCW)
+
+    def flip_horizontal(self) -> None:
+        self._reorient(_FLIP_H)
+
+    def flip_vertical(self) -> None:
+        self._reorient(_FLIP_V)
+
+    def _reorient(self, op: Orientation) -> None:
+        """Apply a screen-space rotation/flip, keeping the image centre where it is on screen."""
+        if self._image is None:
+            return
+        center = self.mapToScene(self.viewport().rect().center())
+        self._orientation = _compose(op, self._orientation)
+        self._apply_orientation()
+        self._scene_rect_for_image()
+        if self._fit_mode:
+            self.fit_to_window()
+        else:
+            self.centerOn(center)
+        self.view_changed.emit()
+        self.viewport().update()
+
+    def _apply_orientation(self) -> None:
+        if self._image is None:
+            self._root.setTransform(QTransform())
+            return
+        height, width = self._image.shape
+        cx, cy = width / 2.0, height / 2.0
+        a, b, c, d = self._orientation
+        dx = cx - a * cx - b * cy
+        dy = cy - c * cx - d * cy
+        # QTransform uses row vectors: x' = m11 x + m21 y + dx, y' = m12 x + m22 y + dy.
+        self._root.setTransform(QTransform(a, c, b, d, dx, dy))
+
+    def reset_view(self) -> None:
+        """Default window, no invert, no rotation/flip, fitted; measurements cleared."""
+        if self._image is None:
+            return
+        self._user_invert = False
+        self._orientation = IDENTITY
+        self._apply_orientation()
+        self._scene_rect_for_image()
+        self.clear_measurements()
+        self._window = self._image.default_window
+        self.fit_to_window()
+        self._render_now()
+        self.window_changed.emit(self._window)
+        self.view_changed.emit()
+
+    # --------------------------------------------------------------------------- ruler
+    def is_ruler_enabled(self) -> bool:
+        return self._ruler_enabled
+
+    def set_ruler_enabled(self, enabled: bool) -> None:
+        if enabled == self._ruler_enabled:
+            return
+        self._ruler_enabled = enabled
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor if enabled else Qt.CursorShape.ArrowCursor)
+        self.ruler_toggled.emit(enabled)
+
+    def rulers(self) -> list[RulerItem]:
+        return list(self._rulers)
+
+    def measurements(self) -> list[Measurement]:
+        return [ruler.measurement() for ruler in self._rulers]
+
+    def clear_measurements(self) -> None:
+        for ruler in self._rulers:
+            if ruler.scene() is not None:
+                ruler.scene().removeItem(ruler)
+        self._rulers = []
+        self._active_ruler = None
+        self.viewport().update()
+
+    # ------------------------------------------------------------------------ corner text
+    def set_anonymise(self, anonymise: bool) -> None:
+        self._anonymise = anonymise
+        self.viewport().update()
+
+    def is_anonymised(self) -> bool:
+        return self._anonymise
+
+    def corner_text(self) -> CornerText:
+        if self._image is None:
+            return CornerText()
+        rotation, flipped = orientation_summary(self._orientation)
+        height, width = self._image.shape
+        state = ViewState(
+            window=self._window,
+            zoom=self.zoom(),
+            inverted=self._user_invert,
+            rotation_degrees=rotation,
+            flipped=flipped,
+            frame_index=self._image.frame_index,
+            frame_count=self._image.frame_count,
+            width=width,
+            height=height,
+        )
+        return build_corner_text(self._image.metadata, state, anonymise=self._anonymise)
+
+    def set_overlay_font(self, font: QFont) -> None:
+        self._font = corner_font(font)
+        self.viewport().update()
+
+    # ----------------------------------------------------------------------- coordinates
+    def viewport_to_image(self, point: QPointF | QPoint) -> QPointF:
+        """Continuous image coordinates (x = column, y = row) of a viewport point."""
+        return self._root.mapFromScene(self._viewport_to_scene(QPointF(point)))
+
+    def image_to_viewport(self, point: QPointF) -> QPointF:
+        return self.viewportTransform().map(self._root.mapToScene(QPointF(point)))
+
+    def pixel_at(self, point: QPointF | QPoint) -> PixelReadout | None:
+        """The raw pixel under viewport point `point`, or None off the image."""
+        if self._image is None:
+            return None
+        image_point = self.viewport_to_image(point)
+        x, y = math.floor(image_point.x()), math.floor(image_point.y())
+        height, width = self._image.shape
+        if 0 <= x < width and 0 <= y < height:
+            return PixelReadout(x, y, float(self._image.pixels[y, x]))
+        return None
+
+    def _viewport_to_scene(self, point: QPointF) -> QPointF:
+        inverse, _ = self.viewportTransform().inverted()
+        return inverse.map(QPointF(point))
+
+    def _image_scene_bounds(self) -> QRectF:
+        if self._image is None:
+            return QRectF()
+        height, width = self._image.shape
+        return self._root.mapRectToScene(QRectF(0, 0, width, height))
+
+    def _scene_rect_for_image(self) -> None:
+        bounds = self._image_scene_bounds()
+        self._scene.setSceneRect(bounds)
+        self._ensure_scene_margin()
+
+    def _ensure_scene_margin(self) -> None:
+        """Grow the scene rect so the image can be panned to any viewport edge at this zoom."""
+        bounds = self._image_scene_bounds()
+        if bounds.isEmpty():
+            return
+        scale = max(self.transform().m11(), 1e-9)
+        margin_x = self.viewport().width() / scale + bounds.width()
+        margin_y = self.viewport().height() / scale + bounds.height()
+        wanted = bounds.adjusted(-margin_x, -margin_y, margin_x, margin_y)
+        current = self._scene.sceneRect()
+        if not current.contains(wanted):
+            self._scene.setSceneRect(current.united(wanted))
+
+    def _keep_scene_point_at(self, scene_point: QPointF, viewport_point: QPointF) -> None:
+        now = self.viewportTransform().map(scene_point)
+        delta = now - viewport_point
+        self._scroll_by(delta.x(), delta.y())
+
+    def _scroll_by(self, dx: float, dy: float) -> None:
+        hbar, vbar = self.horizontalScrollBar(), self.verticalScrollBar()
+        hbar.setValue(hbar.value() + round(dx))
+        vbar.setValue(vbar.value() + round(dy))
+
+    def _device_ratio(self) -> float:
+        return float(self.devicePixelRatioF()) or 1.0
+
+    # ------------------------------------------------------------------------- rendering
+    def _wanted_level(self) -> int:
+        """Largest power-of-two downsampling that still has ≥ 1 pyramid pixel per device pixel."""
+        zoom = self.zoom()
+        if self._image is None or zoom >= 1.0 or zoom <= 0:
+            return 1
+        level = 1
+        while level * 2 * zoom <= 1.0 and level < 64:
+            level *= 2
+        height, width = self._image.shape
+        while level > 1 and (width // level < 2 or height // level < 2):
+            level //= 2
+        return level
+
+    def _level_pixels(self, level: int) -> np.ndarray:
+        assert self._image is not None
+        if level == 1:
+            return self._image.pixels
+        cached = self._levels.get(level)
+        if cached is None:
+            height, width = self._image.shape
+            source = np.ascontiguousarray(self._image.pixels, dtype=np.float32)
+            size = (max(1, round(width / level)), max(1, round(height / level)))
+            cached = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+            self._levels[level] = cached
+        return cached
+
+    def _render_key(self) -> tuple:
+        return (self._wanted_level(), self._window, self.effective_invert())
+
+    def _render_now(self) -> None:
+        """Re-render the 8-bit pixmap if the level, window or polarity changed."""
+        self._render_timer.stop()
+        if self._image is None or self._window is None:
+            return
+        key = self._render_key()
+        if key == self._rendered_key:
+            return
+        level, window, invert = key
+        pixels = self._level_pixels(level)
+        display = np.ascontiguousarray(apply_window(pixels, window, invert=invert))
+        rows, cols = display.shape
+        qimage = QImage(display.data, cols, rows, cols, QImage.Format.Format_Grayscale8)
+        self._pixmap_item.setPixmap(QPixmap.fromImage(qimage))
+        height, width = self._image.shape
+        self._pixmap_item.setTransform(QTransform.fromScale(width / cols, height / rows))
+        self._display = display
+        self._rendered_key = key
+        self.viewport().update()
+
+    def _schedule_render(self) -> None:
+        if not self._render_timer.isActive():
+            self._render_timer.start()
+
+    def _schedule_render_if_level_changed(self) -> None:
+        if self._image is not None and self._render_key() != self._rendered_key:
+            self._schedule_render()
+
+    def _on_render_timer_timeout(self) -> None:
+        self._render_now()
+
+    def flush_render(self) -> None:
+        """Render any pending change now (tests, screenshots)."""
+        self._render_now()
+
+    # ------------------------------------------------------------------------------ events
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        super().drawForeground(painter, rect)
+        painter.save()
+        painter.resetTransform()
+        viewport = QRectF(self.viewport().rect())
+        paint_corner_text(painter, viewport, self.corner_text(), self._font)
+        if self._message or self._image is None:
+            message = self._message or "Open an image (File ▸ Open) or drop files here"
+            painter.setFont(self._font)
+            painter.setPen(QColor(200, 200, 200))
+            painter.drawText(
+                viewport.adjusted(24, 24, -24, -24),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                message,
+            )
+        painter.restore()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self.viewport().update()   # corner text is drawn in viewport coordinates
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._image is None:
+            return
+        self._ensure_scene_margin()
+        if self._fit_mode:
+            self.fit_to_window()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if self._image is None:
+            return
+        steps = event.angleDelta().y() / 120.0
+        if steps == 0:
+            return
+        self.set_zoom(self.zoom() * ZOOM_STEP**steps, event.position())
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self._image is None:
+            return super().mousePressEvent(event)
+        button = event.button()
+        position = event.position()
+        self._drag_start = position
+        self._drag_scroll = (self.horizontalScrollBar().value(), self.verticalScrollBar().value())
+        if button == Qt.MouseButton.RightButton:
+            self._drag = "window"
+            self._drag_window = self._window
+        elif button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and not self._ruler_enabled
+        ):
+            self._drag = "pan"
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+        elif button == Qt.MouseButton.LeftButton and self._ruler_enabled:
+            self._drag = "ruler"
+            ruler = RulerItem(
+                self.viewport_to_image(position),
+                self._image.pixel_spacing,
+                self._image.spacing_kind,
+                self._font,
+                self._root,
+            )
+            ruler.setZValue(100)
+            self._active_ruler = ruler
+            self._rulers.append(ruler)
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        position = event.position()
+        if self._drag == "window" and self._drag_window is not None:
+            delta = position - self._drag_start
+            start = self._drag_window
+            width = start.width * 2.0 ** (delta.x() / WINDOW_DRAG_PIXELS)
+            center = start.center + start.width * delta.y() / WINDOW_DRAG_PIXELS
+            self.set_window(Window(center, width), interactive=True)
+        elif self._drag == "pan":
+            # From the press position, not step by step, so rounding does not accumulate.
+            delta = position - self._drag_start
+            self.horizontalScrollBar().setValue(self._drag_scroll[0] - round(delta.x()))
+            self.verticalScrollBar().setValue(self._drag_scroll[1] - round(delta.y()))
+            self._fit_mode = False
+        elif self._drag == "ruler" and self._active_ruler is not None:
+            self._active_ruler.set_end(self.viewport_to_image(position))
+            self.viewport().update()
+        self.pixel_hovered.emit(self.pixel_at(position))
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        drag, self._drag = self._drag, None
+        if drag == "window":
+            self._render_now()   # the last window of a drag always gets drawn
+        elif drag == "pan":
+            self.viewport().setCursor(
+                Qt.CursorShape.CrossCursor if self._ruler_enabled else Qt.CursorShape.ArrowCursor
+            )
+        elif drag == "ruler" and self._active_ruler is not None:
+            ruler, self._active_ruler = self._active_ruler, None
+            ruler.set_end(self.viewport_to_image(event.position()))
+            if ruler.line().length() < 1.0:   # a click, not a drag: drop it
+                self._rulers.remove(ruler)
+                if ruler.scene() is not None:
+                    ruler.scene().removeItem(ruler)
+            else:
+                self.measurement_added.emit(ruler.measurement())
+            self.viewport().update()
+        event.accept()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and not self._ruler_enabled:
+            self.fit_to_window()
+        event.accept()
+
+    def leaveEvent(self, event: QEvent) -> None:
+        self.pixel_hovered.emit(None)
+        super().leaveEvent(event)

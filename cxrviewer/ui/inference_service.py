@@ -1,0 +1,343 @@
+"""The AI second reader's thread: one QThread owns TensorFlow and the model; the newest request wins.
+
+GUI thread                                   inference thread (the only TensorFlow user)
+-----------                                  -------------------------------------------
+switch_model(name) ── _load_wanted ──▶        load: configure_devices → load_classifier
+                                                    → InferenceEngine.warm_up
+request(image, ...) → put in the ONE          process: take the latest request (older ones
+pending slot ── _wake ──▶                           were overwritten = dropped), run it
+_on_worker_* ◀── frozen results ──            emit Prediction / CamResult / failure
+  drop if request_id != latest, else re-emit
+
+TensorFlow is imported lazily inside the worker, so constructing this service (and the
+window) does not import it. Call `shutdown()` from MainWindow.closeEvent.
+"""
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from cxrviewer.core.errors import CxrError
+from cxrviewer.core.model.cam import CAM, GRADCAM, METHODS
+from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.model.registry import default_model_name, models_root, resolve_model_folder, scan_models
+from cxrviewer.core.model.runtime import InferenceRequest, run_request
+from cxrviewer.core.types import CamResult, Prediction, XrayImage
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the UI needs to know about the loaded model (crosses threads, so frozen)."""
+
+    name: str
+    labels: tuple[str, ...]
+    conv_layers: tuple[str, ...]          # CAM target layers, the card's default first
+    device: str                           # DeviceInfo.label, e.g. "CPU" or "GPU: ..."
+    default_layer: str = ""
+    methods: tuple[str, ...] = METHODS    # "cam" only when the model has a GAP → Dense head
+    dense_cam_layer: str | None = None    # the only layer where method "cam" is allowed
+    folder: Path | None = None
+    card: ModelCard | None = None
+    device_detail: str = ""
+
+
+class _LatestSlot(Generic[T]):
+    """A lock-protected single slot: `put` overwrites (the newest wins), `take` empties it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: T | None = None
+
+    def put(self, item: T) -> None:
+        with self._lock:
+            self._item = item
+
+    def take(self) -> T | None:
+        with self._lock:
+            item, self._item = self._item, None
+            return item
+
+    def clear(self) -> None:
+        self.take()
+
+    def pending(self) -> bool:
+        with self._lock:
+            return self._item is not None
+
+
+class _InferenceWorker(QObject):
+    """Lives in the inference thread; the only object that touches TensorFlow."""
+
+    model_loading = Signal(int, str)
+    model_ready = Signal(int, object)
+    model_failed = Signal(int, str)
+    prediction_ready = Signal(object)
+    cam_ready = Signal(object)
+    request_failed = Signal(int, str)
+
+    def __init__(
+        self,
+        requests: _LatestSlot[InferenceRequest],
+        loads: _LatestSlot[tuple[int, str]],
+        stop: threading.Event,
+        root: Path | None,
+    ) -> None:
+        super().__init__()
+        self._requests = requests
+        self._loads = loads
+        self._stop = stop
+        self._root = root
+        self._engine = None
+        self._no_model_reason = "no AI model has been loaded yet"
+        self.runs = 0  # requests actually computed (diagnostics and tests)
+
+    @Slot()
+    def load(self) -> None:
+        """Load the latest wanted model (an older, superseded load is skipped)."""
+        wanted = self._loads.take()
+        if wanted is None or self._stop.is_set():
+            return
+        generation, name_or_folder = wanted
+        self.model_loading.emit(generation, str(name_or_folder) or "default model")
+        self._engine = None
+        gc.collect()  # let the previous model go before the next one is built
+        try:
+            self._engine, info = self._load(generation, name_or_folder)
+        except CxrError as exc:
+            self._fail(generation, str(exc))
+        except LookupError as exc:
+            self._fail(generation, exc.args[0] if exc.args else str(exc))
+        except Exception as exc:  # keep the thread alive whatever the model does
+            log.exception("loading model %r failed", name_or_folder)
+            self._fail(generation, f"the AI model could not be loaded: {type(exc).__name__}: {exc}")
+        else:
+            self.model_ready.emit(generation, info)
+
+    def _load(self, generation: int, name_or_folder: str):
+        from cxrviewer.core.model.device import configure_devices
+        from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+
+        if not name_or_folder:
+            scan = scan_models(self._root)
+            name_or_folder = default_model_name([entry.card for entry in scan.models]) or ""
+            if not name_or_folder:
+                details = "; ".join(problem.message for problem in scan.problems)
+                raise LookupError(
+                    f"no AI models found in {models_root(self._root)}" + (f" ({details})" if details else "")
+                )
+        folder = resolve_model_folder(name_or_folder, self._root)
+        device = configure_devices()
+        engine = InferenceEngine(load_classifier(folder))
+        engine.warm_up()
+        dense_layer = engine.cam_layer_for_dense_weights
+        info = ModelInfo(
+            name=engine.name,
+            labels=engine.labels,
+            conv_layers=engine.conv_layers,
+            device=device.label,
+            default_layer=engine.default_layer,
+            methods=tuple(m for m in METHODS if m != CAM or dense_layer is not None),
+            dense_cam_layer=dense_layer,
+            folder=Path(folder),
+            card=engine.card,
+            device_detail=device.detail,
+        )
+        return engine, info
+
+    def _fail(self, generation: int, message: str) -> None:
+        self._engine = None
+        self._no_model_reason = message
+        self.model_failed.emit(generation, message)
+
+    @Slot()
+    def process(self) -> None:
+        """Run the latest pending request, if any; earlier ones were overwritten in the slot."""
+        if self._stop.is_set():
+            return
+        request = self._requests.take()
+        if request is None:
+            return  # a previous wake-up already took the newest request
+        if self._engine is None:
+            self.request_failed.emit(request.request_id, f"No AI model is loaded: {self._no_model_reason}")
+            return
+        self.runs += 1
+        try:
+            prediction, cam = run_request(self._engine, request)
+        except CxrError as exc:
+            self.request_failed.emit(request.request_id, str(exc))
+            return
+        except Exception as exc:  # a failing request must not take the worker down
+            log.exception("inference request %d failed", request.request_id)
+            self.request_failed.emit(
+                request.request_id, f"the AI result could not be computed: {type(exc).__name__}: {exc}"
+            )
+            return
+        if self._stop.is_set() or self._requests.pending():
+            return  # superseded while running: the newer request will answer
+        self.prediction_ready.emit(prediction)
+        if cam is not None:
+            self.cam_ready.emit(cam)
+
+    def release(self) -> None:
+        self._engine = None
+
+
+class InferenceService(QObject):
+    """The GUI's handle on the inference thread. Call every method from the GUI thread."""
+
+    model_loading = Signal(str)           # name or folder being loaded
+    model_ready = Signal(object)          # ModelInfo
+    model_failed = Signal(str)            # message for the user
+    prediction_ready = Signal(object)     # Prediction (latest request only)
+    cam_ready = Signal(object)            # CamResult (latest request only)
+    request_failed = Signal(int, str)     # request_id, message (latest request only)
+
+    _load_wanted = Signal()
+    _wake = Signal()
+
+    def __init__(self, parent: QObject | None = None, models_root: str | Path | None = None) -> None:
+        super().__init__(parent)
+        self._requests: _LatestSlot[InferenceRequest] = _LatestSlot()
+        self._loads: _LatestSlot[tuple[int, str]] = _LatestSlot()
+        self._stop = threading.Event()
+        self._ids = itertools.count(1)
+        self._latest_id = 0
+        self._load_generation = 0
+        self._model: ModelInfo | None = None
+        self._stopped = False
+
+        self._thread = QThread()
+        self._thread.setObjectName("cxrviewer-inference")
+        self._worker = _InferenceWorker(
+            self._requests, self._loads, self._stop, None if models_root is None else Path(models_root)
+        )
+        self._worker.moveToThread(self._thread)
+        self._load_wanted.connect(self._worker.load)
+        self._wake.connect(self._worker.process)
+        self._worker.model_loading.connect(self._on_worker_model_loading)
+        self._worker.model_ready.connect(self._on_worker_model_ready)
+        self._worker.model_failed.connect(self._on_worker_model_failed)
+        self._worker.prediction_ready.connect(self._on_worker_prediction)
+        self._worker.cam_ready.connect(self._on_worker_cam)
+        self._worker.request_failed.connect(self._on_worker_request_failed)
+        self._thread.start()
+
+    # -- commands -------------------------------------------------------------------------
+    @property
+    def current_model(self) -> ModelInfo | None:
+        return self._model
+
+    @property
+    def latest_request_id(self) -> int:
+        return self._latest_id
+
+    def switch_model(self, name_or_folder: str | Path) -> None:
+        """Load a registered model by name, or a model folder; "" loads the default model.
+
+        Pending and in-flight results of the previous model become stale and are dropped.
+        """
+        if self._stopped:
+            return
+        self._load_generation += 1
+        self._latest_id = next(self._ids)
+        self._requests.clear()
+        self._model = None
+        self._loads.put((self._load_generation, str(name_or_folder)))
+        self._load_wanted.emit()
+
+    def load_default_model(self) -> None:
+        """Load "pneumonia3" if bundled, else the first model found (async, like switch_model)."""
+        self.switch_model("")
+
+    def request(
+        self,
+        image: XrayImage,
+        class_index: int | None = None,
+        method: str | None = GRADCAM,
+        layer: str | None = None,
+    ) -> int:
+        """Ask for a prediction (+ a heat map unless `method` is None); returns the request id.
+
+        Only the newest request is kept: a request still waiting is replaced, and results
+        of anything but the newest id are never delivered.
+        """
+        request_id = next(self._ids)
+        self._latest_id = request_id
+        if not self._stopped:
+            self._requests.put(InferenceRequest(request_id, image, class_index, method, layer))
+            self._wake.emit()
+        return request_id
+
+    def cancel(self) -> None:
+        """Forget the pending request and ignore anything still in flight."""
+        self._latest_id = next(self._ids)
+        self._requests.clear()
+
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Stop the worker and join its thread; True when the thread has finished.
+
+        The current TensorFlow call cannot be interrupted, so this waits for it (at most
+        `timeout_ms` when given). Safe to call twice.
+        """
+        if not self._stopped:
+            self._stopped = True
+            self._stop.set()
+            self._requests.clear()
+            self._loads.clear()
+            self._thread.quit()
+        finished = self._thread.wait() if timeout_ms is None else self._thread.wait(int(timeout_ms))
+        if finished:
+            self._worker.release()
+        else:
+            log.warning("the inference thread did not stop within %s ms", timeout_ms)
+        return bool(finished)
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
+
+    # -- results from the worker (run in the GUI thread) ---------------------------------------
+    def _is_current(self, request_id: int) -> bool:
+        return not self._stopped and request_id == self._latest_id
+
+    @Slot(int, str)
+    def _on_worker_model_loading(self, generation: int, name: str) -> None:
+        if generation == self._load_generation and not self._stopped:
+            self.model_loading.emit(name)
+
+    @Slot(int, object)
+    def _on_worker_model_ready(self, generation: int, info: ModelInfo) -> None:
+        if generation == self._load_generation and not self._stopped:
+            self._model = info
+            self.model_ready.emit(info)
+
+    @Slot(int, str)
+    def _on_worker_model_failed(self, generation: int, message: str) -> None:
+        if generation == self._load_generation and not self._stopped:
+            self._model = None
+            self.model_failed.emit(message)
+
+    @Slot(object)
+    def _on_worker_prediction(self, prediction: Prediction) -> None:
+        if self._is_current(prediction.request_id):
+            self.prediction_ready.emit(prediction)
+
+    @Slot(object)
+    def _on_worker_cam(self, cam: CamResult) -> None:
+        if self._is_current(cam.request_id):
+            self.cam_ready.emit(cam)
+
+    @Slot(int, str)
+    def _on_worker_request_failed(self, request_id: int, message: str) -> None:
+        if self._is_current(request_id):
+            self.request_failed.emit(request_id, message)

@@ -1,0 +1,122 @@
+"""Graphics items for the distance ruler: a line in image coordinates with an upright label."""
+from __future__ import annotations
+
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from cxrviewer.core.types import SpacingKind
+from cxrviewer.ui.measure import Measurement, measure_distance
+
+RULER_COLOR = QColor(255, 210, 0)
+
+
+class RulerLabel(QGraphicsItem):
+    """Text that keeps its screen size and stays upright under zoom, rotation and flips."""
+
+    def __init__(self, font: QFont, parent: QGraphicsItem | None = None) -> None:
+        super().__init__(parent)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self._font = QFont(font)
+        self._text = ""
+
+    def text(self) -> str:
+        return self._text
+
+    def set_text(self, text: str) -> None:
+        if text != self._text:
+            self.prepareGeometryChange()
+            self._text = text
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        metrics = QFontMetricsF(self._font)
+        width = metrics.horizontalAdvance(self._text)
+        return QRectF(4.0, -metrics.height() - 6.0, width + 8.0, metrics.height() + 4.0)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        rect = self.boundingRect()
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawRoundedRect(rect, 3.0, 3.0)
+        painter.setFont(self._font)
+        painter.setPen(RULER_COLOR)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self._text)
+
+
+class RulerItem(QGraphicsItem):
+    """A measured line between two image points (item coordinates = image pixels).
+
+    Add it as a child of the canvas's image root so it follows zoom, pan, rotation and flips.
+    """
+
+    def __init__(
+        self,
+        start: QPointF,
+        pixel_spacing: tuple[float, float] | None,
+        spacing_kind: SpacingKind,
+        font: QFont,
+        parent: QGraphicsItem | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._line = QLineF(start, start)
+        self._spacing = pixel_spacing
+        self._kind = spacing_kind
+        self._pen = QPen(RULER_COLOR, 2.0)
+        self._pen.setCosmetic(True)
+        self._label = RulerLabel(font, self)
+        self._update_label()
+
+    def line(self) -> QLineF:
+        return QLineF(self._line)
+
+    def set_end(self, end: QPointF) -> None:
+        self.prepareGeometryChange()
+        self._line.setP2(end)
+        self._update_label()
+        self.update()
+
+    def measurement(self) -> Measurement:
+        p1, p2 = self._line.p1(), self._line.p2()
+        return measure_distance((p1.x(), p1.y()), (p2.x(), p2.y()), self._spacing, self._kind)
+
+    def label_text(self) -> str:
+        return self._label.text()
+
+    def _update_label(self) -> None:
+        self._label.set_text(self.measurement().text)
+        self._label.setPos(self._line.p2())
+
+    def boundingRect(self) -> QRectF:
+        # Cosmetic pen: pad generously in item units, since the pen width is in device pixels.
+        rect = QRectF(self._line.p1(), self._line.p2()).normalized()
+        scale = self._device_scale()
+        pad = 8.0 / scale if scale > 0 else 8.0
+        return rect.adjusted(-pad, -pad, pad, pad)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self.boundingRect())
+        return path
+
+    def _device_scale(self) -> float:
+        scene = self.scene()
+        if scene is None or not scene.views():
+            return 1.0
+        view = scene.views()[0]
+        transform = self.sceneTransform() * view.viewportTransform()
+        return max(abs(transform.m11()) + abs(transform.m21()), 1e-6)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(self._pen)
+        painter.drawLine(self._line)
+        # End ticks, perpendicular to the line, 6 device pixels long.
+        length = self._line.length()
+        if length > 0:
+            scale = self._device_scale()
+            tick = 6.0 / scale
+            normal = self._line.normalVector().unitVector()
+            offset = QPointF(normal.dx() * tick, normal.dy() * tick)
+            for point in (self._line.p1(), self._line.p2()):
+                painter.drawLine(QLineF(point - offset, point + offset))

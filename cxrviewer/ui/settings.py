@@ -1,0 +1,92 @@
+"""Settings remembered between runs (QSettings): last folder, recent files, toggles, geometry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION_NAME = "cxrviewer"
+APPLICATION_NAME = "cxrviewer"
+MAX_RECENT_FILES = 10
+
+_LAST_FOLDER = "paths/last_folder"
+_RECENT = "paths/recent"
+_ANONYMISE = "view/anonymise"
+_GEOMETRY = "window/geometry"
+_STATE = "window/state"
+
+
+def _to_bool(value: object, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+class ViewerSettings:
+    """Typed access to the viewer's QSettings (INI or registry, per platform and test setup).
+
+    Pass a `QSettings` to isolate (tests); by default uses the application's organisation and
+    name, set in `cxrviewer.ui.app`.
+    """
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        self._settings = settings if settings is not None else QSettings()
+
+    @property
+    def qsettings(self) -> QSettings:
+        return self._settings
+
+    # folders and recent files ------------------------------------------------------------
+    def last_folder(self) -> str:
+        value = self._settings.value(_LAST_FOLDER, "")
+        return str(value) if value else ""
+
+    def set_last_folder(self, folder: str | Path) -> None:
+        self._settings.setValue(_LAST_FOLDER, str(folder))
+
+    def recent_files(self) -> list[str]:
+        value = self._settings.value(_RECENT, [])
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in value if v][:MAX_RECENT_FILES]
+
+    def add_recent_file(self, path: str | Path) -> list[str]:
+        """Put `path` first in the recent list (deduplicated, at most MAX_RECENT_FILES)."""
+        entry = str(Path(path).resolve()) if str(path) else ""
+        if not entry:
+            return self.recent_files()
+        recent = [p for p in self.recent_files() if p != entry]
+        recent.insert(0, entry)
+        recent = recent[:MAX_RECENT_FILES]
+        self._settings.setValue(_RECENT, recent)
+        return recent
+
+    def clear_recent_files(self) -> None:
+        self._settings.setValue(_RECENT, [])
+
+    # toggles -------------------------------------------------------------------------------
+    def anonymise(self) -> bool:
+        return _to_bool(self._settings.value(_ANONYMISE), False)
+
+    def set_anonymise(self, value: bool) -> None:
+        self._settings.setValue(_ANONYMISE, bool(value))
+
+    # window geometry -------------------------------------------------------------------------
+    def geometry(self) -> QByteArray | None:
+        value = self._settings.value(_GEOMETRY)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def window_state(self) -> QByteArray | None:
+        value = self._settings.value(_STATE)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_geometry_and_state(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._settings.setValue(_GEOMETRY, geometry)
+        self._settings.setValue(_STATE, state)
+
+    def sync(self) -> None:
+        self._settings.sync()

@@ -1,0 +1,212 @@
+"""Study browser: a patient → study → series → image tree in a dock.
+
+The main window turns the opened files into `BrowserEntry`s (from the DICOM headers when
+there are any, else from folders) in display order; the browser shows them and reports the
+index of the image the user picks. Identifiers obey "Anonymise display".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
+
+INDEX_ROLE = Qt.ItemDataRole.UserRole
+FILES_KEY = "~files"   # patient key of the non-DICOM "Files" group
+
+
+@dataclass(frozen=True)
+class BrowserEntry:
+    """One image file as the browser shows it; keys group, labels display."""
+
+    path: Path
+    label: str
+    patient_key: str = ""
+    patient_name: str = ""
+    patient_id: str = ""
+    study_key: str = ""
+    study_label: str = ""
+    series_key: str = ""
+    series_label: str = ""
+    frame_count: int = 1
+
+
+def patient_label(entry: BrowserEntry, number: int, anonymise: bool) -> str:
+    if entry.patient_key == FILES_KEY:
+        return entry.patient_name or "Files"
+    if anonymise:
+        return f"Patient {number}"
+    parts = [p for p in (entry.patient_name, f"ID {entry.patient_id}" if entry.patient_id else "") if p]
+    return "  ".join(parts) if parts else "Unknown patient"
+
+
+class StudyTree(QTreeWidget):
+    """The tree itself; emits the flat index of the chosen image."""
+
+    image_selected = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("studyTree")
+        self.setHeaderHidden(True)
+        self.setColumnCount(1)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setUniformRowHeights(True)
+        self.setExpandsOnDoubleClick(True)
+        self._entries: list[BrowserEntry] = []
+        self._image_items: list[QTreeWidgetItem] = []
+        self._failed: dict[int, str] = {}
+        self._anonymise = False
+        self.itemClicked.connect(self._on_item_clicked)
+        self.itemActivated.connect(self._on_item_activated)
+
+    def entries(self) -> list[BrowserEntry]:
+        return list(self._entries)
+
+    def set_entries(self, entries: list[BrowserEntry]) -> None:
+        self._entries = list(entries)
+        self._failed = {}
+        self._rebuild()
+
+    def set_anonymise(self, anonymise: bool) -> None:
+        if anonymise != self._anonymise:
+            self._anonymise = anonymise
+            current = self.current_index()
+            self._rebuild()
+            if current is not None:
+                self.set_current(current)
+
+    def set_current(self, index: int) -> None:
+        if 0 <= index < len(self._image_items):
+            item = self._image_items[index]
+            self.blockSignals(True)
+            self.setCurrentItem(item)
+            self.scrollToItem(item)
+            self.blockSignals(False)
+
+    def current_index(self) -> int | None:
+        item = self.currentItem()
+        if item is None:
+            return None
+        value = item.data(0, INDEX_ROLE)
+        return int(value) if value is not None else None
+
+    def mark_failed(self, index: int, message: str) -> None:
+        self._failed[index] = message
+        if 0 <= index < len(self._image_items):
+            self._style_failed(self._image_items[index], message)
+
+    def image_item(self, index: int) -> QTreeWidgetItem:
+        return self._image_items[index]
+
+    def _style_failed(self, item: QTreeWidgetItem, message: str) -> None:
+        item.setForeground(0, QBrush(QColor(220, 90, 90)))
+        item.setToolTip(0, message)
+
+    def _rebuild(self) -> None:
+        self.clear()
+        self._image_items = []
+        patients: dict[str, QTreeWidgetItem] = {}
+        studies: dict[tuple[str, str], QTreeWidgetItem] = {}
+        series: dict[tuple[str, str, str], QTreeWidgetItem] = {}
+        for index, entry in enumerate(self._entries):
+            pkey = entry.patient_key or "?"
+            patient = patients.get(pkey)
+            if patient is None:
+                patient = QTreeWidgetItem(self, [patient_label(entry, len(patients) + 1, self._anonymise)])
+                patients[pkey] = patient
+            skey = (pkey, entry.study_key or "?")
+            study = studies.get(skey)
+            if study is None:
+                study = QTreeWidgetItem(patient, [entry.study_label or "Study"])
+                studies[skey] = study
+            rkey = (*skey, entry.series_key or "?")
+            group = series.get(rkey)
+            if group is None:
+                group = QTreeWidgetItem(study, [entry.series_label or "Series"])
+                series[rkey] = group
+            label = entry.label
+            if entry.frame_count > 1:
+                label += f"  ({entry.frame_count} frames)"
+            item = QTreeWidgetItem(group, [label])
+            item.setData(0, INDEX_ROLE, index)
+            item.setToolTip(0, str(entry.path))
+            if index in self._failed:
+                self._style_failed(item, self._failed[index])
+            self._image_items.append(item)
+        self.expandAll()
+
+    def _on_item_clicked(self, item: QTreeWidgetItem, column: int) -> None:
+        self._emit_for(item)
+
+    def _on_item_activated(self, item: QTreeWidgetItem, column: int) -> None:
+        self._emit_for(item)
+
+    def _emit_for(self, item: QTreeWidgetItem) -> None:
+        value = item.data(0, INDEX_ROLE)
+        if value is not None:
+            self.image_selected.emit(int(value))
+
+
+class StudyBrowserDock(QDockWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Studies", parent)
+        self.setObjectName("studyDock")
+        self.tree = StudyTree(self)
+        self.setWidget(self.tree)
+
+
+def entries_from_paths(paths: list[Path]) -> list[BrowserEntry]:
+    """Browser entries in display order: DICOM files grouped by their headers, then others.
+
+    Files whose header cannot be read are listed under "Files"; opening them reports why.
+    """
+    from cxrviewer.core.study import group_images
+
+    tree = group_images(paths)
+    entries: list[BrowserEntry] = []
+    for p_number, patient in enumerate(tree.patients):
+        patient_key = f"p{p_number}:{patient.patient_id}:{patient.name}"
+        for s_number, study in enumerate(patient.studies):
+            # The accession number stays out of the label: it identifies the patient.
+            study_label = " ".join(p for p in (study.date, study.description or "Study") if p)
+            for r_number, series in enumerate(study.series):
+                for instance in series.instances:
+                    entries.append(
+                        BrowserEntry(
+                            path=instance.path,
+                            label=instance.path.name,
+                            patient_key=patient_key,
+                            patient_name=patient.name,
+                            patient_id=patient.patient_id,
+                            study_key=f"{s_number}:{study.uid}",
+                            study_label=study_label,
+                            series_key=f"{r_number}:{series.uid}",
+                            series_label=series.label,
+                            frame_count=instance.frame_count,
+                        )
+                    )
+    for instance in tree.files:
+        folder = instance.path.parent
+        entries.append(
+            BrowserEntry(
+                path=instance.path,
+                label=instance.path.name,
+                patient_key=FILES_KEY,
+                patient_name="Files (not DICOM)",
+                study_key=str(folder),
+                study_label=folder.name or str(folder),
+                series_key=str(folder),
+                series_label="Images",
+                frame_count=instance.frame_count,
+            )
+        )
+    return entries

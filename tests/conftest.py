@@ -1,0 +1,81 @@
+"""Shared pytest fixtures. Each owner keeps fixtures in their own delimited section."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+# =========================================================================== image loading
+# Synthetic DICOM files (owner: image loading / render). `make_dicom(...)` writes a small,
+# valid DICOM built with pydicom and returns its path.
+
+DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
+
+
+def build_dicom_dataset(
+    pixels: np.ndarray,
+    photometric: str = "MONOCHROME2",
+    bits_stored: int | None = None,
+    **attributes: Any,
+) -> Any:
+    """A DX-like dataset holding `pixels` (2-D, frames×rows×cols, or rows×cols×3 for RGB)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    arr = np.ascontiguousarray(pixels)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.SOPClassUID = DX_FOR_PRESENTATION
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.PatientName = "Test^Patient"
+    ds.PatientID = "TEST001"
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.1.1"
+    ds.StudyDate = "20240131"
+    ds.Modality = "DX"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    bits = bits_stored or (8 if arr.dtype.itemsize == 1 else 16)
+    ds.set_pixel_data(arr, photometric, bits)
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+@pytest.fixture(name="build_dicom_dataset")
+def build_dicom_dataset_fixture() -> Callable[..., Any]:
+    """The dataset builder itself, for tests that write files their own way."""
+    return build_dicom_dataset
+
+
+@pytest.fixture
+def make_dicom(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: make_dicom(pixels, name=..., photometric=..., compress=UID, customize=fn, **tags)."""
+
+    def make(
+        pixels: np.ndarray,
+        name: str = "image.dcm",
+        photometric: str = "MONOCHROME2",
+        bits_stored: int | None = None,
+        compress: str | None = None,
+        customize: Callable[[Any], None] | None = None,
+        **attributes: Any,
+    ) -> Path:
+        ds = build_dicom_dataset(pixels, photometric, bits_stored, **attributes)
+        if compress is not None:
+            ds.compress(compress)
+        if customize is not None:
+            customize(ds)
+        path = tmp_path / name
+        ds.save_as(path, enforce_file_format=True)
+        return path
+
+    return make
+
+
+# ======================================================================= end image loading

@@ -1,0 +1,203 @@
+"""InferenceService: one worker thread, newest request wins, failures surface, clean shutdown."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+from cxrviewer.core.model.runtime import InferenceEngine, image_key
+from cxrviewer.ui.inference_service import InferenceService, ModelInfo
+from tests.model_factory import TINY_LABELS, build_tiny_classifier, make_model_folder, make_xray, tamper_weights
+
+LOAD_TIMEOUT_MS = 120_000   # TensorFlow import + warm-up on a busy 2-core machine
+RESULT_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    model = build_tiny_classifier(3, 32, seed=0)
+    make_model_folder(root, "tiny", model=model)
+    make_model_folder(root, "pneumonia3", model=build_tiny_classifier(3, 32, seed=1))
+    tampered = make_model_folder(root.parent / "tampered_models", "tampered", model=model)
+    tamper_weights(tampered)
+    return root
+
+
+@pytest.fixture
+def service(qtbot, models_root):
+    service = InferenceService(models_root=models_root)
+    yield service
+    service.shutdown()
+
+
+@pytest.fixture
+def ready(qtbot, service) -> InferenceService:
+    with qtbot.waitSignal(service.model_ready, timeout=LOAD_TIMEOUT_MS):
+        service.switch_model("tiny")
+    return service
+
+
+def _collect(service: InferenceService) -> dict[str, list]:
+    seen: dict[str, list] = {"predictions": [], "cams": [], "failures": []}
+    service.prediction_ready.connect(seen["predictions"].append)
+    service.cam_ready.connect(seen["cams"].append)
+    service.request_failed.connect(lambda rid, msg: seen["failures"].append((rid, msg)))
+    return seen
+
+
+def test_importing_the_service_does_not_import_tensorflow():
+    code = (
+        "import sys\n"
+        "import cxrviewer.ui.inference_service\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_model_loads_and_reports_its_info(qtbot, service):
+    loading, infos = [], []
+    service.model_loading.connect(loading.append)
+    service.model_ready.connect(infos.append)
+    with qtbot.waitSignal(service.model_ready, timeout=LOAD_TIMEOUT_MS):
+        service.switch_model("tiny")
+    info = infos[0]
+    assert loading == ["tiny"]
+    assert isinstance(info, ModelInfo) and service.current_model is info
+    assert info.name == "tiny" and info.labels == TINY_LABELS
+    assert info.conv_layers[0] == "relu" == info.default_layer == info.dense_cam_layer
+    assert info.device in ("CPU",) or info.device.startswith("GPU")
+    assert "cam" in info.methods
+
+
+def test_default_model_is_pneumonia3(qtbot, service):
+    with qtbot.waitSignal(service.model_ready, timeout=LOAD_TIMEOUT_MS) as blocker:
+        service.load_default_model()
+    assert blocker.args[0].name == "pneumonia3"
+
+
+def test_a_request_returns_prediction_and_cam(qtbot, ready):
+    seen = _collect(ready)
+    image = make_xray(64, seed=1)
+    with qtbot.waitSignal(ready.cam_ready, timeout=RESULT_TIMEOUT_MS):
+        request_id = ready.request(image, class_index=2, method="gradcam++", layer="conv2_relu")
+    prediction, cam = seen["predictions"][0], seen["cams"][0]
+    assert prediction.request_id == cam.request_id == request_id
+    assert prediction.image_key == cam.image_key == image_key(image)
+    assert cam.class_index == 2 and cam.method == "gradcam++" and cam.layer == "conv2_relu"
+    assert cam.cam.shape == (16, 16)
+    assert sum(prediction.probabilities) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_latest_of_twenty_quick_requests_wins(qtbot, ready):
+    seen = _collect(ready)
+    images = [make_xray(64, seed=i) for i in range(20)]
+    ids = [ready.request(image) for image in images]   # no event processing in between
+    qtbot.waitUntil(lambda: any(c.request_id == ids[-1] for c in seen["cams"]), timeout=RESULT_TIMEOUT_MS)
+    qtbot.wait(200)  # give anything else still queued a chance to (wrongly) arrive
+    assert [p.request_id for p in seen["predictions"]] == [ids[-1]]
+    assert [c.request_id for c in seen["cams"]] == [ids[-1]]
+    assert seen["predictions"][0].image_key == image_key(images[-1])
+    assert seen["failures"] == []
+    assert ready._worker.runs < 20  # superseded requests were dropped before they ran
+
+
+def test_stale_results_are_dropped_on_the_gui_side(qtbot, ready, monkeypatch):
+    """Request A is running when B arrives: only B's results are ever delivered."""
+    started, release = threading.Event(), threading.Event()
+    original = InferenceEngine.predict_and_cam
+
+    def slow_first(self, *args, **kwargs):
+        if not started.is_set():
+            started.set()
+            release.wait(10)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(InferenceEngine, "predict_and_cam", slow_first)
+    seen = _collect(ready)
+    first = ready.request(make_xray(64, seed=1))
+    assert started.wait(10)
+    second = ready.request(make_xray(64, seed=2))
+    release.set()
+    qtbot.waitUntil(lambda: len(seen["cams"]) == 1, timeout=RESULT_TIMEOUT_MS)
+    qtbot.wait(200)
+    assert [p.request_id for p in seen["predictions"]] == [second]
+    assert first != second
+
+    # a result the worker did emit for an old id never reaches listeners
+    from cxrviewer.core.types import Prediction
+
+    stale = Prediction(first, "k", "tiny", TINY_LABELS, (0.2, 0.3, 0.5))
+    with qtbot.assertNotEmitted(ready.prediction_ready):
+        ready._on_worker_prediction(stale)
+        ready._on_worker_request_failed(first, "old failure")
+
+
+def test_an_exception_in_predict_is_reported_and_the_service_keeps_working(qtbot, ready, monkeypatch):
+    original = InferenceEngine.predict_and_cam
+    calls = {"n": 0}
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("simulated TensorFlow failure")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(InferenceEngine, "predict_and_cam", flaky)
+    with qtbot.waitSignal(ready.request_failed, timeout=RESULT_TIMEOUT_MS) as blocker:
+        failed_id = ready.request(make_xray(64, seed=3))
+    assert blocker.args[0] == failed_id
+    assert "simulated TensorFlow failure" in blocker.args[1]
+    with qtbot.waitSignal(ready.cam_ready, timeout=RESULT_TIMEOUT_MS) as blocker:
+        ok_id = ready.request(make_xray(64, seed=3))
+    assert blocker.args[0].request_id == ok_id
+
+
+def test_invalid_request_surfaces_as_request_failed(qtbot, ready):
+    with qtbot.waitSignal(ready.request_failed, timeout=RESULT_TIMEOUT_MS) as blocker:
+        ready.request(make_xray(64), class_index=0, method="cam", layer="conv1_relu")
+    assert "global average pooling" in blocker.args[1]
+
+
+def test_tampered_weights_fail_with_the_checksum_message(qtbot, service, models_root):
+    folder = models_root.parent / "tampered_models" / "tampered"
+    with qtbot.waitSignal(service.model_failed, timeout=LOAD_TIMEOUT_MS) as blocker:
+        service.switch_model(str(folder))
+    assert "weights of model tampered do not match their recorded checksum (file changed or corrupt)" in blocker.args[0]
+    assert service.current_model is None
+    with qtbot.waitSignal(service.request_failed, timeout=RESULT_TIMEOUT_MS) as blocker:
+        service.request(make_xray(64))
+    assert "No AI model is loaded" in blocker.args[1] and "checksum" in blocker.args[1]
+
+
+def test_unknown_model_name_fails_clearly(qtbot, service):
+    with qtbot.waitSignal(service.model_failed, timeout=LOAD_TIMEOUT_MS) as blocker:
+        service.switch_model("no-such-model")
+    assert "no model named 'no-such-model'" in blocker.args[0]
+
+
+def test_switching_models_makes_old_results_stale(qtbot, ready):
+    seen = _collect(ready)
+    ready.request(make_xray(64, seed=4))
+    with qtbot.waitSignal(ready.model_ready, timeout=LOAD_TIMEOUT_MS) as blocker:
+        ready.switch_model("pneumonia3")
+    assert blocker.args[0].name == "pneumonia3"
+    with qtbot.waitSignal(ready.cam_ready, timeout=RESULT_TIMEOUT_MS):
+        new_id = ready.request(make_xray(64, seed=4))
+    assert [p.request_id for p in seen["predictions"]] == [new_id]
+    assert seen["predictions"][0].model_name == "pneumonia3"
+
+
+def test_shutdown_joins_the_thread(qtbot, ready):
+    assert ready.is_running()
+    assert ready.shutdown() is True
+    assert not ready.is_running() and ready._thread.isFinished()
+    assert ready.shutdown() is True  # idempotent
+    with qtbot.assertNotEmitted(ready.prediction_ready, wait=100):
+        ready.request(make_xray(64))

@@ -1,0 +1,102 @@
+"""Tiny random-weight model folders for tests, written through the real export path.
+
+`build_tiny_classifier` mirrors `architecture.build_classifier` (same input layer name,
+in-graph normalisation, layer names the CAM code relies on: "relu" feeding "gap" →
+"head_dropout" → "predictions") with a few small conv layers instead of a DenseNet, so a
+model builds, saves and loads in well under a second. Folders are only ever written to
+tmp dirs: random weights are never shipped.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from cxrviewer.core.model.architecture import IMAGENET_MEAN, IMAGENET_STD
+from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.model.export import export_model
+from cxrviewer.core.types import Window, XrayImage
+
+TINY_LABELS = ("NORMAL", "BACTERIAL", "VIRAL")
+TINY_BACKBONE = "tiny-test"
+TINY_LAYERS = ("relu", "pool2_pool", "conv2_relu", "pool1_pool", "conv1_relu")  # last first
+
+
+def build_tiny_classifier(n_classes: int = 3, input_size: int = 32, seed: int = 0, dropout: float = 0.3):
+    """A flat functional model shaped like the real classifier: (S,S,1) 0–255 in, softmax out.
+
+    Spatial sizes: conv1 S, pool1 S/2, conv2 S/2, pool2 S/4, "relu" S/4 (the GAP input).
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    gray = keras.Input((input_size, input_size, 1), name="image")
+    rgb = layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
+    scaled = layers.Rescaling(1.0 / 255.0, name="to_unit")(rgb)
+    x = layers.Normalization(
+        mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD], name="imagenet_norm"
+    )(scaled)
+    x = layers.Conv2D(8, 3, padding="same", name="conv1_conv")(x)
+    x = layers.Activation("relu", name="conv1_relu")(x)
+    x = layers.AveragePooling2D(2, name="pool1_pool")(x)
+    x = layers.Conv2D(12, 3, padding="same", name="conv2_conv")(x)
+    x = layers.Activation("relu", name="conv2_relu")(x)
+    x = layers.AveragePooling2D(2, name="pool2_pool")(x)
+    x = layers.Conv2D(16, 3, padding="same", name="conv3_conv")(x)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Activation("relu", name="relu")(x)
+    features = layers.GlobalAveragePooling2D(name="gap")(x)
+    features = layers.Dropout(dropout, name="head_dropout")(features)
+    probabilities = layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(features)
+    return keras.Model(gray, probabilities, name="cxr_tiny")
+
+
+def make_model_folder(
+    parent: Path,
+    name: str = "tiny",
+    labels: Sequence[str] = TINY_LABELS,
+    input_size: int = 32,
+    temperature: float = 1.0,
+    seed: int = 0,
+    model=None,
+) -> Path:
+    """Build (or take) a model and export it to `parent/name` with the real export code."""
+    if model is None:
+        model = build_tiny_classifier(len(labels), input_size, seed)
+    folder = Path(parent) / name
+    export_model(
+        model, folder, name=name, labels=labels, backbone=TINY_BACKBONE, cam_layer="relu",
+        task="test", temperature=temperature, extra={"note": "random weights, tests only"},
+    )
+    return folder
+
+
+def tamper_weights(folder: Path) -> None:
+    """Change the weights file after export so its checksum no longer matches the card."""
+    card = ModelCard.read(folder)
+    with open(Path(folder) / card.weights_file, "ab") as handle:
+        handle.write(b"\0")
+
+
+def make_xray(size: int = 64, seed: int = 0, frame_index: int = 0) -> XrayImage:
+    """A synthetic gray 'radiograph' (smooth blobs + noise) with a content hash."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    pixels = 1000.0 * np.exp(-((xx - 0.3) ** 2 + (yy - 0.5) ** 2) * 12.0)
+    pixels += 600.0 * np.exp(-((xx - 0.7) ** 2 + (yy - 0.4) ** 2) * 20.0)
+    pixels += rng.normal(0.0, 40.0, (size, size))
+    pixels = pixels.astype(np.float32)
+    pixels.setflags(write=False)
+    return XrayImage(
+        path=Path(f"synthetic_{seed}.png"),
+        display_name=f"synthetic {seed}",
+        pixels=pixels,
+        default_window=Window(center=600.0, width=1400.0),
+        presets=(),
+        photometric="MONOCHROME2",
+        frame_index=frame_index,
+        sha256=hashlib.sha256(pixels.tobytes()).hexdigest(),
+    )

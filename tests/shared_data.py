@@ -1,0 +1,26 @@
+"""Where the real test files live: ../shared beside the repository ($CXRVIEWER_SHARED overrides).
+
+Tests that need them use `@requires_shared` (or `pytestmark = requires_shared`) and are skipped
+with a clear reason when the folder is absent.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_ENV = "CXRVIEWER_SHARED"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    """The shared data folder, or None when it is not present."""
+    override = os.environ.get(SHARED_ENV)
+    folder = Path(override) if override else REPO_ROOT.parent / "shared"
+    return folder if folder.is_dir() else None
+
+
+requires_shared = pytest.mark.skipif(
+    shared_dir() is None, reason="../shared not present: real-data tests skipped"
+)

@@ -1,0 +1,148 @@
+"""`cxr-train export`: write `resources/models/<name>/` — weights, model card, split, evaluation."""
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cxrviewer.core.model.architecture import DEFAULT_CAM_LAYER
+from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.model.export import export_model
+from cxrviewer.core.model.preprocessing import PreprocessingSpec
+from trainer.config import TrainConfig
+from trainer.data import dataset_name, read_split
+
+INTENDED_USE = (
+    "Teaching and research: a second reader that lets radiology trainees compare their own call "
+    "with a model's and see where the model looks. Not a medical device; not for diagnosis, "
+    "triage or any clinical decision."
+)
+
+DATA_DESCRIPTIONS = {
+    "chest_xray": (
+        "Guangzhou Women and Children's Medical Center pediatric chest radiographs (Kermany et al., "
+        "Cell 2018; CC BY 4.0), official training split only, re-encoded as 224x224 RGB JPEG "
+        "(aspect ratio not kept). Children aged 1-5 years, anterior-posterior views, one centre."
+    ),
+    "covid19": "Hannover Medical School COVID-19 Image Repository (Winther et al., 2020; CC BY 3.0), adults.",
+    "nih_adult_normal": "NIH ChestX-ray14 'No Finding' adult radiographs (Wang et al., CVPR 2017).",
+}
+
+KNOWN_LIMITATIONS = {
+    "pneumonia3": [
+        "Trained only on pediatric (age 1-5) AP radiographs from one hospital: adults, lateral views, "
+        "other hospitals, devices and post-processing are outside its training data and its "
+        "probabilities there are not trustworthy.",
+        "Labels come from the source data set (image-level, no radiologist consensus per image in this "
+        "copy); bacterial vs viral is a hard distinction even for experts and the model's is weaker.",
+        "Input is the whole radiograph squeezed to a square without cropping, as in training; "
+        "images with large borders, rotation, markers or lines may mislead it.",
+        "It has no 'other finding' class: any abnormality is forced into normal/bacterial/viral.",
+        "The heat map shows what drove the score, not where the disease is; check it against the image.",
+    ],
+}
+
+
+def _relative_data_path(path: str) -> str:
+    """Make split paths portable: relative to the shared data folder when they point inside it."""
+    parts = Path(path).parts
+    if "data" in parts:
+        return str(Path(*parts[parts.index("data") + 1:]))
+    return path
+
+
+def _write_portable_split(run_dir: Path, destination: Path) -> dict[str, int]:
+    samples = read_split(run_dir / "split.csv")
+    with open(destination, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "patient_id", "source", "split"])
+        for s in samples:
+            writer.writerow([_relative_data_path(str(s.path)), s.label, s.patient_id, s.source, s.split])
+    return {split: sum(1 for s in samples if s.split == split) for split in ("train", "val", "test")}
+
+
+def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    sources = sorted({dataset_name(Path(d)) for d in config.data})
+    import keras
+    import tensorflow as tf
+
+    return {
+        "intended_use": INTENDED_USE,
+        "not_for_clinical_use": True,
+        "created": date.today().isoformat(),
+        "training_data": {
+            "sources": {s: DATA_DESCRIPTIONS.get(s, s) for s in sources},
+            "split": ("by patient (all images of one patient in one split), stratified by label and "
+                      f"source, seed {config.seed}, fractions train/val/test {list(config.fractions)}; "
+                      "the exact split is split.csv in this folder"),
+            "split_counts": counts,
+            "integrity": "unreadable, duplicate (identical bytes) and wrong-size images excluded before "
+                         "splitting; see evaluation/integrity.md",
+        },
+        "training": {
+            "backbone_weights": config.weights,
+            "stages": ("one stage from random initialisation" if not config.pretrained else
+                       f"frozen-backbone warm-up then last {config.unfreeze_last} layers unfrozen"),
+            "epochs_max": config.epochs,
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "class_weights": "balanced on the training split",
+            "augmentation": {
+                "rotation_deg": config.augment.rotation_deg, "shift": config.augment.shift,
+                "zoom": config.augment.zoom, "brightness": config.augment.brightness,
+                "contrast": config.augment.contrast, "horizontal_flip": config.augment.horizontal_flip,
+            },
+            "hardware": f"{platform.machine()} CPU, {platform.system()}",
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+        "metrics": {
+            "evaluated_on": ("internal test split: patients never seen in training or checkpoint "
+                             "selection; temperature and operating threshold fitted on validation"),
+            **{k: v for k, v in metrics.items() if k not in ("split_counts",)},
+        },
+        "known_limitations": KNOWN_LIMITATIONS.get(config.name, [
+            "Trained on the data listed above only; other populations, views and hospitals are out of "
+            "distribution.",
+        ]),
+    }
+
+
+def export_run(run_dir: Path, models_dir: Path) -> Path:
+    """Export a trained and evaluated run; returns the model folder."""
+    import keras
+
+    config = TrainConfig.load(run_dir / "config.json")
+    metrics_path = run_dir / "evaluation" / "metrics.json"
+    if not metrics_path.exists():
+        raise FileNotFoundError(f"{metrics_path}: run `cxr-train evaluate --run-dir {run_dir}` first")
+    metrics = json.loads(metrics_path.read_text())
+    labels = json.loads((run_dir / "labels.json").read_text())
+    model = keras.saving.load_model(run_dir / "final.keras", safe_mode=True, compile=False)
+    folder = models_dir / config.name
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = _write_portable_split(run_dir, folder / "split.csv")
+    evaluation = folder / "evaluation"
+    if evaluation.exists():
+        shutil.rmtree(evaluation)
+    shutil.copytree(run_dir / "evaluation", evaluation)
+    if (run_dir / "integrity.md").exists():
+        shutil.copy(run_dir / "integrity.md", evaluation / "integrity.md")
+    card: ModelCard = export_model(
+        model, folder,
+        name=config.name,
+        labels=labels,
+        backbone=config.backbone,
+        cam_layer=DEFAULT_CAM_LAYER,
+        task=config.task,
+        temperature=float(metrics["temperature"]),
+        operating_threshold=float(metrics["operating_threshold"]),
+        preprocessing=PreprocessingSpec(config.input_size).to_dict(),
+        extra=card_extra(config, metrics, counts),
+    )
+    assert card.name == config.name
+    return folder
