@@ -195,6 +195,18 @@ def read_split(path: Path) -> list[Sample]:
                 for r in csv.DictReader(handle)]
 
 
+def cell_balanced_weights(samples: Sequence[Sample]) -> np.ndarray:
+    """Per-sample weights giving every (source, label) cell the same total weight.
+
+    With adult COVID-19 and adult normals next to pediatric normals and viral images, this
+    makes "adult" carry no more COVID-19 than NORMAL and "child" no more NORMAL than
+    VIRAL, so the age group alone cannot predict the label. Mean weight is 1.
+    """
+    cells = Counter((s.source, s.label) for s in samples)
+    raw = np.array([1.0 / cells[(s.source, s.label)] for s in samples], dtype=np.float64)
+    return (raw * len(samples) / raw.sum()).astype(np.float32) if len(samples) else raw.astype(np.float32)
+
+
 def class_weights(labels: Sequence[int], n_classes: int) -> dict[int, float]:
     """Balanced weights n / (k · count_c), computed on the training split only."""
     counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes)

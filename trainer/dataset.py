@@ -68,21 +68,23 @@ def make_dataset(
     training: bool,
     augment: AugmentConfig | None = None,
     seed: int = 42,
+    sample_weights: np.ndarray | None = None,
 ) -> "object":
-    """uint8 (N,S,S) + int labels → batches of (float32 (B,S,S,1) 0–255, one-hot)."""
+    """uint8 (N,S,S) + int labels → batches of (float32 (B,S,S,1) 0–255, one-hot[, weight])."""
     import tensorflow as tf
 
     x = images[..., np.newaxis]
     y = np.eye(n_classes, dtype=np.float32)[labels]
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    tensors = (x, y) if sample_weights is None else (x, y, sample_weights.astype(np.float32))
+    dataset = tf.data.Dataset.from_tensor_slices(tensors)
     if training:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=False)
-    dataset = dataset.map(lambda a, b: (tf.cast(a, tf.float32), b), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(lambda a, *rest: (tf.cast(a, tf.float32), *rest), num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment is not None:
         augmenter = build_augmenter(augment, seed)
         dataset = dataset.map(
-            lambda a, b: (tf.clip_by_value(augmenter(a, training=True), 0.0, 255.0), b),
+            lambda a, *rest: (tf.clip_by_value(augmenter(a, training=True), 0.0, 255.0), *rest),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -44,6 +44,25 @@ KNOWN_LIMITATIONS = {
         "It has no 'other finding' class: any abnormality is forced into normal/bacterial/viral.",
         "The heat map shows what drove the score, not where the disease is; check it against the image.",
     ],
+    "covid3": [
+        "SHORTCUT RISK: every COVID-19 image is an adult radiograph from one German hospital, every "
+        "VIRAL image and most NORMAL images are pediatric (age 1-5) from one Chinese hospital. A model "
+        "can score well here by recognising 'adult' or 'which hospital' instead of disease. Training "
+        "weights each (source, label) cell equally and adds adult normals, but an adult image with "
+        "any abnormality is still likely to be called COVID-19, and a child's image is unlikely to be.",
+        "No adult viral (non-COVID) pneumonia and no pediatric COVID-19 in the training data: the model "
+        "has never seen them.",
+        "COVID-19 appearance overlaps with other viral and organising pneumonias; the radiograph alone "
+        "does not diagnose COVID-19.",
+        "The heat map shows what drove the score, not where the disease is; look for heat on text "
+        "markers, borders or outside the lungs as a sign of a shortcut.",
+    ],
+}
+
+SHORTCUT_WARNINGS = {
+    "covid3": ("Trained on adult COVID-19 images next to mostly pediatric normal and viral images: "
+               "it may detect age or hospital rather than disease. Teaching example of a shortcut, "
+               "not a COVID-19 test."),
 }
 
 
@@ -90,7 +109,9 @@ def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, i
             "epochs_max": config.epochs,
             "batch_size": config.batch_size,
             "learning_rate": config.learning_rate,
-            "class_weights": "balanced on the training split",
+            "balancing": ("equal total weight per (source, label) cell, so the age group cannot stand in "
+                          "for the label" if config.balance == "source_label"
+                          else "class weights balanced on the training split"),
             "augmentation": {
                 "rotation_deg": config.augment.rotation_deg, "shift": config.augment.shift,
                 "zoom": config.augment.zoom, "brightness": config.augment.brightness,
@@ -105,6 +126,7 @@ def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, i
                              "selection; temperature and operating threshold fitted on validation"),
             **{k: v for k, v in metrics.items() if k not in ("split_counts",)},
         },
+        **({"shortcut_warning": SHORTCUT_WARNINGS[config.name]} if config.name in SHORTCUT_WARNINGS else {}),
         "known_limitations": KNOWN_LIMITATIONS.get(config.name, [
             "Trained on the data listed above only; other populations, views and hospitals are out of "
             "distribution.",

@@ -13,6 +13,7 @@ import numpy as np
 from trainer.config import TrainConfig
 from trainer.data import (
     Sample,
+    cell_balanced_weights,
     class_weights,
     discover_folder_tree,
     integrity_check,
@@ -40,22 +41,24 @@ class PreparedData:
 
 def collect_samples(config: TrainConfig) -> list[Sample]:
     samples: list[Sample] = []
+    # A multi-class task that names VIRAL (covid3) reads Kermany subtypes from file names.
+    folder_task = "pneumonia3" if config.task == "folders" and "VIRAL" in config.labels else config.task
     for source in config.data:
         path = Path(source)
         if path.suffix.lower() == ".csv":
             samples += read_manifest(path)
         else:
-            samples += discover_folder_tree(path, config.task)
+            samples += discover_folder_tree(path, folder_task)
     if config.labels:
         samples = [s for s in samples if s.label in config.labels]
     if config.max_per_class:
         rng = np.random.default_rng(config.seed)
-        by_label: dict[str, list[Sample]] = {}
+        by_cell: dict[tuple[str, str], list[Sample]] = {}
         for sample in samples:
-            by_label.setdefault(sample.label, []).append(sample)
+            by_cell.setdefault((sample.source, sample.label), []).append(sample)
         samples = []
-        for label in sorted(by_label):
-            group = by_label[label]
+        for cell in sorted(by_cell):
+            group = by_cell[cell]
             keep = rng.permutation(len(group))[: config.max_per_class]
             samples += [group[i] for i in sorted(keep)]
     return samples
@@ -193,10 +196,18 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     data = data or prepare_data(config)
     n_classes = len(data.labels)
-    weights = class_weights(data.targets["train"], n_classes)
-    log.info("class weights %s", {data.labels[c]: round(w, 3) for c, w in weights.items()})
+    weights: dict[int, float] | None = None
+    sample_weights = None
+    if config.balance == "source_label":
+        sample_weights = cell_balanced_weights(data.samples["train"])
+        log.info("sample weights balance every (source, label) cell: %s", sorted({
+            (s.source, s.label, round(float(w), 3)) for s, w in zip(data.samples["train"], sample_weights)}))
+    else:
+        weights = class_weights(data.targets["train"], n_classes)
+        log.info("class weights %s", {data.labels[c]: round(w, 3) for c, w in weights.items()})
     train_ds = make_dataset(data.images["train"], data.targets["train"], n_classes, config.batch_size,
-                            training=True, augment=config.augment, seed=config.seed)
+                            training=True, augment=config.augment, seed=config.seed,
+                            sample_weights=sample_weights)
     val_ds = make_dataset(data.images["val"], data.targets["val"], n_classes, config.batch_size, training=False)
 
     strategy = distribution_strategy(config.strategy)

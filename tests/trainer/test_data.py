@@ -120,3 +120,17 @@ def test_class_weights_are_balanced() -> None:
     weights = class_weights([0, 0, 0, 1], 2)
     assert weights[0] == pytest.approx(4 / 6)
     assert weights[1] == pytest.approx(2.0)
+
+
+def test_cell_balanced_weights_equalise_source_label_cells() -> None:
+    from trainer.data import cell_balanced_weights
+
+    samples = ([Sample(Path(f"c{i}"), "COVID-19", f"c{i}", "covid19") for i in range(30)]
+               + [Sample(Path(f"a{i}"), "NORMAL", f"a{i}", "nih") for i in range(10)]
+               + [Sample(Path(f"k{i}"), "NORMAL", f"k{i}", "kermany") for i in range(60)])
+    weights = cell_balanced_weights(samples)
+    totals = defaultdict(float)
+    for s, w in zip(samples, weights):
+        totals[(s.source, s.label)] += float(w)
+    assert len(set(round(v, 4) for v in totals.values())) == 1
+    assert weights.mean() == pytest.approx(1.0)

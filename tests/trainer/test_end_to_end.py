@@ -127,3 +127,45 @@ def test_unfreezing_keeps_batchnorm_frozen_and_head_trainable() -> None:
     assert not any(model.get_layer(n).trainable for n in names[:-50])
     _set_trainable(model, "full", 50)
     assert all(model.get_layer(n).trainable for n in names)
+
+
+def _synthetic_manifest(root: Path, name: str, label: str, n: int, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    folder = root / name / label
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["path,label,patient_id"]
+    for i in range(n):
+        image = (rng.normal(120 + 10 * seed, 20, (48, 40))).clip(0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{name}_{i}.png"), image)
+        rows.append(f"{label}/{name}_{i}.png,{label},{name}-p{i}")
+    (root / name / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / name / "manifest.csv"
+
+
+def test_covid3_shaped_model_trains_with_cell_balance_and_per_source_metrics(tmp_path: Path) -> None:
+    from trainer.cli import main
+
+    tree = _synthetic_kermany(tmp_path)
+    covid = _synthetic_manifest(tmp_path, "covid19", "COVID-19", 10, 1)
+    adults = _synthetic_manifest(tmp_path, "nih_adult_normal", "NORMAL", 10, 2)
+    run_dir = tmp_path / "covid_run"
+    assert main(["train", "--data", str(covid), str(adults), str(tree), "--task", "covid3",
+                 "--run-dir", str(run_dir), "--input-size", str(SIZE), "--batch-size", "4",
+                 "--epochs", "1"]) == 0
+    assert json.loads((run_dir / "labels.json").read_text()) == ["COVID-19", "NORMAL", "VIRAL"]
+    split = (run_dir / "split.csv").read_text()
+    assert "bacteria" not in split  # BACTERIAL is not a covid3 class
+    log_text = (run_dir / "train.log").read_text()
+    assert "sample weights balance every (source, label) cell" in log_text
+    assert main(["evaluate", "--run-dir", str(run_dir)]) == 0
+    metrics = json.loads((run_dir / "evaluation" / "metrics.json").read_text())
+    import csv
+
+    with open(run_dir / "split.csv", newline="") as handle:
+        test_sources = {row["source"] for row in csv.DictReader(handle) if row["split"] == "test"}
+    assert len(test_sources) > 1
+    assert set(metrics["per_source"]) == test_sources
+    assert main(["export", "--run-dir", str(run_dir), "--out", str(tmp_path / "models")]) == 0
+    card = json.loads((tmp_path / "models" / "covid3" / "model.json").read_text())
+    assert "age" in card["shortcut_warning"]
+    assert set(card["training_data"]["sources"]) == {"covid19", "nih_adult_normal", "chest_xray"}
