@@ -169,3 +169,16 @@ def test_covid3_shaped_model_trains_with_cell_balance_and_per_source_metrics(tmp
     card = json.loads((tmp_path / "models" / "covid3" / "model.json").read_text())
     assert "age" in card["shortcut_warning"]
     assert set(card["training_data"]["sources"]) == {"covid19", "nih_adult_normal", "chest_xray"}
+
+
+def test_backbone_transfer_from_a_trained_classifier(tmp_path: Path) -> None:
+    """`--weights our_model.keras` starts a new task from one of our own trained backbones."""
+    from cxrviewer.core.model.architecture import build_classifier
+
+    source = build_classifier(3, SIZE, "densenet121")
+    kernel = source.get_layer("conv5_block16_2_conv").get_weights()[0]
+    source.get_layer("conv5_block16_2_conv").set_weights([kernel + 1.0])
+    source.save(tmp_path / "pneumonia3.keras")
+    target = build_classifier(2, 64, "densenet121", weights=tmp_path / "pneumonia3.keras")
+    np.testing.assert_allclose(target.get_layer("conv5_block16_2_conv").get_weights()[0], kernel + 1.0)
+    assert target.output_shape[-1] == 2

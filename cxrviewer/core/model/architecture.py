@@ -41,9 +41,16 @@ def build_classifier(
     """Return an uncompiled classifier taking (input_size, input_size, 1) gray 0–255 input.
 
     `weights`: None trains from scratch; a path loads a local no-top weights file (e.g.
-    the Keras DenseNet121 `..._notop.h5`); "imagenet" asks Keras, which needs a network.
+    the Keras DenseNet121 `..._notop.h5`) or the backbone of a trained `.keras` classifier
+    of the same backbone (transfer from one of our own models); "imagenet" asks Keras,
+    which needs a network.
     """
     import keras
+
+    if weights not in (None, "none", "imagenet") and str(weights).endswith(".keras"):
+        model = build_classifier(n_classes, input_size, backbone, None, dropout)
+        copy_backbone_weights(Path(weights), model)
+        return model
 
     gray = keras.Input((input_size, input_size, 1), name="image")
     rgb = keras.layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
@@ -69,6 +76,29 @@ def backbone_layer_names(model: "keras.Model") -> list[str]:
     start = names.index("imagenet_norm") + 1
     end = names.index("gap")
     return names[start:end]
+
+
+def copy_backbone_weights(classifier_path: Path, model: "keras.Model") -> None:
+    """Copy the backbone's weights from a saved classifier of the same backbone into `model`.
+
+    Layers are paired by position (Keras numbers unnamed layers such as paddings with a
+    process-wide counter, so names can differ between builds); class and weight shapes
+    must agree layer by layer.
+    """
+    import keras
+
+    source = keras.saving.load_model(classifier_path, safe_mode=True, compile=False)
+    source_layers = [source.get_layer(name) for name in backbone_layer_names(source)]
+    target_layers = [model.get_layer(name) for name in backbone_layer_names(model)]
+    problem = f"{classifier_path.name}: its backbone does not match {model.name}"
+    if len(source_layers) != len(target_layers):
+        raise ValueError(f"{problem} ({len(source_layers)} vs {len(target_layers)} layers)")
+    for source_layer, target_layer in zip(source_layers, target_layers):
+        weights = source_layer.get_weights()
+        shapes = [w.shape for w in weights]
+        if type(source_layer) is not type(target_layer) or shapes != [w.shape for w in target_layer.get_weights()]:
+            raise ValueError(f"{problem} (layer {target_layer.name})")
+        target_layer.set_weights(weights)
 
 
 def conv_layer_names(model: "keras.Model") -> list[str]:
