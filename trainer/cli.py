@@ -53,6 +53,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         patience=args.patience,
         seed=args.seed,
         max_per_class=args.max_per_class,
+        split_from=args.split_from,
         balance=args.balance or ("source_label" if task == "covid3" else "class"),
         expected_size=(args.expected_size, args.expected_size) if args.expected_size else None,
         time_budget_min=args.time_budget_min,
@@ -82,6 +83,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-per-class", type=int, default=None, help="cap per label within each source")
+    p.add_argument("--split-from", default="",
+                   help="split.csv of an earlier run: images in it keep their split (use with --weights RUN/final.keras)")
     p.add_argument("--balance", choices=["class", "source_label"], default=None,
                    help="class weights (default) or equal weight per (source, label) cell (covid3 default)")
     p.add_argument("--expected-size", type=int, default=None,

@@ -31,6 +31,8 @@ class TrainConfig:
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     expected_size: tuple[int, int] | None = None
     max_per_class: int | None = None            # cap per label within each source (quick runs, tests)
+    split_from: str = ""                        # a split.csv whose assignments images keep (no leakage
+                                                # when starting from another run's backbone)
     balance: str = "class"                      # class | source_label (see data.cell_balanced_weights)
     time_budget_min: float | None = None        # stop a stage cleanly when the budget is spent
     strategy: str = "default"                   # default | mirrored | multiworker

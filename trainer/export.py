@@ -84,6 +84,14 @@ def _write_portable_split(run_dir: Path, destination: Path) -> dict[str, int]:
     return {split: sum(1 for s in samples if s.split == split) for split in ("train", "val", "test")}
 
 
+def _describe_weights(weights: str) -> str:
+    if weights in ("none", ""):
+        return "none: random initialisation (no ImageNet weights)"
+    if weights.endswith(".keras"):
+        return f"backbone transferred from our own trained model ({Path(weights).parent.name})"
+    return f"local file {Path(weights).name}" if weights != "imagenet" else "imagenet"
+
+
 def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
     sources = sorted({dataset_name(Path(d)) for d in config.data})
     import keras
@@ -103,7 +111,7 @@ def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, i
                          "splitting; see evaluation/integrity.md",
         },
         "training": {
-            "backbone_weights": config.weights,
+            "backbone_weights": _describe_weights(config.weights),
             "stages": ("one stage from random initialisation" if not config.pretrained else
                        f"frozen-backbone warm-up then last {config.unfreeze_last} layers unfrozen"),
             "epochs_max": config.epochs,

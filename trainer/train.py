@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -51,6 +51,9 @@ def collect_samples(config: TrainConfig) -> list[Sample]:
             samples += discover_folder_tree(path, folder_task)
     if config.labels:
         samples = [s for s in samples if s.label in config.labels]
+    if config.split_from:
+        inherited = {str(s.path.resolve()): s.split for s in read_split(Path(config.split_from))}
+        samples = [replace(s, split=inherited.get(str(s.path.resolve()), s.split)) for s in samples]
     if config.max_per_class:
         rng = np.random.default_rng(config.seed)
         by_cell: dict[tuple[str, str], list[Sample]] = {}

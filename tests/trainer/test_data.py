@@ -134,3 +134,20 @@ def test_cell_balanced_weights_equalise_source_label_cells() -> None:
         totals[(s.source, s.label)] += float(w)
     assert len(set(round(v, 4) for v in totals.values())) == 1
     assert weights.mean() == pytest.approx(1.0)
+
+
+def test_split_from_an_earlier_run_is_inherited(tmp_path: Path) -> None:
+    """Images an earlier run held out stay held out when a new task starts from its backbone."""
+    from trainer.config import TrainConfig
+    from trainer.train import collect_samples
+
+    _kermany_tree(tmp_path / "chest_xray" / "train")
+    earlier = split_by_patient(discover_folder_tree(tmp_path / "chest_xray" / "train", "pneumonia3"), seed=1)
+    write_split(earlier, tmp_path / "earlier.csv")
+    config = TrainConfig(name="covid3", task="folders", data=(str(tmp_path / "chest_xray" / "train"),),
+                         run_dir=str(tmp_path / "run"), labels=("COVID-19", "NORMAL", "VIRAL"),
+                         split_from=str(tmp_path / "earlier.csv"))
+    samples = collect_samples(config)
+    assert {s.label for s in samples} == {"NORMAL", "VIRAL"}
+    expected = {s.path: s.split for s in earlier}
+    assert all(s.split == expected[s.path] for s in samples)
