@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test system-deps package bench clean
+.PHONY: run test system-deps package package-check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,19 @@ system-deps:
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
+# One-folder app in dist/cxrviewer/ (run dist/cxrviewer/cxrviewer). Bundles resources/models/*;
+# CXRVIEWER_BUNDLE_MODELS_DIR=DIR bundles the models in DIR instead (test builds only).
+# Writes dist/cxrviewer/THIRD_PARTY_LICENSES and fails on GPL-only software.
 package: $(STAMP)
 	$(PY) -m pip install --quiet "pyinstaller>=6.5"
 	$(PY) -m PyInstaller --noconfirm --clean build_spec.spec
+	@du -sh dist/cxrviewer
+
+# Build, then run the frozen self-test, then the frozen tests (self-test with networking
+# blocked, GUI first paint, bundle contents and licences).
+package-check: package
+	QT_QPA_PLATFORM=offscreen dist/cxrviewer/cxrviewer selftest
+	CXRVIEWER_TEST_FROZEN=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests/packaging/test_frozen.py
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -136,6 +136,9 @@ def _configure_render(parser: argparse.ArgumentParser) -> None:
                         help="frame of a multi-frame file, counted from 0 (default 0)")
     parser.add_argument("--size", type=_positive_int, default=None, metavar="PX",
                         help="scale so that the longest side is PX pixels (aspect ratio kept)")
+    from cxrviewer.commands.render_overlay import add_overlay_arguments
+
+    add_overlay_arguments(parser)
 
 
 def fit_longest_side(image: np.ndarray, size: int) -> np.ndarray:
@@ -175,8 +178,15 @@ def run_render(args: argparse.Namespace) -> int:
     from cxrviewer.core.imaging import default_display
     from cxrviewer.core.io import load_image
 
+    from cxrviewer.commands.render_overlay import overlay_requested, render_with_overlay
+
     image = load_image(args.input, frame=args.frame)
-    display = default_display(image)
+    if overlay_requested(args):
+        import cv2
+
+        display = cv2.cvtColor(render_with_overlay(image, args), cv2.COLOR_RGB2BGR)  # OpenCV writes BGR
+    else:
+        display = default_display(image)
     if args.size is not None:
         display = fit_longest_side(display, args.size)
     write_image(args.output, display)
@@ -195,6 +205,12 @@ def run_render(args: argparse.Namespace) -> int:
 #         ...
 #         return EXIT_OK
 
+
+import cxrviewer.commands.selftest  # noqa: E402,F401 - registers `selftest`
+
+
+# Commands that live in their own modules register themselves when imported.
+from cxrviewer.commands import predict as _predict, screenshot as _screenshot  # noqa: E402,F401
 
 # --------------------------------------------------------------------------- GUI and main
 

@@ -7,6 +7,32 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
+# =========================================================================== isolation
+# Every test runs with no bundled model (a MainWindow must not load the real DenseNet unless a
+# test asks for it), and with logs and the trainee's reads database in a temporary folder.
+# Tests that need a model set CXRVIEWER_MODELS_DIR themselves (monkeypatch wins: it runs later);
+# tests that need the real bundled model use the `bundled_models` fixture.
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = tmp_path_factory.mktemp("user-state")
+    (base / "no-models").mkdir()
+    monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(base / "no-models"))
+    monkeypatch.setenv("CXRVIEWER_LOG_DIR", str(base / "logs"))
+    monkeypatch.setenv("CXRVIEWER_DATA_DIR", str(base / "data"))
+
+
+@pytest.fixture
+def bundled_models(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The repository's resources/models, for tests of the real bundled model."""
+    root = Path(__file__).resolve().parents[1] / "resources" / "models"
+    if not (root / "pneumonia3" / "model.json").exists():
+        pytest.skip("the bundled pneumonia3 model is not in resources/models")
+    monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(root))
+    return root
+
+
 # =========================================================================== image loading
 # Synthetic DICOM files (owner: image loading / render). `make_dicom(...)` writes a small,
 # valid DICOM built with pydicom and returns its path.

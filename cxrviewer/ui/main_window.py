@@ -43,6 +43,7 @@ from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.core.imaging import full_range_window, percentile_window
 from cxrviewer.core.types import Window, WindowPreset, XrayImage
 from cxrviewer.ui.about import AboutDialog
+from cxrviewer.ui.ai_controller import AiController
 from cxrviewer.ui.canvas import ImageCanvas, PixelReadout
 from cxrviewer.ui.loader import FolderScanner, ImageLoader, ScanResult
 from cxrviewer.ui.measure import Measurement
@@ -150,6 +151,7 @@ class MainWindow(QMainWindow):
         self._create_menus()
         self._create_toolbar()
         self._connect_signals()
+        self.ai = AiController(self)   # AI dock, Model menu, overlay; loads the model after show
         self._restore_settings()
         self._update_enabled()
 
@@ -481,11 +483,13 @@ class MainWindow(QMainWindow):
         if self._default_layout_pending:
             self._default_layout_pending = False
             self.resizeDocks([self.study_dock, self.tag_dock], [230, 420], Qt.Orientation.Horizontal)
+            self.ai.apply_default_layout()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
         self.scanner.shutdown()
         self.loader.shutdown()
+        self.ai.shutdown()
         super().closeEvent(event)
 
     # =============================================================== drag and drop

@@ -26,6 +26,7 @@ from cxrviewer.core.io._common import (
     read_file_bytes,
     sha256_hex,
 )
+from cxrviewer.core.io._guards import check_deflated_size, inflated_size_limit, is_plugin_panic
 from cxrviewer.core.io.dicom import dicom_tag_rows, load_dicom, read_header, sniff_dicom
 from cxrviewer.core.io.raster import load_raster
 from cxrviewer.core.types import XrayImage
@@ -67,7 +68,9 @@ def load_image(path: str | os.PathLike[str], frame: int = 0, *, max_pixels: int 
         raise
     except MemoryError:
         raise ImageLoadError(path, "not enough memory to open this image") from None
-    except Exception as exc:  # noqa: BLE001 - the one place that turns surprises into user errors
+    except BaseException as exc:  # noqa: BLE001 - the one place that turns surprises into user errors
+        if not (isinstance(exc, Exception) or is_plugin_panic(exc)):
+            raise   # KeyboardInterrupt, SystemExit
         log.exception("unexpected error while loading %s", path)
         detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
         reason = f"unexpected error while reading the file ({type(exc).__name__}{': ' + detail if detail else ''})"
@@ -81,6 +84,7 @@ def _load(path: Path, frame: int, max_pixels: int | None) -> XrayImage:
         raise ImageLoadError(path, f"frame must be a whole number, not {frame!r}") from None
     limit = max_pixels_limit(max_pixels)
     data = read_file_bytes(path)
+    check_deflated_size(path, data, inflated_size_limit(limit))
     digest = sha256_hex(data)
     if has_dicom_preamble(data):
         return load_dicom(path, data, digest, frame, limit)

@@ -90,13 +90,27 @@ def check_pixel_limit(path: Path, rows: int, columns: int, frames: int, limit: i
         raise ImageLoadError(path, f"the image header gives an empty size ({rows} × {columns} pixels)")
     total = rows * columns * max(frames, 1)
     if total > limit:
-        frames_text = f" × {frames} frames" if frames > 1 else ""
+        frames_text = f" × {frames if frames < 10**12 else _count_text(frames)} frames" if frames > 1 else ""
         raise ImageLoadError(
             path,
             f"image too large to open safely ({rows} × {columns} pixels{frames_text} = "
-            f"{total / 1e6:,.0f} megapixels; the limit is {limit / 1e6:,.0f} megapixels, "
+            f"{_pixels_text(total)}; the limit is {_pixels_text(limit)}, "
             f"set {MAX_PIXELS_ENV} to raise it)",
         )
+
+
+def _pixels_text(count: int) -> str:
+    if count < 1_000_000:
+        return f"{count:,} pixels"
+    return f"{_count_text(count, 1_000_000)} megapixels"
+
+
+def _count_text(count: int, unit: int = 1) -> str:
+    """`count / unit` rounded, with thousands separators; a header's absurd number as ~10^k."""
+    value = (count + unit // 2) // unit
+    if value < 10**12:
+        return f"{value:,}"
+    return f"~10^{len(str(value)) - 1}"
 
 
 def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:

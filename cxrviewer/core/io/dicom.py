@@ -34,8 +34,17 @@ from cxrviewer.core.io._common import (
     check_pixel_limit,
     display_name,
     has_dicom_preamble,
+    max_pixels_limit,
     read_file_bytes,
     rgb_to_gray,
+)
+from cxrviewer.core.io._guards import (
+    DEFLATED_UID,
+    check_deflated_size,
+    inflated_size_limit,
+    is_plugin_panic,
+    plugin_order,
+    stream_problem,
 )
 from cxrviewer.core.types import SpacingKind, Window, WindowPreset, XrayImage, readonly
 
@@ -45,6 +54,7 @@ PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 PIXEL_DATA_TAG_BYTES = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")  # (7FE0,0010) LE / BE
 COLOUR_PHOTOMETRICS = ("RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
 FLAT_FRACTION = 0.98
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 
 # Tags that any real DICOM object carries at least one of; used to tell a DICOM file without
 # a preamble from random bytes that pydicom's force=True happened to parse.
@@ -107,6 +117,7 @@ def looks_like_dicom(ds: Dataset) -> bool:
 
 def parse_dataset(path: Path, data: bytes, stop_before_pixels: bool = False) -> Dataset:
     """Parse DICOM bytes with force=True; a parse failure is a corrupt-file ImageLoadError."""
+    check_deflated_size(path, data, inflated_size_limit(max_pixels_limit()))
     try:
         return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
@@ -234,13 +245,49 @@ def decode_frame(path: Path, ds: Dataset, frame: int) -> tuple[np.ndarray, str]:
             path,
             f"cannot decode {syntax_name(uid)}: no decoder plugin is installed; {_plugin_hint(uid)}",
         )
-    try:
-        arr, meta = decoder.as_array(ds, index=frame, validate=True, **as_pixel_options(ds))
-    except Exception as exc:  # noqa: BLE001 - plugins raise anything on bad streams
-        log.info("decoding %s failed", path, exc_info=True)
-        raise ImageLoadError(path, decode_failure_message(uid, exc)) from exc
+    require_supported_variant(path, ds, decoder, uid)
+    arr, meta = _decode_with_safe_plugin(path, ds, decoder, uid, frame)
     photometric = str(meta.get("photometric_interpretation") or tag_value(ds, "PhotometricInterpretation", ""))
     return arr, photometric.strip().upper()
+
+
+def _decode_with_safe_plugin(path: Path, ds: Dataset, decoder: Any, uid: str, frame: int) -> tuple[np.ndarray, dict]:
+    """Decode with each plugin `plugin_order` allows until one succeeds (see core/io/_guards.py)."""
+    try:
+        options = as_pixel_options(ds)
+    except Exception as exc:  # noqa: BLE001 - pydicom parses the image attributes lazily, here
+        raise ImageLoadError(path, f"corrupt DICOM file: its image attributes cannot be read ({_short(exc)})") from exc
+    if not decoder.is_encapsulated:
+        plugins = [""]
+    else:
+        plugins = plugin_order(list(decoder.available_plugins))
+    errors: list[Exception] = []
+    for plugin in plugins:
+        problem = stream_problem(ds, uid, plugin, frame, frame_count(ds))
+        if problem:
+            raise ImageLoadError(path, f"the compressed {syntax_name(uid)} image data cannot be decoded: {problem}")
+        try:
+            return decoder.as_array(ds, index=frame, validate=True, decoding_plugin=plugin, **options)
+        except BaseException as exc:  # noqa: BLE001 - plugins raise anything on bad streams
+            if not (isinstance(exc, Exception) or is_plugin_panic(exc)):
+                raise   # KeyboardInterrupt, SystemExit
+            log.info("decoding %s with plugin %r failed", path, plugin or "native", exc_info=True)
+            errors.append(exc if isinstance(exc, Exception) else RuntimeError(f"decoder panic: {exc}"))
+    if not errors:
+        raise ImageLoadError(path, unsupported_syntax_message(uid))
+    raise ImageLoadError(path, decode_failure_message(uid, errors[0])) from errors[0]
+
+
+def require_supported_variant(path: Path, ds: Dataset, decoder: Any, uid: str) -> None:
+    """12-bit JPEG Extended is legal DICOM, but only pylibjpeg-libjpeg (GPL) decodes it."""
+    bits = tag_value(ds, "BitsStored")
+    if uid == JPEG_EXTENDED and bits not in (None, 8) and "pylibjpeg" not in decoder.available_plugins:
+        raise ImageLoadError(
+            path,
+            f"unsupported transfer syntax variant {syntax_name(uid)} ({uid}) with {bits}-bit samples: "
+            "12-bit JPEG is decoded by the pylibjpeg-libjpeg plugin (GPL-licensed, not installed); "
+            "or convert the file first, e.g. with GDCM: gdcmconv --raw IN.dcm OUT.dcm",
+        )
 
 
 def decode_failure_message(uid: str, exc: Exception) -> str:
@@ -635,11 +682,15 @@ def read_header(path: str | Path) -> Dataset:
     path = Path(path)
     try:
         with path.open("rb") as handle:
-            head = handle.read(132)
+            head = handle.read(16384)
+            if DEFLATED_UID in head:
+                check_deflated_size(path, head + handle.read(), inflated_size_limit(max_pixels_limit()))
             handle.seek(0)
             ds = pydicom.dcmread(handle, force=True, stop_before_pixels=True)
-    except (FileNotFoundError, IsADirectoryError, PermissionError, OSError):
-        read_file_bytes(path)  # raises the specific, readable error
+    except OSError as exc:   # the file cannot be read, or pydicom's "No tag to read at …"
+        read_file_bytes(path)  # raises the specific, readable error when the file is the problem
+        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc
+    except ImageLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
         raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc

@@ -95,6 +95,44 @@ def bmp_size(data: bytes) -> tuple[int, int] | None:
     return abs(int(height)), abs(int(width))
 
 
+_TIFF_VALUE_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}   # SHORT, LONG, LONG8
+
+
+def tiff_size(data: bytes) -> tuple[int, int] | None:
+    """(rows, columns) from the first IFD of a TIFF or BigTIFF file, or None.
+
+    Read here rather than by Pillow, which refuses to even report sizes past its own bomb
+    limit (~179 megapixels), so the message could not give the real dimensions.
+    """
+    order = {b"II": "<", b"MM": ">"}.get(data[:2])
+    if order is None or len(data) < 16:
+        return None
+    found: dict[int, int] = {}
+    try:
+        magic = struct.unpack(order + "H", data[2:4])[0]
+        if magic == 42:
+            offset = struct.unpack(order + "I", data[4:8])[0]
+            count = struct.unpack(order + "H", data[offset:offset + 2])[0]
+            start, entry_size, head, value_at = offset + 2, 12, "HHI", 8
+        elif magic == 43:
+            offset = struct.unpack(order + "Q", data[8:16])[0]
+            count = struct.unpack(order + "Q", data[offset:offset + 8])[0]
+            start, entry_size, head, value_at = offset + 8, 20, "HHQ", 12
+        else:
+            return None
+        for index in range(min(count, 4096)):
+            pos = start + index * entry_size
+            tag, kind, number = struct.unpack(order + head, data[pos:pos + value_at])
+            if tag in (256, 257) and kind in _TIFF_VALUE_TYPES and number >= 1:
+                fmt, size = _TIFF_VALUE_TYPES[kind]
+                found[tag] = struct.unpack(order + fmt, data[pos + value_at:pos + value_at + size])[0]
+    except struct.error:
+        return None
+    if 256 in found and 257 in found:
+        return int(found[257]), int(found[256])
+    return None
+
+
 def pillow_size(data: bytes) -> tuple[int, int] | None:
     """(rows, columns) via Pillow's lazy open (reads the header only), or None.
 
@@ -121,6 +159,8 @@ def header_size(data: bytes, fmt: str | None) -> tuple[int, int] | None:
         return jpeg_size(data) or pillow_size(data)
     if fmt == "BMP":
         return bmp_size(data)
+    if fmt == "TIFF":
+        return tiff_size(data) or pillow_size(data)
     return pillow_size(data)
 
 

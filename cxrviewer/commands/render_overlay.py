@@ -1,0 +1,126 @@
+"""`cxrviewer render INPUT -o OUT.png --overlay [...]`: the display image with the AI heat map.
+
+The same steps as the viewer: `model_input` → `InferenceEngine.predict_and_cam` → raw CAM
+→ `cam_index_image` (at the image's size) → `core.overlay_style.overlay_rgba` (heat map or
+contour lines, threshold, colour map) → `core.overlay.blend` on the default display image.
+The class and its probability are printed on one line, so the picture is never read
+without the number it belongs to.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import TYPE_CHECKING
+
+from cxrviewer.core.overlay_style import DEFAULT_COLORMAP, DEFAULT_OPACITY, DEFAULT_THRESHOLD
+
+# the method names of core.model.cam, spelled out so that building the parser imports no numpy
+METHOD_NAMES = ("gradcam", "gradcam++", "hirescam", "cam")
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cxrviewer.core.types import XrayImage
+
+log = logging.getLogger(__name__)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {value:g}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value:g}")
+    return value
+
+
+def _colormap(text: str) -> str:
+    from cxrviewer.core.overlay import COLORMAPS
+
+    if text not in COLORMAPS:
+        raise argparse.ArgumentTypeError(f"unknown colour map {text!r}; choose one of {', '.join(COLORMAPS)}")
+    return text
+
+
+def add_overlay_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `--overlay` options of `cxrviewer render`."""
+    group = parser.add_argument_group("AI heat map (with --overlay)")
+    group.add_argument("--overlay", action="store_true", help="blend the AI heat map over the image")
+    group.add_argument("--model", default=None, metavar="NAME",
+                       help="registered model name or model folder (default: the default model)")
+    group.add_argument("--class", dest="class_label", default=None, metavar="LABEL",
+                       help="class the map explains (default: the top class)")
+    group.add_argument("--method", choices=METHOD_NAMES, default="gradcam", help="map method (default gradcam)")
+    group.add_argument("--layer", default=None, metavar="NAME",
+                       help="convolutional layer (default: the model card's CAM layer)")
+    group.add_argument("--alpha", type=_fraction, default=DEFAULT_OPACITY, metavar="A",
+                       help=f"overlay opacity 0–1 (default {DEFAULT_OPACITY})")
+    group.add_argument("--colormap", type=_colormap, default=DEFAULT_COLORMAP, metavar="NAME",
+                       help=f"jet, inferno, viridis, hot, magma or turbo (default {DEFAULT_COLORMAP})")
+    group.add_argument("--threshold", type=_fraction, default=DEFAULT_THRESHOLD, metavar="T",
+                       help=f"parts of the map below T (0–1) stay transparent (default {DEFAULT_THRESHOLD})")
+    group.add_argument("--contours", action="store_true", help="draw contour lines instead of a filled map")
+    group.add_argument("--absolute-max", type=_positive_float, default=None, metavar="X",
+                       help="absolute scale: raw map value X is the top colour (default: per-image min–max)")
+
+
+def overlay_requested(args: argparse.Namespace) -> bool:
+    """True when --overlay was given; complains about overlay options given without it."""
+    from cxrviewer.cli import CliError
+
+    if getattr(args, "overlay", False):
+        return True
+    given = [option for option, value in (
+        ("--model", args.model), ("--class", args.class_label), ("--layer", args.layer),
+        ("--contours", args.contours), ("--absolute-max", args.absolute_max),
+    ) if value]
+    if given:
+        raise CliError(f"{given[0]} needs --overlay")
+    return False
+
+
+def render_with_overlay(image: "XrayImage", args: argparse.Namespace) -> "np.ndarray":
+    """RGB uint8 (H, W, 3): the default display with the heat map blended as in the viewer."""
+    import numpy as np
+
+    from cxrviewer.cli import CliError
+    from cxrviewer.commands import load_engine
+    from cxrviewer.core.imaging import default_display
+    from cxrviewer.core.model.cam import METHOD_LABELS
+    from cxrviewer.core.model.preprocessing import model_input
+    from cxrviewer.core.overlay import blend, cam_index_image
+    from cxrviewer.core.overlay_style import CONTOURS, HEATMAP, overlay_rgba
+
+    engine = load_engine(args.model)
+    class_index = None
+    if args.class_label is not None:
+        labels = {label.upper(): index for index, label in enumerate(engine.labels)}
+        if args.class_label.upper() not in labels:
+            raise CliError(f"model {engine.name} has no class {args.class_label!r} "
+                           f"(classes: {', '.join(engine.labels)})")
+        class_index = labels[args.class_label.upper()]
+    probabilities, cam = engine.predict_and_cam(
+        model_input(image, engine.input_size), class_index, args.layer, args.method
+    )
+    shown = int(np.argmax(probabilities)) if class_index is None else class_index
+    mode = "per_image" if args.absolute_max is None else "absolute"
+    index = cam_index_image(cam, image.shape, mode, args.absolute_max)
+    rgba = overlay_rgba(index, args.colormap, args.threshold, CONTOURS if args.contours else HEATMAP)
+    rgb = blend(default_display(image), rgba, args.alpha)
+    label = engine.labels[shown]
+    print(f"heat map for {label} — p = {float(probabilities[shown]):.2f}  "
+          f"({METHOD_LABELS[args.method]}, layer {args.layer or engine.default_layer}, model {engine.name})",
+          flush=True)
+    log.info("overlay for %s: %s", image.path, dict(zip(engine.labels, map(float, probabilities))))
+    return rgb

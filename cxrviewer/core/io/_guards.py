@@ -1,0 +1,226 @@
+"""Guards that keep hostile DICOM input away from code that would abort, hang or exhaust memory.
+
+Each was found by fuzzing the loader (tests/robustness/test_fuzz_loader.py):
+
+* python-gdcm (3.0 to 3.2 at least) takes the whole process down on some malformed JPEG and
+  JPEG-LS streams: a libjpeg warning while it reads the JPEG header (stray bytes between
+  markers, an unknown JFIF version, a header cut short) reaches an `assert(0)` in
+  gdcmJPEGBITSCodec, which GDCM turns into a C++ exception its Python binding does not catch
+  — std::terminate, SIGABRT. So GDCM is used only for transfer syntaxes no other installed
+  plugin decodes (JPEG Lossless), and only after `jpeg_header_problem` found the stream's
+  header clean. Everything else goes to pylibjpeg-openjpeg, pyjpegls, Pillow or pydicom's
+  own decoders, which report broken streams as ordinary Python exceptions.
+* CharLS (pyjpegls 1.5) spends tens of seconds on a JPEG-LS stream cut short before its
+  end-of-image marker, even a 16 × 20 pixel one. Such a stream is truncated by definition,
+  so it is refused before decoding.
+* pylibjpeg-rle (Rust) panics on some corrupt RLE segments; pyo3 raises its PanicException,
+  a BaseException that `except Exception` does not catch. `is_plugin_panic` recognises it.
+* pydicom inflates a Deflated Explicit VR Little Endian dataset in one `zlib.decompress`
+  call: a 1 MB file can ask for gigabytes. `check_deflated_size` counts the inflated size
+  in 1 MB steps first and refuses more than the limit.
+"""
+from __future__ import annotations
+
+import io
+import zlib
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
+from pydicom.filereader import _read_file_meta_info, read_preamble
+
+from cxrviewer.core.errors import ImageLoadError
+from cxrviewer.core.io._common import MAX_PIXELS_ENV
+
+DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
+INFLATE_STEP = 1 << 20
+GDCM = "gdcm"
+PYJPEGLS = "pyjpegls"
+
+# JPEG (ISO 10918) syntaxes: GDCM decodes them with its libjpeg-based codec.
+JPEG_FAMILY = frozenset({
+    "1.2.840.10008.1.2.4.50",   # Baseline
+    "1.2.840.10008.1.2.4.51",   # Extended
+    "1.2.840.10008.1.2.4.57",   # Lossless
+    "1.2.840.10008.1.2.4.70",   # Lossless SV1
+})
+
+JPEG_LS_FAMILY = frozenset({"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
+
+# Frame headers (SOFn); libjpeg itself refuses the hierarchical and arithmetic ones.
+_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_SOS = 0xDA
+_GDCM_PHOTOMETRICS = frozenset({"MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422"})
+
+
+def is_plugin_panic(exc: BaseException) -> bool:
+    """A Rust plugin's panic (pyo3_runtime.PanicException derives from BaseException)."""
+    return type(exc).__name__ == "PanicException"
+
+
+def plugin_order(available: list[str]) -> list[str]:
+    """The plugins to try, in order: every available plugin but GDCM, else GDCM alone."""
+    safe = [name for name in available if name != GDCM]
+    if safe:
+        return safe
+    return [GDCM] if GDCM in available else []
+
+
+def stream_problem(ds: Dataset, uid: str, plugin: str, frame: int, frame_count: int) -> str | None:
+    """Why handing this frame to `plugin` could abort the process or take very long, or None."""
+    if plugin == GDCM and uid in JPEG_FAMILY:
+        return _gdcm_jpeg_problem(ds, frame, frame_count)
+    if plugin == PYJPEGLS and uid in JPEG_LS_FAMILY:
+        stream = _frame_stream(ds, frame, frame_count)
+        if stream is None:
+            return "its fragments cannot be read"
+        if not stream.rstrip(b"\x00").endswith(b"\xff\xd9"):
+            return "the JPEG-LS stream is truncated (its end-of-image marker is missing)"
+    return None
+
+
+def _frame_stream(ds: Dataset, frame: int, frame_count: int) -> bytes | None:
+    """The encoded bytes of one frame, or None when the fragments cannot be split."""
+    offsets = None
+    if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+        offsets = (ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+    try:
+        return bytes(get_frame(ds.PixelData, frame, number_of_frames=frame_count, extended_offsets=offsets))
+    except Exception:  # noqa: BLE001 - a broken fragment table is a corrupt file
+        return None
+
+
+def _gdcm_jpeg_problem(ds: Dataset, frame: int, frame_count: int) -> str | None:
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric not in _GDCM_PHOTOMETRICS:
+        return f"photometric interpretation {photometric or '(none)'} is not supported for JPEG data"
+    samples = ds.get("SamplesPerPixel", 1)
+    if samples not in (1, 3):
+        return f"{samples} samples per pixel are not supported for JPEG data"
+    stream = _frame_stream(ds, frame, frame_count)
+    if stream is None:
+        return "its fragments cannot be read"
+    return jpeg_header_problem(stream, int(ds.Rows), int(ds.Columns), int(samples))
+
+
+def jpeg_header_problem(stream: bytes, rows: int, columns: int, samples: int) -> str | None:
+    """Walk a JPEG stream's marker segments up to its first scan header (SOS).
+
+    Refuses everything libjpeg would only *warn* about while reading the header (GDCM
+    aborts on those) and a frame header that disagrees with the DICOM header. Errors that
+    libjpeg itself reports (bad tables, unknown markers) are left to it.
+    """
+    n = len(stream)
+    if stream[:2] != b"\xff\xd8":
+        return "the JPEG stream does not start with a start-of-image marker"
+    pos = 2
+    frame_components: int | None = None
+    adobe_transform: int | None = None
+    while True:
+        if pos >= n:
+            return "the JPEG stream ends before its first scan"
+        if stream[pos] != 0xFF:
+            return "the JPEG stream has stray bytes between its markers"
+        while pos < n and stream[pos] == 0xFF:
+            pos += 1
+        if pos >= n:
+            return "the JPEG stream ends before its first scan"
+        marker = stream[pos]
+        pos += 1
+        if marker == 0x00 or marker == 0xD8 or marker == 0xD9:
+            return "the JPEG stream has a misplaced marker before its first scan"
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            continue  # TEM and RSTn carry no length
+        if pos + 2 > n:
+            return "the JPEG stream ends inside a marker segment"
+        length = int.from_bytes(stream[pos:pos + 2], "big")
+        if length < 2 or pos + length > n:
+            return "a JPEG marker segment has an impossible length"
+        body = stream[pos + 2:pos + length]
+        pos += length
+        if marker == 0xE0 and body[:5] == b"JFIF\x00":
+            if len(body) >= 6 and body[5] != 1:
+                return "the JPEG stream has an unknown JFIF version"
+        elif marker == 0xEE and body[:5] == b"Adobe" and len(body) >= 12:
+            adobe_transform = body[11]
+        elif marker in _SOF_MARKERS:
+            if frame_components is not None:
+                return "the JPEG stream has two frame headers"
+            problem = _frame_header_problem(body, rows, columns, samples)
+            if problem:
+                return problem
+            frame_components = body[5]
+        elif marker == _SOS:
+            if frame_components is None:
+                return "the JPEG stream has a scan before its frame header"
+            if frame_components == 3 and adobe_transform not in (None, 0, 1):
+                return "the JPEG stream has an unknown Adobe colour transform"
+            count = body[0] if body else 0
+            if not 1 <= count <= frame_components or len(body) != 1 + 2 * count + 3:
+                return "the JPEG scan header is malformed"
+            return None
+
+
+def _frame_header_problem(body: bytes, rows: int, columns: int, samples: int) -> str | None:
+    if len(body) < 6:
+        return "the JPEG frame header is too short"
+    precision = body[0]
+    height = int.from_bytes(body[1:3], "big")
+    width = int.from_bytes(body[3:5], "big")
+    components = body[5]
+    if len(body) != 6 + 3 * components:
+        return "the JPEG frame header is malformed"
+    if components != samples:
+        return f"the JPEG stream has {components} components but the DICOM header says {samples}"
+    if not 2 <= precision <= 16:
+        return f"the JPEG stream has an impossible sample precision ({precision} bits)"
+    if (height, width) != (rows, columns):
+        return (f"the JPEG stream is {height} × {width} pixels but the DICOM header says "
+                f"{rows} × {columns}")
+    return None
+
+
+# --------------------------------------------------------------------------- deflate bombs
+
+def inflated_size_limit(max_pixels: int) -> int:
+    """Bytes a deflated dataset may inflate to: room for `max_pixels` 32-bit pixels + 64 MB."""
+    return 64 * 2**20 + 4 * max(int(max_pixels), 0)
+
+
+def check_deflated_size(path: Path, data: bytes, limit: int) -> None:
+    """Refuse a Deflated Explicit VR Little Endian file whose dataset inflates beyond `limit` bytes.
+
+    Counts the inflated size without keeping it. Anything that is not a deflated DICOM file,
+    or whose deflate stream is broken, is left to pydicom (which reports it).
+    """
+    if DEFLATED_UID not in data[:16384]:
+        return
+    start = _dataset_offset(data)
+    if start is None:
+        return
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending = data[start:]
+    total = 0
+    try:
+        while pending and not inflater.eof:
+            total += len(inflater.decompress(pending, INFLATE_STEP))
+            if total > limit:
+                raise ImageLoadError(
+                    path,
+                    f"the deflated DICOM data expands to more than {limit // 2**20:,} MB "
+                    f"(a decompression bomb?); refused before reading it, set {MAX_PIXELS_ENV} to raise the limit",
+                )
+            pending = inflater.unconsumed_tail
+    except zlib.error:
+        return
+
+
+def _dataset_offset(data: bytes) -> int | None:
+    """Where the dataset starts after the preamble and file meta group, or None."""
+    handle = io.BytesIO(data)
+    try:
+        read_preamble(handle, True)
+        _read_file_meta_info(handle)
+    except Exception:  # noqa: BLE001 - not parsable here: pydicom will say why
+        return None
+    return handle.tell()

@@ -1,0 +1,289 @@
+"""The AI second reader dock: model chooser and state, class probabilities, heat-map controls.
+
+Shows what the model says, never more: per-class probability bars, the top class, the
+summed "Pneumonia probability" for pneumonia models, and beside the heat map the class it
+explains with that class's probability ("Heat map for VIRAL — p = 0.73"), so a map is
+never read without the number it belongs to.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cxrviewer import NOT_FOR_CLINICAL_USE
+from cxrviewer.core.types import Prediction
+from cxrviewer.ui.overlay_controls import OverlayControls
+
+BAR_COLOUR = QColor(52, 120, 198)
+TOP_BAR_COLOUR = QColor(214, 120, 30)
+
+
+def percent(probability: float) -> str:
+    return f"{probability * 100:.1f} %"
+
+
+def pneumonia_probability(prediction: Prediction, pneumonia_labels: Sequence[str]) -> float | None:
+    """Sum of the pneumonia classes' probabilities, or None for a model without them."""
+    labels = [label for label in pneumonia_labels if label in prediction.labels]
+    if not labels:
+        return None
+    return float(sum(prediction.probability(label) for label in labels))
+
+
+class ProbabilityBar(QWidget):
+    """A horizontal bar 0–100 % with the percentage written on it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._value = 0.0
+        self._highlight = False
+        self.setMinimumWidth(80)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:
+        return QSize(160, self.fontMetrics().height() + 6)
+
+    def value(self) -> float:
+        return self._value
+
+    def set_value(self, value: float, highlight: bool = False) -> None:
+        self._value = min(max(float(value), 0.0), 1.0)
+        self._highlight = highlight
+        self.setToolTip(percent(self._value))
+        self.update()
+
+    def text(self) -> str:
+        return percent(self._value)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        frame = QRectF(0.5, 0.5, self.width() - 1.0, self.height() - 1.0)
+        painter.fillRect(frame, self.palette().color(self.palette().ColorRole.Base))
+        fill = QRectF(frame.left(), frame.top(), frame.width() * self._value, frame.height())
+        painter.fillRect(fill, TOP_BAR_COLOUR if self._highlight else BAR_COLOUR)
+        painter.setPen(self.palette().color(self.palette().ColorRole.Mid))
+        painter.drawRect(frame)
+        painter.setPen(self.palette().color(self.palette().ColorRole.Text))
+        painter.drawText(frame.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                         self.text())
+        painter.end()
+
+
+class AiPanel(QDockWidget):
+    """Dock "AI second reader": model state, probabilities, heat-map caption and controls."""
+
+    model_chosen = Signal(str)        # a registered model name picked in the combo
+    retry_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("AI second reader", parent)
+        self.setObjectName("aiDock")
+        body = QWidget(self)
+        body.setObjectName("aiPanelBody")
+
+        # model chooser and state ---------------------------------------------------------
+        self.model_combo = QComboBox(body)
+        self.model_combo.setObjectName("modelCombo")
+        self.model_combo.setToolTip("AI model (registered in the models folder)")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(12)
+        self.state_label = QLabel(body)
+        self.state_label.setObjectName("aiState")
+        self.state_label.setWordWrap(True)
+        self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.retry_button = QPushButton("Retry", body)
+        self.retry_button.setObjectName("aiRetry")
+        self.retry_button.setToolTip("Try loading the model again")
+        self.retry_button.hide()
+        model_row = QHBoxLayout()
+        model_row.addWidget(QLabel("Model", body))
+        model_row.addWidget(self.model_combo, 1)
+        state_row = QHBoxLayout()
+        state_row.addWidget(self.state_label, 1)
+        state_row.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
+
+        # results -------------------------------------------------------------------------
+        self.results_box = QGroupBox("Prediction", body)
+        self.results_box.setObjectName("aiResults")
+        self._bars_layout = QGridLayout()
+        self._bars_layout.setColumnStretch(1, 1)
+        self._bars_layout.setHorizontalSpacing(8)
+        self._bar_labels: list[QLabel] = []
+        self._bars: list[ProbabilityBar] = []
+        self.top_label = QLabel(body)
+        self.top_label.setObjectName("aiTop")
+        self.pneumonia_label = QLabel(body)
+        self.pneumonia_label.setObjectName("aiPneumonia")
+        self.pneumonia_label.setWordWrap(True)
+        self.pneumonia_label.hide()
+        self.message_label = QLabel(body)
+        self.message_label.setObjectName("aiMessage")
+        self.message_label.setWordWrap(True)
+        results = QVBoxLayout(self.results_box)
+        results.addLayout(self._bars_layout)
+        results.addWidget(self.top_label)
+        results.addWidget(self.pneumonia_label)
+        results.addWidget(self.message_label)
+
+        # heat map ------------------------------------------------------------------------
+        self.heatmap_box = QGroupBox("Heat map", body)
+        self.heatmap_box.setObjectName("aiHeatMap")
+        self.caption_label = QLabel(body)
+        self.caption_label.setObjectName("heatMapCaption")
+        self.caption_label.setWordWrap(True)
+        caption_font = QFont(self.caption_label.font())
+        caption_font.setBold(True)
+        self.caption_label.setFont(caption_font)
+        self.controls = OverlayControls(body)
+        heatmap = QVBoxLayout(self.heatmap_box)
+        heatmap.addWidget(self.caption_label)
+        heatmap.addWidget(self.controls)
+
+        self.disclaimer = QLabel(NOT_FOR_CLINICAL_USE, body)
+        self.disclaimer.setObjectName("aiDisclaimer")
+        self.disclaimer.setWordWrap(True)
+        self.disclaimer.setStyleSheet("color: #c0392b;")
+
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(model_row)
+        layout.addLayout(state_row)
+        layout.addWidget(self.results_box)
+        layout.addWidget(self.heatmap_box)
+        layout.addStretch(1)
+        layout.addWidget(self.disclaimer)
+
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+
+        self.model_combo.activated.connect(self._on_model_combo_activated)
+        self.retry_button.clicked.connect(self._on_retry_button_clicked)
+        self.clear_prediction("")
+        self.set_caption("")
+
+    # ------------------------------------------------------------------------------ model
+    def set_models(self, names: Sequence[str], current: str | None) -> None:
+        """List the registered models; select `current` (no signal)."""
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for name in names:
+            self.model_combo.addItem(name, name)
+        if not names:
+            self.model_combo.addItem("(no models)", None)
+        self.select_model(current)
+        self.model_combo.setEnabled(bool(names))
+        self.model_combo.blockSignals(False)
+
+    def select_model(self, name: str | None) -> None:
+        index = self.model_combo.findData(name) if name else -1
+        if index >= 0:
+            self.model_combo.blockSignals(True)
+            self.model_combo.setCurrentIndex(index)
+            self.model_combo.blockSignals(False)
+
+    def model_names(self) -> list[str]:
+        return [self.model_combo.itemData(i) for i in range(self.model_combo.count()) if self.model_combo.itemData(i)]
+
+    def set_state(self, text: str, *, problem: bool = False, retry: bool = False) -> None:
+        """The line under the model chooser: loading, ready, analysing, or what went wrong."""
+        self.state_label.setText(text)
+        self.state_label.setStyleSheet("color: #c0392b; font-weight: bold;" if problem else "")
+        self.retry_button.setVisible(retry)
+
+    def state_text(self) -> str:
+        return self.state_label.text()
+
+    # ---------------------------------------------------------------------------- results
+    def show_prediction(self, prediction: Prediction, pneumonia_labels: Sequence[str] = ()) -> None:
+        """Bars for every class, the top class, and the pneumonia sum when the model has one."""
+        self._ensure_bars(prediction.labels)
+        top = prediction.top_index
+        for index, (label, probability) in enumerate(zip(prediction.labels, prediction.probabilities)):
+            self._bar_labels[index].setText(label)
+            font = QFont(self._bar_labels[index].font())
+            font.setBold(index == top)
+            self._bar_labels[index].setFont(font)
+            self._bars[index].set_value(probability, highlight=index == top)
+        self.top_label.setText(f"Top class: {prediction.top_label} ({percent(prediction.probabilities[top])})")
+        pneumonia = pneumonia_probability(prediction, pneumonia_labels)
+        if pneumonia is None:
+            self.pneumonia_label.hide()
+        else:
+            self.pneumonia_label.setText(f"Pneumonia probability: {percent(pneumonia)}"
+                                         f"  ({' + '.join(label for label in pneumonia_labels)})")
+            self.pneumonia_label.show()
+        self.message_label.setText("")
+        self.message_label.hide()
+        self.results_box.setEnabled(True)
+
+    def clear_prediction(self, message: str) -> None:
+        """No result to show (no image, no model, analysing…): keep the bars, empty, greyed."""
+        for bar in self._bars:
+            bar.set_value(0.0)
+        self.top_label.setText("Top class: —")
+        self.pneumonia_label.hide()
+        self.message_label.setText(message)
+        self.message_label.setVisible(bool(message))
+        self.results_box.setEnabled(False)
+
+    def probabilities_shown(self) -> dict[str, float]:
+        return {label.text(): bar.value() for label, bar in zip(self._bar_labels, self._bars) if label.text()}
+
+    def set_caption(self, text: str) -> None:
+        """The line over the controls, e.g. "Heat map for VIRAL — p = 0.73"."""
+        self.caption_label.setText(text or "No heat map")
+
+    def caption(self) -> str:
+        return self.caption_label.text()
+
+    # ---------------------------------------------------------------------------- helpers
+    def _ensure_bars(self, labels: Sequence[str]) -> None:
+        if [label.text() for label in self._bar_labels] == list(labels) and len(self._bars) == len(labels):
+            return
+        for widget in (*self._bar_labels, *self._bars):
+            self._bars_layout.removeWidget(widget)
+            widget.deleteLater()
+        self._bar_labels, self._bars = [], []
+        for row, label in enumerate(labels):
+            name = QLabel(label, self.results_box)
+            bar = ProbabilityBar(self.results_box)
+            bar.setObjectName(f"probabilityBar_{label}")
+            self._bars_layout.addWidget(name, row, 0)
+            self._bars_layout.addWidget(bar, row, 1)
+            self._bar_labels.append(name)
+            self._bars.append(bar)
+
+    def set_labels(self, labels: Sequence[str]) -> None:
+        """Lay out empty bars for a model's classes (before its first prediction)."""
+        self._ensure_bars(labels)
+        for name, label in zip(self._bar_labels, labels):
+            name.setText(label)
+
+    # ------------------------------------------------------------------------------ slots
+    def _on_model_combo_activated(self, index: int) -> None:
+        name = self.model_combo.itemData(index)
+        if name:
+            self.model_chosen.emit(str(name))
+
+    def _on_retry_button_clicked(self) -> None:
+        self.retry_requested.emit()

@@ -1,0 +1,219 @@
+""""My reads": the trainee's stored calls, agreement with the model and with known labels, calibration.
+
+The calibration curve (a reliability diagram: stated confidence vs. how often the call
+matched the folder's known label) is drawn with matplotlib's Agg backend into a QImage, so
+no Qt backend of matplotlib is involved. Reads of images without a known label count for
+agreement with the model only: the model's opinion is not the truth.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cxrviewer.core.reads import (
+    CALL_TITLES,
+    CalibrationBin,
+    ReadRecord,
+    ReadStore,
+    brier_score,
+    calibration_curve,
+    summarise,
+)
+
+COLUMNS = ("When (UTC)", "Image", "Call", "Conf.", "Model", "= model", "Label", "= label", "Point")
+CALIBRATION_BINS = 5
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.0f} %"
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else ("✔" if ok else "✘")
+
+
+def summary_lines(records: Sequence[ReadRecord]) -> list[str]:
+    """The summary shown above the table (also used by tests)."""
+    summary = summarise(records)
+    lines = [f"{summary.n_reads} read{'s' if summary.n_reads != 1 else ''}"]
+    lines.append(
+        f"Agreement with the model: {_percent(summary.model_agreement)} "
+        f"({summary.n_agree_model} of {summary.n_with_model})"
+    )
+    if summary.n_with_label:
+        lines.append(
+            f"Your accuracy against known labels: {_percent(summary.label_agreement)} "
+            f"({summary.n_agree_label} of {summary.n_with_label}); the model on the same images: "
+            f"{_percent(summary.model_label_agreement)}"
+        )
+        brier = brier_score(records)
+        if brier is not None:
+            lines.append(f"Brier score of your confidence: {brier:.3f} (0 is perfect; always saying 50 % gives 0.25)")
+    else:
+        lines.append("No reads of images from labelled folders yet: accuracy and calibration need known labels.")
+    return lines
+
+
+def calibration_image(bins: Sequence[CalibrationBin], size: tuple[int, int] = (340, 300)) -> QImage:
+    """The reliability diagram as a QImage (matplotlib Agg; no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    dpi = 100
+    figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.add_axes((0.16, 0.15, 0.79, 0.75))
+    axes.plot([0, 100], [0, 100], linestyle="--", color="#999999", linewidth=1, label="perfectly calibrated")
+    if bins:
+        x = [b.mean_confidence * 100 for b in bins]
+        y = [b.accuracy * 100 for b in bins]
+        axes.plot(x, y, marker="o", color="#c0392b", linewidth=1.8, label="your reads")
+        for b, xi, yi in zip(bins, x, y):
+            axes.annotate(f"n={b.count}", (xi, yi), textcoords="offset points", xytext=(4, -12), fontsize=7.5,
+                          color="#555555")
+    else:
+        axes.text(50, 50, "needs reads of images\nwith a known label", ha="center", va="center", fontsize=9,
+                  color="#777777")
+    axes.set_xlim(0, 100)
+    axes.set_ylim(0, 105)
+    axes.set_xlabel("your stated confidence (%)", fontsize=8.5)
+    axes.set_ylabel("calls matching the known label (%)", fontsize=8.5)
+    axes.set_title("Your calibration", fontsize=10)
+    axes.tick_params(labelsize=8)
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="upper left", fontsize=7.5, frameon=False)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba()).copy()
+    image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.shape[1] * 4, QImage.Format.Format_RGBA8888)
+    return image.copy()   # own the pixels: `rgba` goes out of scope
+
+
+class MyReadsDialog(QDialog):
+    """Table of the trainee's reads with agreement rates and a calibration curve."""
+
+    def __init__(self, store: ReadStore | None = None, records: Sequence[ReadRecord] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("My reads")
+        self.setObjectName("myReadsDialog")
+        self._store = store
+        self._records: list[ReadRecord] = list(records) if records is not None else []
+
+        self.summary_label = QLabel(self)
+        self.summary_label.setObjectName("readsSummary")
+        self.summary_label.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setObjectName("readsTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        tips = {5: "Your call agrees with the model's top class", 7: "Your call matches the folder's known label",
+                8: "Your marked point inside or outside the heat map's hot region"}
+        for column, tip in tips.items():
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.setWordWrap(False)
+        self.calibration_label = QLabel(self)
+        self.calibration_label.setObjectName("calibrationPlot")
+        self.calibration_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.privacy_label = QLabel(
+            "Stored on this computer only: an image is identified by a hash of its file, never by "
+            "its name, path or patient details.", self)
+        self.privacy_label.setWordWrap(True)
+        self.privacy_label.setStyleSheet("color: gray")
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.calibration_label)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([750, 350])
+
+        self.clear_button = QPushButton("Delete all reads…", self)
+        self.clear_button.setObjectName("clearReadsButton")
+        self.clear_button.clicked.connect(self._on_clear_button_clicked)
+        self.clear_button.setEnabled(store is not None)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.clear_button)
+        bottom.addStretch(1)
+        bottom.addWidget(buttons)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.privacy_label)
+        layout.addLayout(bottom)
+        self.resize(1100, 520)
+        self.refresh()
+
+    def records(self) -> list[ReadRecord]:
+        return list(self._records)
+
+    def refresh(self) -> None:
+        """Reload from the store (when there is one) and redraw everything."""
+        if self._store is not None:
+            self._records = self._store.records()
+        records = self._records
+        self.summary_label.setText("\n".join(summary_lines(records)))
+        self.table.setRowCount(len(records))
+        for row, record in enumerate(reversed(records)):     # newest first
+            top = record.model_top_label
+            model = "—" if top is None else f"{top} {(record.model_top_probability or 0) * 100:.0f} %"
+            point = "" if record.point is None else (
+                "inside" if record.point_in_hot_region else
+                "outside" if record.point_in_hot_region is not None else "marked")
+            values = (
+                record.created.replace("T", " ")[:16],
+                record.image_sha256[:8],
+                CALL_TITLES.get(record.call, record.call),
+                f"{record.confidence} %",
+                model,
+                _mark(record.agrees_with_model),
+                record.known_label or "",
+                _mark(record.agrees_with_known_label),
+                point,
+            )
+            for column, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if column == 1:
+                    item.setToolTip(f"SHA-256 of the image file: {record.image_sha256}")
+                if column in (3, 5, 7):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.table.setItem(row, column, item)
+        self.calibration_bins = calibration_curve(records, CALIBRATION_BINS)
+        self.calibration_label.setPixmap(QPixmap.fromImage(calibration_image(self.calibration_bins)))
+
+    def _on_clear_button_clicked(self) -> None:
+        if self._store is None:
+            return
+        answer = QMessageBox.question(
+            self, "Delete all reads", "Delete every stored read? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer == QMessageBox.StandardButton.Yes:
+            self._store.clear()
+            self.refresh()

@@ -1,0 +1,233 @@
+"""The heat-map overlay item and its controls, without a model: registration, LUT recolouring, signals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, QRectF
+
+from cxrviewer.core.model.cam import CAM, GRADCAM, HIRESCAM, METHODS
+from cxrviewer.core.overlay import colorize, colormap_lut
+from cxrviewer.core.overlay_style import (
+    CONTOURS,
+    HEATMAP,
+    OVERLAY_MAX_SIDE,
+    contour_levels,
+    overlay_rgba,
+    overlay_shape,
+)
+from cxrviewer.core.types import Window
+from cxrviewer.ui.canvas import ImageCanvas
+from cxrviewer.ui.inference_service import ModelInfo
+from cxrviewer.ui.overlay_controls import CamTarget, ColourBar, OverlayControls
+from cxrviewer.ui.overlay_item import CamOverlayItem
+
+from .helpers import make_xray
+from .image_compare import qimage_to_rgb
+
+LABELS = ("NORMAL", "BACTERIAL", "VIRAL")
+LAYERS = ("relu", "pool2_pool", "conv2_relu")
+
+
+def model_info() -> ModelInfo:
+    return ModelInfo(name="fake", labels=LABELS, conv_layers=LAYERS, device="CPU", default_layer="relu",
+                     methods=METHODS, dense_cam_layer="relu")
+
+
+@pytest.fixture
+def canvas(qtbot) -> ImageCanvas:
+    view = ImageCanvas()
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    view.set_image(make_xray(np.zeros((200, 300), np.float32), window=Window(100, 200)))
+    view.flush_render()
+    return view
+
+
+def quadrant_index(rows: int = 100, cols: int = 150) -> np.ndarray:
+    """Index image hot (255) in its top-left quadrant only."""
+    index = np.zeros((rows, cols), np.uint8)
+    index[: rows // 2, : cols // 2] = 255
+    return index
+
+
+# ---------------------------------------------------------------------------- drawing policy
+def test_overlay_shape_caps_large_images_and_keeps_small_ones() -> None:
+    assert overlay_shape((200, 300)) == (200, 300)
+    rows, cols = overlay_shape((3000, 2000))
+    assert rows == OVERLAY_MAX_SIDE and cols == round(2000 * OVERLAY_MAX_SIDE / 3000)
+
+
+def test_contour_levels_follow_the_threshold() -> None:
+    assert contour_levels(0.0) == (0.2, 0.4, 0.6, 0.8)
+    assert contour_levels(0.2) == (0.2, 0.4, 0.6, 0.8)
+    assert contour_levels(0.3) == (0.3, 0.4, 0.6, 0.8)
+    assert contour_levels(0.9) == (0.9,)
+
+
+# ------------------------------------------------------------------------------ overlay item
+def test_overlay_is_registered_under_zoom_rotation_and_flip(qtbot, canvas: ImageCanvas) -> None:
+    item = canvas.add_overlay_item(CamOverlayItem())
+    item.set_threshold(0.5)
+    item.setOpacity(1.0)
+    item.set_index_image(quadrant_index(), (200, 300), "key-1")   # half resolution, scaled by the item
+    assert item.mapRectToParent(item.boundingRect()) == QRectF(0, 0, 300, 200)
+    hot, cold = QPointF(75, 50), QPointF(225, 150)     # centres of the top-left / bottom-right quadrants
+
+    def colour_at(point: QPointF) -> np.ndarray:
+        canvas.flush_render()
+        shot = qimage_to_rgb(canvas.viewport().grab())
+        p = canvas.image_to_viewport(point)
+        return shot[int(p.y()), int(p.x())].astype(int)
+
+    for change in (lambda: None, canvas.rotate_clockwise, canvas.flip_horizontal, lambda: canvas.set_zoom(2.5)):
+        change()
+        hot_rgb, cold_rgb = colour_at(hot), colour_at(cold)
+        assert hot_rgb[0] > 100 and hot_rgb[1] < 40 and hot_rgb[2] < 40, hot_rgb   # jet at 1.0: dark red
+        assert cold_rgb.max() < 10, cold_rgb                                        # black image, no map
+
+
+def test_threshold_and_colormap_recolour_through_the_lut(qtbot, canvas: ImageCanvas) -> None:
+    item = canvas.add_overlay_item(CamOverlayItem())
+    index = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
+    item.set_index_image(index, (200, 300), "key")
+    assert item.recolour_count == 1
+    np.testing.assert_array_equal(item.rgba(), colorize(index, colormap_lut("jet"), item.threshold()))
+
+    item.setOpacity(0.8)                      # opacity: the item's property, no recolour
+    assert item.recolour_count == 1 and item.opacity() == pytest.approx(0.8)
+    item.set_threshold(0.5)
+    assert item.recolour_count == 2
+    alpha = item.rgba()[0, :, 3]
+    assert alpha[:127].max() == 0 and alpha[128:].min() == 255
+    item.set_threshold(0.5)                   # unchanged: nothing to do
+    assert item.recolour_count == 2
+    item.set_colormap("inferno")
+    assert item.recolour_count == 3
+    np.testing.assert_array_equal(item.rgba(), colorize(index, colormap_lut("inferno"), 0.5))
+    with pytest.raises(ValueError):
+        item.set_colormap("rainbow-unicorn")
+    assert item.colormap() == "inferno"
+
+
+def test_contour_style_draws_lines_only(qtbot, canvas: ImageCanvas) -> None:
+    item = canvas.add_overlay_item(CamOverlayItem())
+    yy, xx = np.mgrid[0:100, 0:150]
+    blob = np.exp(-((yy - 50) ** 2 + (xx - 75) ** 2) / 3000.0)
+    index = (blob * 255).astype(np.uint8)
+    item.set_index_image(index, (200, 300), "key")
+    filled = int((item.rgba()[..., 3] > 0).sum())
+    item.set_style(CONTOURS)
+    lines = item.rgba()[..., 3] > 0
+    assert 0 < lines.sum() < filled / 2
+    assert not lines[50, 75]                  # the centre of the blob is inside the lines, not on one
+    np.testing.assert_array_equal(item.rgba(), overlay_rgba(index, "jet", item.threshold(), CONTOURS))
+    item.set_style(HEATMAP)
+    assert int((item.rgba()[..., 3] > 0).sum()) == filled
+
+
+def test_clear_forgets_the_image(qtbot, canvas: ImageCanvas) -> None:
+    item = canvas.add_overlay_item(CamOverlayItem())
+    item.set_index_image(quadrant_index(), (200, 300), "key-1")
+    assert item.has_overlay() and item.image_key() == "key-1"
+    item.clear()
+    assert not item.has_overlay() and item.image_key() == "" and item.pixmap().isNull()
+
+
+# -------------------------------------------------------------------------------- controls
+@pytest.fixture
+def controls(qtbot) -> OverlayControls:
+    widget = OverlayControls()
+    qtbot.addWidget(widget)
+    widget.set_model(model_info())
+    widget.show()
+    return widget
+
+
+def record(controls: OverlayControls) -> dict[str, list]:
+    seen: dict[str, list] = {}
+    for name in ("visibility_changed", "opacity_changed", "colormap_changed", "threshold_changed",
+                 "style_changed", "normalisation_changed", "absolute_max_changed", "target_changed"):
+        seen[name] = []
+        getattr(controls, name).connect(seen[name].append)
+    return seen
+
+
+def test_each_control_emits_only_its_own_signal(controls: OverlayControls) -> None:
+    seen = record(controls)
+    controls.opacity_slider.setValue(70)
+    controls.threshold_slider.setValue(35)
+    controls.set_colormap("viridis")
+    controls.set_style(CONTOURS)
+    controls.show_check.setChecked(False)
+    assert seen["opacity_changed"] == [pytest.approx(0.7)]
+    assert seen["threshold_changed"] == [pytest.approx(0.35)]
+    assert seen["colormap_changed"] == ["viridis"] and seen["style_changed"] == [CONTOURS]
+    assert seen["visibility_changed"] == [False]
+    assert seen["target_changed"] == []
+
+
+def test_class_method_and_layer_each_emit_one_target_change(controls: OverlayControls) -> None:
+    seen = record(controls)
+    assert controls.target() == CamTarget(None, GRADCAM, "relu")
+    controls.class_combo.setCurrentIndex(controls.class_combo.findData(2))
+    assert seen["target_changed"] == [CamTarget(2, GRADCAM, "relu")]
+    controls.layer_combo.setCurrentIndex(controls.layer_combo.findData("conv2_relu"))
+    controls.method_combo.setCurrentIndex(controls.method_combo.findData(HIRESCAM))
+    assert seen["target_changed"][1:] == [CamTarget(2, GRADCAM, "conv2_relu"), CamTarget(2, HIRESCAM, "conv2_relu")]
+
+
+def test_cam_method_pins_the_gap_layer_in_one_change(controls: OverlayControls) -> None:
+    controls.layer_combo.setCurrentIndex(controls.layer_combo.findData("conv2_relu"))
+    seen = record(controls)
+    controls.method_combo.setCurrentIndex(controls.method_combo.findData(CAM))
+    assert seen["target_changed"] == [CamTarget(None, CAM, "relu")]
+    assert not controls.layer_combo.isEnabled()
+    controls.method_combo.setCurrentIndex(controls.method_combo.findData(GRADCAM))
+    assert controls.layer_combo.isEnabled()
+
+
+def test_without_a_model_the_target_choices_are_disabled(controls: OverlayControls) -> None:
+    controls.set_model(None)
+    assert not controls.class_combo.isEnabled() and not controls.layer_combo.isEnabled()
+    assert controls.class_combo.count() == 1
+
+
+def test_absolute_scale_shows_numbers_on_the_colour_bar(controls: OverlayControls) -> None:
+    seen = record(controls)
+    assert controls.colour_bar.labels() == ("low", "per image", "high")
+    assert not controls.absolute_spin.isEnabled()
+    controls.set_normalisation("absolute")
+    assert seen["normalisation_changed"] == ["absolute"] and controls.absolute_spin.isEnabled()
+    controls.show_absolute_max(0.5)           # set by the controller: no signal
+    assert seen["absolute_max_changed"] == []
+    assert controls.colour_bar.labels() == ("0", "0.25", "0.5")
+    controls.absolute_spin.setValue(2.0)      # the user's edit: a signal
+    assert seen["absolute_max_changed"] == [2.0]
+    assert controls.colour_bar.labels() == ("0", "1", "2")
+
+
+def test_colour_bar_draws_the_colour_map_and_the_transparent_part(qtbot) -> None:
+    bar = ColourBar()
+    qtbot.addWidget(bar)
+    bar.resize(258, bar.sizeHint().height())
+    bar.set_colormap("hot")
+    bar.set_threshold(0.5)
+    shot = qimage_to_rgb(bar.grab())
+    row = shot[8]
+    right = row[250].astype(int)
+    assert right.min() > 200                  # "hot" ends in white
+    left = row[5:60]
+    assert len({tuple(p) for p in left}) <= 3  # checkerboard grays, not colours
+
+
+def test_a_new_model_keeps_the_method_and_resets_class_and_layer(controls: OverlayControls) -> None:
+    controls.class_combo.setCurrentIndex(controls.class_combo.findData(1))
+    controls.layer_combo.setCurrentIndex(controls.layer_combo.findData("conv2_relu"))
+    controls.method_combo.setCurrentIndex(controls.method_combo.findData(HIRESCAM))
+    seen = record(controls)
+    controls.set_model(None)      # while the next model loads
+    controls.set_model(model_info())
+    assert controls.target() == CamTarget(None, HIRESCAM, "relu")
+    assert seen["target_changed"] == []
