@@ -5,6 +5,7 @@ import csv
 import json
 import platform
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -174,5 +175,28 @@ def export_run(run_dir: Path, models_dir: Path) -> Path:
         preprocessing=PreprocessingSpec(config.input_size).to_dict(),
         extra=card_extra(config, metrics, counts),
     )
-    assert card.name == config.name
+    scale = absolute_cam_scale(folder, run_dir, config)
+    card = replace(card, extra={**card.extra, "cam_absolute_max": scale})
+    card.write(folder)
     return folder
+
+
+def absolute_cam_scale(folder: Path, run_dir: Path, config: TrainConfig, n_images: int = 48) -> dict[str, float]:
+    """Per CAM method, the 95th percentile of map maxima on validation images (top class,
+    default layer): the viewer's "absolute" overlay scale, the same for every image."""
+    import numpy as np
+
+    from cxrviewer.core.model.cam import METHODS
+    from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+    from trainer.dataset import decode_samples
+
+    engine = InferenceEngine(load_classifier(folder))
+    val = [s for s in read_split(run_dir / "split.csv") if s.split == "val"][:n_images]
+    images = decode_samples(val, config.input_size, None)
+    scale = {}
+    for method in METHODS:
+        layer = engine.cam_layer_for_dense_weights if method == "cam" else engine.default_layer
+        maxima = [float(engine.predict_and_cam(image.astype(np.float32)[..., None], None, layer, method)[1].max())
+                  for image in images]
+        scale[method] = float(np.percentile(maxima, 95)) if maxima else 1.0
+    return scale

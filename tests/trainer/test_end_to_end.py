@@ -58,6 +58,7 @@ def _check_exported(models_dir: Path) -> None:
     assert card["training_data"]["split_counts"]["train"] > 0
     assert "accuracy" in card["metrics"]["test"]
     assert card["known_limitations"]
+    assert set(card["cam_absolute_max"]) == {"gradcam", "gradcam++", "hirescam", "cam"}
     assert (models_dir / "pneumonia3" / "split.csv").exists()
     assert (models_dir / "pneumonia3" / "evaluation" / "report.md").exists()
     engine = InferenceEngine(load_classifier(models_dir / "pneumonia3"))
