@@ -142,9 +142,13 @@ def evaluate_predictions(
         result["pneumonia_vs_normal"] = m.binary_summary((test_targets != normal).astype(int), test_pneumonia, threshold)
         result["pneumonia_vs_normal_at_0.5"] = m.binary_summary(
             (test_targets != normal).astype(int), test_pneumonia, 0.5)
+    elif "COVID-19" in labels:
+        covid = labels.index("COVID-19")
+        threshold = m.youden_threshold((val_targets == covid).astype(int), val_scaled[:, covid])
+        result["operating_threshold"] = threshold
+        result["covid_vs_rest"] = m.binary_summary((test_targets == covid).astype(int), test_scaled[:, covid], threshold)
     else:
-        top = val_scaled.max(axis=1)
-        result["operating_threshold"] = 0.5 if len(top) == 0 else float(np.clip(np.quantile(top, 0.1), 0.34, 0.9))
+        result["operating_threshold"] = 0.5
     bv = m.bacterial_vs_viral_auc(test_scaled, test_targets, labels)
     if np.isfinite(bv):
         result["bacterial_vs_viral_auc"] = bv
@@ -154,6 +158,13 @@ def evaluate_predictions(
             source: m.classification_metrics(test_scaled[sources == source], test_targets[sources == source], labels)
             for source in sorted(set(test_sources))
         }
+        if "COVID-19" in labels and "NORMAL" in labels:
+            covid, normal = labels.index("COVID-19"), labels.index("NORMAL")
+            called_covid = test_scaled[:, covid] >= result["operating_threshold"]
+            result["normals_called_covid_by_source"] = {
+                source: float(called_covid[(sources == source) & (test_targets == normal)].mean())
+                for source in sorted(set(test_sources)) if ((sources == source) & (test_targets == normal)).any()
+            }
     return result
 
 
@@ -183,6 +194,12 @@ def markdown_report(name: str, split_name: str, labels: Sequence[str], result: d
         lines.append(f"- pneumonia vs normal: AUC **{_fmt(pn['auc'])}**, at the operating threshold "
                      f"{pn['threshold']:.3f}: accuracy **{_fmt(pn['accuracy'])}**, sensitivity "
                      f"{_fmt(pn['sensitivity'])}, specificity {_fmt(pn['specificity'])}")
+    if "covid_vs_rest" in result:
+        cv = result["covid_vs_rest"]
+        lines.append(f"- COVID-19 vs rest: AUC **{_fmt(cv['auc'])}**, at the operating threshold "
+                     f"{cv['threshold']:.3f}: sensitivity {_fmt(cv['sensitivity'])}, specificity {_fmt(cv['specificity'])}")
+    for source, share in result.get("normals_called_covid_by_source", {}).items():
+        lines.append(f"- NORMAL images from `{source}` called COVID-19: **{share:.1%}**")
     if "bacterial_vs_viral_auc" in result:
         lines.append(f"- bacterial vs viral AUC (true pneumonias only): **{_fmt(result['bacterial_vs_viral_auc'])}**")
     lines += ["", "| class | precision | recall | F1 | AUC (one-vs-rest) | n |", "| --- | --- | --- | --- | --- | --- |"]

@@ -57,9 +57,9 @@ def reliability_bins(probabilities: np.ndarray, targets: np.ndarray, bins: int =
 
 def pneumonia_score(probabilities: np.ndarray, labels: Sequence[str]) -> np.ndarray | None:
     """Sum of the pneumonia classes' probabilities, or None for a model without NORMAL/pneumonia."""
-    columns = [i for i, label in enumerate(labels) if label in PNEUMONIA_CLASSES]
-    if "NORMAL" not in labels or not columns:
-        return None
+    columns = [i for i, label in enumerate(labels) if label != "NORMAL"]
+    if "NORMAL" not in labels or not columns or any(labels[i] not in PNEUMONIA_CLASSES for i in columns):
+        return None  # e.g. covid3: COVID-19 is not one of the pneumonia-subtype classes summed here
     return probabilities[:, columns].sum(axis=1)
 
 

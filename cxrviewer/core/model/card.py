@@ -34,9 +34,10 @@ class ModelCard:
     @property
     def pneumonia_labels(self) -> tuple[str, ...]:
         """Labels whose probabilities add up to "pneumonia" (empty for non-pneumonia models)."""
-        if "NORMAL" not in self.labels:
+        others = tuple(label for label in self.labels if label != "NORMAL")
+        if "NORMAL" not in self.labels or not others or not set(others) <= PNEUMONIA_LABELS:
             return ()
-        return tuple(label for label in self.labels if label in PNEUMONIA_LABELS)
+        return others
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
