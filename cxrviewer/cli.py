@@ -181,14 +181,20 @@ def run_render(args: argparse.Namespace) -> int:
     from cxrviewer.commands.render_overlay import overlay_requested, render_with_overlay
 
     image = load_image(args.input, frame=args.frame)
-    if overlay_requested(args):
+    read_first = overlay_requested(args) and args.read_first
+    if overlay_requested(args) and not read_first:
         import cv2
 
         display = cv2.cvtColor(render_with_overlay(image, args), cv2.COLOR_RGB2BGR)  # OpenCV writes BGR
     else:
-        display = default_display(image)
+        display = default_display(image)     # read first: the trainee sees the film alone
     if args.size is not None:
         display = fit_longest_side(display, args.size)
+    if read_first:
+        from cxrviewer.commands.render_overlay import READ_FIRST_CAPTION, add_caption_band
+
+        display = add_caption_band(display)
+        print(READ_FIRST_CAPTION.replace(" - ", " — "), flush=True)
     write_image(args.output, display)
     log.info("rendered %s -> %s (%s)", args.input, args.output, "x".join(map(str, display.shape)))
     return EXIT_OK

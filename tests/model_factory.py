@@ -62,6 +62,7 @@ def make_model_folder(
     temperature: float = 1.0,
     seed: int = 0,
     model=None,
+    operating_threshold: float = 0.5,
 ) -> Path:
     """Build (or take) a model and export it to `parent/name` with the real export code."""
     if model is None:
@@ -69,7 +70,8 @@ def make_model_folder(
     folder = Path(parent) / name
     export_model(
         model, folder, name=name, labels=labels, backbone=TINY_BACKBONE, cam_layer="relu",
-        task="test", temperature=temperature, extra={"note": "random weights, tests only"},
+        task="test", temperature=temperature, operating_threshold=operating_threshold,
+        extra={"note": "random weights, tests only"},
     )
     return folder
 

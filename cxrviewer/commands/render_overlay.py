@@ -5,6 +5,9 @@ The same steps as the viewer: `model_input` → `InferenceEngine.predict_and_cam
 contour lines, threshold, colour map) → `core.overlay.blend` on the default display image.
 The class and its probability are printed on one line, so the picture is never read
 without the number it belongs to.
+
+`--read-first` renders what a trainee sees before making a call: the plain display image
+(no model is run, no map) with a "read first — AI hidden" caption band under it.
 """
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ from cxrviewer.core.overlay_style import DEFAULT_COLORMAP, DEFAULT_OPACITY, DEFA
 
 # the method names of core.model.cam, spelled out so that building the parser imports no numpy
 METHOD_NAMES = ("gradcam", "gradcam++", "hirescam", "cam")
+READ_FIRST_CAPTION = "Read first - AI hidden until you record your call"
+CAPTION_BAND_GRAY = 24
+CAPTION_TEXT_GRAY = 235
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +79,8 @@ def add_overlay_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--contours", action="store_true", help="draw contour lines instead of a filled map")
     group.add_argument("--absolute-max", type=_positive_float, default=None, metavar="X",
                        help="absolute scale: raw map value X is the top colour (default: per-image min–max)")
+    group.add_argument("--read-first", action="store_true",
+                       help="the read-first state before the call: no AI result, no map, a caption saying so")
 
 
 def overlay_requested(args: argparse.Namespace) -> bool:
@@ -84,6 +92,7 @@ def overlay_requested(args: argparse.Namespace) -> bool:
     given = [option for option, value in (
         ("--model", args.model), ("--class", args.class_label), ("--layer", args.layer),
         ("--contours", args.contours), ("--absolute-max", args.absolute_max),
+        ("--read-first", getattr(args, "read_first", False)),
     ) if value]
     if given:
         raise CliError(f"{given[0]} needs --overlay")
@@ -124,3 +133,20 @@ def render_with_overlay(image: "XrayImage", args: argparse.Namespace) -> "np.nda
           flush=True)
     log.info("overlay for %s: %s", image.path, dict(zip(engine.labels, map(float, probabilities))))
     return rgb
+
+
+def add_caption_band(gray: "np.ndarray", caption: str = READ_FIRST_CAPTION) -> "np.ndarray":
+    """`gray` (8-bit, 2-D) with a dark band below it holding `caption`; the image rows are unchanged."""
+    import cv2
+    import numpy as np
+
+    width = gray.shape[1]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = 0.6
+    (text_width, text_height), baseline = cv2.getTextSize(caption, font, scale, 1)
+    if text_width > width - 12:   # a narrow image: shrink the text to fit
+        scale *= max(width - 12, 1) / text_width
+        (text_width, text_height), baseline = cv2.getTextSize(caption, font, scale, 1)
+    band = np.full((text_height + baseline + 14, width), CAPTION_BAND_GRAY, np.uint8)
+    cv2.putText(band, caption, (6, 7 + text_height), font, scale, CAPTION_TEXT_GRAY, 1, cv2.LINE_AA)
+    return np.vstack([gray, band])

@@ -3,7 +3,8 @@
 Opens MainWindow (offscreen when there is no display), loads INPUT, waits until the AI
 prediction and heat map are drawn, and saves the whole window. A model failure, an
 unreadable image or the timeout is a one-line error with exit status 2 — never a picture
-of a window still saying "Loading…".
+of a window still saying "Loading…". Read first is off (the AI result is shown) unless
+`--read-first` asks for the state before the trainee's call, whatever the user's setting.
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ def _configure_screenshot(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=_seconds, default=600.0, metavar="S",
                         help="give up after S seconds (default 600: loading a model imports TensorFlow "
                              "and traces it once)")
+    parser.add_argument("--read-first", action="store_true",
+                        help="show read-first mode before the call: the AI result and heat map hidden")
 
 
 def use_offscreen_without_display() -> None:
@@ -69,7 +72,7 @@ def run_screenshot(args: argparse.Namespace) -> int:
     output = args.output if args.output.suffix else args.output.with_suffix(".png")
     render_window_screenshot(
         [args.input], output, size=args.size, timeout_ms=int(args.timeout * 1000),
-        wait_for_ai=True, model=args.model,
+        wait_for_ai=True, model=args.model, read_first=args.read_first,
     )
     print(output, flush=True)
     return EXIT_OK

@@ -205,13 +205,18 @@ def training_data_warnings(
 def card_shortcut_risks(card: ModelCard) -> tuple[str, ...]:
     """Shortcut risks that follow from how a model's training data was put together.
 
-    Recorded by the trainer as `shortcut_warnings`, plus one inferred here: when the
+    Recorded by the trainer as `shortcut_warning` (one string; a `shortcut_warnings` list is
+    accepted too), plus one inferred here: when the
     training data come from more than one source (e.g. pediatric Guangzhou images next to
     adult COVID-19 images), classes and sources can coincide and a model can learn "which
     hospital" or "child vs adult" instead of disease.
     """
     extra = card.extra
-    risks = [str(item) for item in extra.get("shortcut_warnings", []) or [] if str(item).strip()]
+    risks: list[str] = []
+    for key in ("shortcut_warning", "shortcut_warnings"):
+        value = extra.get(key)
+        items = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
+        risks.extend(str(item) for item in items if str(item).strip() and str(item) not in risks)
     training = extra.get("training_data")
     sources = training.get("sources") if isinstance(training, Mapping) else None
     if isinstance(sources, Mapping) and len(sources) > 1:

@@ -13,6 +13,11 @@ What happens when:
 * overlay controls: opacity → item opacity; colour map / threshold / style → recolour via
   the LUT; normalisation / absolute scale → rebuild the index image from the cached raw
   CAM; class / method / layer → the LRU cache, else exactly one request.
+* honest maps: the map of a class whose probability is below the card's operating threshold
+  is drawn into the item but kept hidden (`core.sanity.heatmap_gate`) until "Show anyway".
+* read first (`set_results_hidden`): probabilities, top class and map stay hidden while
+  results keep arriving — `prediction_shown` and `overlay_updated` still fire, so the
+  read-first session can compare the trainee's call with them.
 """
 from __future__ import annotations
 
@@ -33,12 +38,14 @@ from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.overlay import cam_index_image
 from cxrviewer.core.overlay_style import overlay_shape
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
-from cxrviewer.ui.ai_panel import AiPanel
+from cxrviewer.ui.ai_panel import AiPanel, MapLegend
 from cxrviewer.ui.inference_service import InferenceService, ModelInfo
 from cxrviewer.ui.overlay_controls import CamTarget
 from cxrviewer.ui.overlay_item import CamOverlayItem
 
 if TYPE_CHECKING:
+    from cxrviewer.core.model.card import ModelCard
+    from cxrviewer.core.sanity import HeatmapGate
     from cxrviewer.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -52,6 +59,8 @@ MODEL_SETTING = "ai/model"
 ABSOLUTE_MAX_CARD_FIELD = "cam_absolute_max"   # optional card entry: number or {method: number}
 OVERLAY_Z = 10.0
 AUTOSTART_FALLBACK_MS = 1000   # start loading even if the window was shown but never painted
+READ_FIRST_MESSAGE = "Read first: the AI result is hidden until you record your call in the Read first panel."
+READ_FIRST_CAPTION = "Read first — AI hidden"
 
 
 class LruCache(Generic[K, V]):
@@ -106,6 +115,15 @@ def card_absolute_max(info: ModelInfo, method: str) -> float | None:
     return number if number is not None and number > 0 and math.isfinite(number) else None
 
 
+def shortcut_warnings(card: ModelCard | None) -> tuple[str, ...]:
+    """The card's shortcut warnings for the AI panel's banner (see core.ood.card_shortcut_risks)."""
+    if card is None:
+        return ()
+    from cxrviewer.core.ood import card_shortcut_risks
+
+    return card_shortcut_risks(card)
+
+
 class AiController(QObject):
     """Owns the InferenceService, the AI dock, the overlay item and the Model menu of a window."""
 
@@ -127,6 +145,7 @@ class AiController(QObject):
         self.controls = self.panel.controls
         self.overlay = CamOverlayItem()
         window.canvas.add_overlay_item(self.overlay, OVERLAY_Z)
+        self.legend = MapLegend(window.canvas)
 
         self._model: ModelInfo | None = None
         self._loading_name: str | None = None   # the model being loaded, None when not loading
@@ -140,6 +159,9 @@ class AiController(QObject):
         self._absolute_max: dict[tuple[str, str, str], float] = {}
         self._pending: dict[int, CamTarget] = {}
         self._shown_cam: CamResult | None = None
+        self._results_hidden = False             # read first: nothing of the result is shown
+        self._shown_anyway: set[tuple[str, str, int]] = set()   # (model, image key, class) let through
+        self._gate: HeatmapGate | None = None
         self._last_error = ""
         self.requests_sent = 0   # diagnostics and tests: requests this controller made
 
@@ -186,6 +208,53 @@ class AiController(QObject):
     def is_loading(self) -> bool:
         return self._loading_name is not None
 
+    def current_prediction(self) -> Prediction | None:
+        """The loaded model's prediction for the image shown (known even while hidden)."""
+        model, key = self._model, self._current_key()
+        return self._predictions.get((model.name, key)) if model is not None and key is not None else None
+
+    def set_results_hidden(self, hidden: bool) -> None:
+        """Read first: hide (True) or show the probabilities, top class and heat map.
+
+        While hidden, new results are still computed, cached and announced through
+        `prediction_shown` / `overlay_updated`, but nothing of them is drawn. Showing again
+        draws what is cached for the image shown (no new request).
+        """
+        hidden = bool(hidden)
+        if hidden == self._results_hidden:
+            return
+        self._results_hidden = hidden
+        prediction = self.current_prediction()
+        if hidden:
+            self.panel.clear_prediction(READ_FIRST_MESSAGE if self.window.current_image() is not None else "")
+            self.controls.set_top_label(None)
+        elif prediction is not None:
+            self._display_prediction(prediction)
+        elif self.window.current_image() is not None:
+            self.panel.clear_prediction("Waiting for the AI result…" if self._model is not None else "")
+        self._update_heatmap_display()
+
+    def results_hidden(self) -> bool:
+        return self._results_hidden
+
+    def heatmap_gate(self) -> HeatmapGate | None:
+        """The operating-threshold decision for the map loaded now (None: no map or no prediction)."""
+        return self._gate
+
+    def is_shown_anyway(self) -> bool:
+        """True when the map loaded now is below the threshold and the user chose to see it."""
+        gate = self._gate
+        cam = self.shown_cam()
+        return (gate is not None and not gate.shown_by_default and cam is not None
+                and (cam.model_name, cam.image_key, cam.class_index) in self._shown_anyway)
+
+    def show_anyway(self) -> None:
+        """Show the map loaded now although its class is below the operating threshold."""
+        cam = self.shown_cam()
+        if cam is not None:
+            self._shown_anyway.add((cam.model_name, cam.image_key, cam.class_index))
+            self._update_heatmap_display()
+
     def switch_model(self, name: str) -> None:
         """Load a registered model by name ("" = the default) and re-run the current image."""
         if self._stopped:
@@ -202,6 +271,7 @@ class AiController(QObject):
         self.panel.set_state(f"Loading model {shown}…")
         self.panel.clear_prediction("Loading model…" if self.window.current_image() is not None else "")
         self.controls.set_model(None)
+        self.panel.set_shortcut_warning(())
         self.device_label.setText("AI: loading model…")
         self.device_label.setToolTip(f"Loading the AI model {shown}")
         self.service.switch_model(name)
@@ -300,6 +370,7 @@ class AiController(QObject):
         self.window.image_changed.connect(self._on_window_image_changed)
         self.panel.model_chosen.connect(self._on_panel_model_chosen)
         self.panel.retry_requested.connect(self.retry)
+        self.panel.show_anyway_requested.connect(self.show_anyway)
         self.retry_action.triggered.connect(self.retry)
         self.toggle_action.toggled.connect(self._on_toggle_action_toggled)
         c = self.controls
@@ -347,7 +418,7 @@ class AiController(QObject):
         self.panel.set_state(f"Analysing {image.display_name}…")
         model = self._model
         if model is None or self._predictions.get((model.name, image_key(image))) is None:
-            self.panel.clear_prediction("Analysing…")
+            self.panel.clear_prediction(READ_FIRST_MESSAGE if self._results_hidden else "Analysing…")
 
     def _cam_key(self, model: str, key: str, target: CamTarget) -> tuple:
         layer = target.layer or (self._model.default_layer if self._model is not None else None)
@@ -355,23 +426,78 @@ class AiController(QObject):
 
     # =============================================================== drawing
     def _show_prediction(self, prediction: Prediction) -> None:
+        if not self._results_hidden:
+            self._display_prediction(prediction)
+        self.prediction_shown.emit(prediction)
+
+    def _display_prediction(self, prediction: Prediction) -> None:
         card = self._model.card if self._model is not None else None
         pneumonia = card.pneumonia_labels if card is not None else ()
         self.panel.show_prediction(prediction, pneumonia)
         self.controls.set_top_label(prediction.top_label)
-        self.prediction_shown.emit(prediction)
 
     def _show_cam(self, cam: CamResult, image: XrayImage) -> None:
-        """Build the index image from the raw CAM (current normalisation) and draw it."""
+        """Build the index image from the raw CAM (current normalisation) and draw it (if allowed)."""
         index = cam_index_image(
             cam.cam, overlay_shape(image.shape), self.controls.normalisation(), self._scale_for(cam)
         )
         self.overlay.set_index_image(index, image.shape, cam.image_key)
         self.overlay.setOpacity(self.controls.opacity())
-        self.overlay.setVisible(self.controls.is_overlay_visible())
         self._shown_cam = cam
-        self.panel.set_caption(self._caption(cam))
+        self._update_heatmap_display()
         self.overlay_updated.emit(cam.image_key)
+
+    def _gate_for(self, cam: CamResult | None) -> HeatmapGate | None:
+        model = self._model
+        if cam is None or model is None or model.card is None:
+            return None
+        prediction = self._predictions.get((cam.model_name, cam.image_key))
+        if prediction is None or not 0 <= cam.class_index < len(prediction.labels):
+            return None
+        from cxrviewer.core.sanity import heatmap_gate
+
+        return heatmap_gate(prediction.labels, prediction.probabilities, cam.class_index,
+                            model.card.operating_threshold)
+
+    def _update_heatmap_display(self) -> None:
+        """Overlay visibility, caption, threshold note and on-image legend from the current state."""
+        cam = self.shown_cam()
+        self._gate = gate = self._gate_for(cam)
+        below = gate is not None and not gate.shown_by_default
+        anyway = self.is_shown_anyway()
+        allowed = cam is not None and not self._results_hidden and (not below or anyway)
+        visible = allowed and self.controls.is_overlay_visible()
+        self.overlay.setVisible(visible)
+        if cam is None:
+            self.panel.set_caption("")
+            self.panel.set_gate("")
+        elif self._results_hidden:
+            self.panel.set_caption(READ_FIRST_CAPTION)
+            self.panel.set_gate("")
+        else:
+            self.panel.set_caption(self._caption(cam))
+            if below and not anyway:
+                self.panel.set_gate(gate.message, offer_show=True)
+            elif below:
+                self.panel.set_gate(f"Shown anyway: p({gate.class_label}) = {gate.probability:.2f} is below the "
+                                    f"model's operating threshold {gate.threshold:.2f}.")
+            else:
+                self.panel.set_gate("")
+        self._update_legend(cam if visible else None)
+
+    def _update_legend(self, cam: CamResult | None) -> None:
+        if cam is None:
+            self.legend.hide()
+            return
+        prediction = self._predictions.get((cam.model_name, cam.image_key))
+        label = self._model.labels[cam.class_index] if self._model is not None else str(cam.class_index)
+        number = f"  p = {prediction.probability(label):.2f}" if prediction is not None else ""
+        note = "  (below threshold)" if self.is_shown_anyway() else ""
+        absolute = self.controls.normalisation() == "absolute"
+        self.legend.set_scale(self.controls.colormap(), self.controls.threshold(),
+                              self.controls.absolute_max() if absolute else None)
+        self.legend.set_content(f"Heat map: {label}{number}{note}")
+        self.legend.show()
 
     def _scale_for(self, cam: CamResult) -> float | None:
         """The absolute scale's top for this model/method/layer (fixed once chosen), or None."""
@@ -399,7 +525,7 @@ class AiController(QObject):
     def _clear_overlay(self) -> None:
         self.overlay.clear()
         self._shown_cam = None
-        self.panel.set_caption("")
+        self._update_heatmap_display()
 
     def _redraw_shown_cam(self) -> None:
         cam = self._shown_cam
@@ -467,6 +593,7 @@ class AiController(QObject):
         self._last_error = ""
         self.controls.set_model(info)
         self.panel.set_labels(info.labels)
+        self.panel.set_shortcut_warning(shortcut_warnings(info.card))
         if info.name not in self._registered:
             self._scan_registry()
         self.panel.select_model(info.name)
@@ -534,7 +661,7 @@ class AiController(QObject):
 
     # =========================================================== slots: controls
     def _on_controls_visibility_changed(self, visible: bool) -> None:
-        self.overlay.setVisible(visible)
+        self._update_heatmap_display()
         if self.toggle_action.isChecked() != visible:
             self.toggle_action.setChecked(visible)
 
@@ -543,9 +670,11 @@ class AiController(QObject):
 
     def _on_controls_colormap_changed(self, name: str) -> None:
         self.overlay.set_colormap(name)
+        self._update_legend(self.shown_cam() if self.overlay.isVisible() else None)
 
     def _on_controls_threshold_changed(self, threshold: float) -> None:
         self.overlay.set_threshold(threshold)
+        self._update_legend(self.shown_cam() if self.overlay.isVisible() else None)
 
     def _on_controls_style_changed(self, style: str) -> None:
         self.overlay.set_style(style)

@@ -3,13 +3,16 @@
 Shows what the model says, never more: per-class probability bars, the top class, the
 summed "Pneumonia probability" for pneumonia models, and beside the heat map the class it
 explains with that class's probability ("Heat map for VIRAL — p = 0.73"), so a map is
-never read without the number it belongs to.
+never read without the number it belongs to. A map of a class below the model's operating
+threshold waits behind a "Show anyway" button; a model card's shortcut warning is a banner
+at the top; `MapLegend` repeats class, probability and colour scale on the image itself.
 """
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.core.types import Prediction
-from cxrviewer.ui.overlay_controls import OverlayControls
+from cxrviewer.ui.overlay_controls import ColourBar, OverlayControls
 
 BAR_COLOUR = QColor(52, 120, 198)
 TOP_BAR_COLOUR = QColor(214, 120, 30)
@@ -90,6 +93,8 @@ class AiPanel(QDockWidget):
 
     model_chosen = Signal(str)        # a registered model name picked in the combo
     retry_requested = Signal()
+    show_anyway_requested = Signal()  # show a map held back by the operating threshold
+    model_card_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("AI second reader", parent)
@@ -111,9 +116,20 @@ class AiPanel(QDockWidget):
         self.retry_button.setObjectName("aiRetry")
         self.retry_button.setToolTip("Try loading the model again")
         self.retry_button.hide()
+        self.model_card_button = QPushButton("Model card…", body)
+        self.model_card_button.setObjectName("aiModelCard")
+        self.model_card_button.setToolTip("What the model was trained on, how well it does, and its limits")
+        self.shortcut_label = QLabel(body)
+        self.shortcut_label.setObjectName("aiShortcutWarning")
+        self.shortcut_label.setWordWrap(True)
+        self.shortcut_label.setTextFormat(Qt.TextFormat.RichText)
+        self.shortcut_label.setStyleSheet(
+            "QLabel { background: #5a3b00; color: #fff1d6; border: 1px solid #d08a00; padding: 4px; }")
+        self.shortcut_label.hide()
         model_row = QHBoxLayout()
         model_row.addWidget(QLabel("Model", body))
         model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(self.model_card_button)
         state_row = QHBoxLayout()
         state_row.addWidget(self.state_label, 1)
         state_row.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -150,9 +166,20 @@ class AiPanel(QDockWidget):
         caption_font = QFont(self.caption_label.font())
         caption_font.setBold(True)
         self.caption_label.setFont(caption_font)
+        self.gate_label = QLabel(body)
+        self.gate_label.setObjectName("heatMapGate")
+        self.gate_label.setWordWrap(True)
+        self.gate_label.setStyleSheet("color: #b35900;")
+        self.show_anyway_button = QPushButton("Show anyway", body)
+        self.show_anyway_button.setObjectName("showAnyway")
+        self.show_anyway_button.setToolTip("Show the heat map although the model finds this class unlikely")
+        gate_row = QHBoxLayout()
+        gate_row.addWidget(self.gate_label, 1)
+        gate_row.addWidget(self.show_anyway_button, 0, Qt.AlignmentFlag.AlignTop)
         self.controls = OverlayControls(body)
         heatmap = QVBoxLayout(self.heatmap_box)
         heatmap.addWidget(self.caption_label)
+        heatmap.addLayout(gate_row)
         heatmap.addWidget(self.controls)
 
         self.disclaimer = QLabel(NOT_FOR_CLINICAL_USE, body)
@@ -163,6 +190,7 @@ class AiPanel(QDockWidget):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(model_row)
+        layout.addWidget(self.shortcut_label)
         layout.addLayout(state_row)
         layout.addWidget(self.results_box)
         layout.addWidget(self.heatmap_box)
@@ -178,8 +206,11 @@ class AiPanel(QDockWidget):
 
         self.model_combo.activated.connect(self._on_model_combo_activated)
         self.retry_button.clicked.connect(self._on_retry_button_clicked)
+        self.show_anyway_button.clicked.connect(self.show_anyway_requested)
+        self.model_card_button.clicked.connect(self.model_card_requested)
         self.clear_prediction("")
         self.set_caption("")
+        self.set_gate("")
 
     # ------------------------------------------------------------------------------ model
     def set_models(self, names: Sequence[str], current: str | None) -> None:
@@ -256,6 +287,29 @@ class AiPanel(QDockWidget):
     def caption(self) -> str:
         return self.caption_label.text()
 
+    def set_gate(self, text: str, *, offer_show: bool = False) -> None:
+        """The line under the caption about the operating threshold ("" hides it), with "Show anyway"."""
+        self.gate_label.setText(text)
+        self.gate_label.setVisible(bool(text))
+        self.show_anyway_button.setVisible(bool(text) and offer_show)
+
+    def gate_text(self) -> str:
+        return self.gate_label.text() if not self.gate_label.isHidden() else ""
+
+    def set_shortcut_warning(self, warnings: Sequence[str]) -> None:
+        """A banner for the model card's shortcut warnings (none: hidden)."""
+        items = [str(w) for w in warnings if str(w).strip()]
+        if not items:
+            self.shortcut_label.clear()
+            self.shortcut_label.hide()
+            return
+        body = "<br>".join(f"• {html.escape(item)}" for item in items)
+        self.shortcut_label.setText(f"<b>⚠ Shortcut warning for this model</b><br>{body}")
+        self.shortcut_label.show()
+
+    def shortcut_warning_text(self) -> str:
+        return self.shortcut_label.text() if not self.shortcut_label.isHidden() else ""
+
     # ---------------------------------------------------------------------------- helpers
     def _ensure_bars(self, labels: Sequence[str]) -> None:
         if [label.text() for label in self._bar_labels] == list(labels) and len(self._bars) == len(labels):
@@ -287,3 +341,61 @@ class AiPanel(QDockWidget):
 
     def _on_retry_button_clicked(self) -> None:
         self.retry_requested.emit()
+
+
+class MapLegend(QFrame):
+    """On the image: the class the map explains, its probability, and the colour scale.
+
+    A child of the canvas (not of its viewport, so exports of the viewport leave it out —
+    they get a caption band instead), centred at the bottom, transparent to the mouse.
+    Call `set_content` / `set_scale`; hide it when the map is hidden.
+    """
+
+    WIDTH = 230
+    MARGIN = 10
+
+    def __init__(self, canvas: QWidget) -> None:
+        super().__init__(canvas)
+        self.setObjectName("mapLegend")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
+        self.setStyleSheet("#mapLegend { background: rgba(20, 20, 20, 190); border-radius: 4px; }"
+                           "#mapLegend QLabel { color: #f0f0f0; }")
+        self.text = QLabel(self)
+        self.text.setObjectName("mapLegendText")
+        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.colour_bar = ColourBar(self)
+        palette = self.colour_bar.palette()
+        palette.setColor(self.colour_bar.foregroundRole(), QColor(240, 240, 240))
+        self.colour_bar.setPalette(palette)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 3)
+        layout.setSpacing(2)
+        layout.addWidget(self.text)
+        layout.addWidget(self.colour_bar)
+        self.setFixedWidth(self.WIDTH)
+        self.hide()
+        self._canvas = canvas
+        self._area = canvas.viewport() if hasattr(canvas, "viewport") else canvas
+        self._area.installEventFilter(self)   # the viewport is resized after the canvas: follow it
+
+    def set_content(self, text: str) -> None:
+        self.text.setText(text)
+        self.adjustSize()
+        self._place()
+
+    def set_scale(self, colormap: str, threshold: float, absolute_max: float | None) -> None:
+        self.colour_bar.set_colormap(colormap)
+        self.colour_bar.set_threshold(threshold)
+        self.colour_bar.set_scale(absolute_max)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._area and event.type() == QEvent.Type.Resize:
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        area = self._area.geometry() if self._area is not self._canvas else self._canvas.rect()
+        x = area.left() + (area.width() - self.width()) // 2
+        y = area.bottom() - self.height() - self.MARGIN
+        self.move(max(x, area.left()), max(y, area.top()))
+        self.raise_()

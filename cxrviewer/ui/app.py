@@ -153,13 +153,16 @@ def render_window_screenshot(
     *,
     wait_for_ai: bool = False,
     model: str | None = None,
+    read_first: bool = False,
 ) -> Path:
     """Open `paths` in a MainWindow of `size`, wait for the first image, save a PNG of it.
 
     With `wait_for_ai`, also wait until the AI prediction and heat map of that image are
     drawn; a model or request failure, an unreadable image or `timeout_ms` passing raise
     ScreenshotError instead of saving a misleading picture. `model` picks a registered model
-    instead of the default.
+    instead of the default. `read_first` shows the read-first state before the call (AI result
+    and heat map hidden, though computed); without it read first is off, whatever the user's
+    own setting.
 
     For `cxrviewer screenshot` and docs. Uses throw-away settings, so the user's recent files
     and layout are untouched. Works on the offscreen platform (QT_QPA_PLATFORM=offscreen).
@@ -167,10 +170,12 @@ def render_window_screenshot(
     create_application(sys.argv[:1])
     from cxrviewer.core.model.runtime import image_key
     from cxrviewer.ui.main_window import MainWindow
+    from cxrviewer.ui.read_first import set_read_first_enabled
     from cxrviewer.ui.settings import ViewerSettings
 
     with tempfile.TemporaryDirectory(prefix="cxrviewer-shot-") as folder:
         settings = ViewerSettings(QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat))
+        set_read_first_enabled(settings.qsettings, read_first)
         window = MainWindow(settings=settings)
         try:
             if model is not None:

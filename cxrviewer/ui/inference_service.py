@@ -20,7 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -30,6 +30,9 @@ from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.registry import default_model_name, models_root, resolve_model_folder, scan_models
 from cxrviewer.core.model.runtime import InferenceRequest, run_request
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
+
+if TYPE_CHECKING:
+    from cxrviewer.core.sanity import RandomisationResult
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,27 @@ class ModelInfo:
     folder: Path | None = None
     card: ModelCard | None = None
     device_detail: str = ""
+
+
+@dataclass(frozen=True)
+class SanityRequest:
+    """The model randomisation test for one image, class, method and layer (see core.sanity)."""
+
+    request_id: int
+    image: XrayImage
+    class_index: int | None = None
+    layer: str | None = None
+    method: str = GRADCAM
+
+
+@dataclass(frozen=True)
+class SanityOutcome:
+    """The worker's answer to a SanityRequest: a frozen result, or why there is none."""
+
+    request_id: int
+    image_key: str
+    result: "RandomisationResult | None" = None
+    error: str = ""
 
 
 class _LatestSlot(Generic[T]):
@@ -85,6 +109,7 @@ class _InferenceWorker(QObject):
     prediction_ready = Signal(object)
     cam_ready = Signal(object)
     request_failed = Signal(int, str)
+    sanity_done = Signal(object)          # SanityOutcome
 
     def __init__(
         self,
@@ -189,6 +214,33 @@ class _InferenceWorker(QObject):
         if cam is not None:
             self.cam_ready.emit(cam)
 
+    @Slot(object)
+    def sanity(self, request: SanityRequest) -> None:
+        """Run the model randomisation test with the loaded engine (weights restored afterwards)."""
+        from cxrviewer.core.model.runtime import image_key
+        from cxrviewer.core.sanity import model_randomisation_test
+
+        key = image_key(request.image)
+        if self._stop.is_set():
+            return
+        if self._engine is None:
+            self.sanity_done.emit(SanityOutcome(request.request_id, key,
+                                                error=f"No AI model is loaded: {self._no_model_reason}"))
+            return
+        try:
+            result = model_randomisation_test(
+                self._engine.loaded, request.image, request.class_index, request.layer, request.method,
+                engine=self._engine,
+            )
+        except CxrError as exc:
+            self.sanity_done.emit(SanityOutcome(request.request_id, key, error=str(exc)))
+        except Exception as exc:  # a failing check must not take the worker down
+            log.exception("sanity check %d failed", request.request_id)
+            self.sanity_done.emit(SanityOutcome(
+                request.request_id, key, error=f"the sanity check failed: {type(exc).__name__}: {exc}"))
+        else:
+            self.sanity_done.emit(SanityOutcome(request.request_id, key, result=result))
+
     def release(self) -> None:
         self._engine = None
 
@@ -202,9 +254,12 @@ class InferenceService(QObject):
     prediction_ready = Signal(object)     # Prediction (latest request only)
     cam_ready = Signal(object)            # CamResult (latest request only)
     request_failed = Signal(int, str)     # request_id, message (latest request only)
+    sanity_ready = Signal(object)         # SanityOutcome with a result (latest sanity request only)
+    sanity_failed = Signal(int, str)      # request_id, message (latest sanity request only)
 
     _load_wanted = Signal()
     _wake = Signal()
+    _sanity_wanted = Signal(object)
 
     def __init__(self, parent: QObject | None = None, models_root: str | Path | None = None) -> None:
         super().__init__(parent)
@@ -213,6 +268,7 @@ class InferenceService(QObject):
         self._stop = threading.Event()
         self._ids = itertools.count(1)
         self._latest_id = 0
+        self._latest_sanity_id = 0
         self._load_generation = 0
         self._model: ModelInfo | None = None
         self._stopped = False
@@ -225,6 +281,8 @@ class InferenceService(QObject):
         self._worker.moveToThread(self._thread)
         self._load_wanted.connect(self._worker.load)
         self._wake.connect(self._worker.process)
+        self._sanity_wanted.connect(self._worker.sanity)
+        self._worker.sanity_done.connect(self._on_worker_sanity_done)
         self._worker.model_loading.connect(self._on_worker_model_loading)
         self._worker.model_ready.connect(self._on_worker_model_ready)
         self._worker.model_failed.connect(self._on_worker_model_failed)
@@ -251,6 +309,7 @@ class InferenceService(QObject):
             return
         self._load_generation += 1
         self._latest_id = next(self._ids)
+        self._latest_sanity_id = self._latest_id   # a running check answers for the old model: drop it
         self._requests.clear()
         self._model = None
         self._loads.put((self._load_generation, str(name_or_folder)))
@@ -277,6 +336,26 @@ class InferenceService(QObject):
         if not self._stopped:
             self._requests.put(InferenceRequest(request_id, image, class_index, method, layer))
             self._wake.emit()
+        return request_id
+
+    def request_sanity(
+        self,
+        image: XrayImage,
+        class_index: int | None = None,
+        layer: str | None = None,
+        method: str = GRADCAM,
+    ) -> int:
+        """Run the model randomisation test in the worker; returns its id.
+
+        Answers with `sanity_ready` (a SanityOutcome carrying a frozen RandomisationResult) or
+        `sanity_failed`; only the newest sanity request is answered. It queues behind the
+        heat-map request being computed (the worker is the only TensorFlow user) and a
+        model switch drops it.
+        """
+        request_id = next(self._ids)
+        self._latest_sanity_id = request_id
+        if not self._stopped:
+            self._sanity_wanted.emit(SanityRequest(request_id, image, class_index, layer, method))
         return request_id
 
     def cancel(self) -> None:
@@ -341,3 +420,12 @@ class InferenceService(QObject):
     def _on_worker_request_failed(self, request_id: int, message: str) -> None:
         if self._is_current(request_id):
             self.request_failed.emit(request_id, message)
+
+    @Slot(object)
+    def _on_worker_sanity_done(self, outcome: SanityOutcome) -> None:
+        if self._stopped or outcome.request_id != self._latest_sanity_id:
+            return
+        if outcome.result is None:
+            self.sanity_failed.emit(outcome.request_id, outcome.error or "the sanity check gave no result")
+        else:
+            self.sanity_ready.emit(outcome)

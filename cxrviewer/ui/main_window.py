@@ -51,6 +51,7 @@ from cxrviewer.ui.notices import NoticeBanner, Problem, ProblemsDock
 from cxrviewer.ui.settings import ViewerSettings
 from cxrviewer.ui.study_browser import BrowserEntry, StudyBrowserDock
 from cxrviewer.ui.tag_dock import TagDock
+from cxrviewer.ui.trainee_controller import TraineeController
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class MainWindow(QMainWindow):
         self._create_toolbar()
         self._connect_signals()
         self.ai = AiController(self)   # AI dock, Model menu, overlay; loads the model after show
+        self.trainee = TraineeController(self)   # read first, model card, sanity check, exports
         self._restore_settings()
         self._update_enabled()
 
@@ -484,6 +486,7 @@ class MainWindow(QMainWindow):
             self._default_layout_pending = False
             self.resizeDocks([self.study_dock, self.tag_dock], [230, 420], Qt.Orientation.Horizontal)
             self.ai.apply_default_layout()
+            self.trainee.apply_default_layout()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()

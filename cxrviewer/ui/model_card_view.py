@@ -36,7 +36,7 @@ from cxrviewer.core.sanity import LungHeatResult, RandomisationResult
 # Fields rendered in their own sections (everything else goes to "Other fields").
 _SHOWN_FIELDS = frozenset({
     "intended_use", "not_for_clinical_use", "created", "training_data", "training", "metrics",
-    "known_limitations", "shortcut_warnings",
+    "known_limitations", "shortcut_warning", "shortcut_warnings",
 })
 
 _STYLE = """

@@ -41,7 +41,11 @@ def settings_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def viewer_settings(settings_file: Path) -> ViewerSettings:
-    return ViewerSettings(QSettings(str(settings_file), QSettings.Format.IniFormat))
+    """Read-first mode (on by default for users) starts off here, so viewer and AI tests see the
+    AI result at once; read-first tests switch it on (setting "ai/read_first" or the action)."""
+    settings = ViewerSettings(QSettings(str(settings_file), QSettings.Format.IniFormat))
+    settings.qsettings.setValue("ai/read_first", False)
+    return settings
 
 
 @pytest.fixture

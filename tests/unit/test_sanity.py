@@ -243,8 +243,17 @@ def test_heatmap_gate_hides_maps_of_unlikely_classes() -> None:
     assert shown.shown_by_default and "p(BACTERIAL) = 0.70" in shown.message
     hidden = heatmap_gate(labels, (0.1, 0.7, 0.2), 2, 0.42)
     assert not hidden.shown_by_default
-    assert hidden.message.startswith("Heat map hidden: p(VIRAL) = 0.20 is below the model's operating threshold 0.42")
+    assert hidden.message.startswith("Heat map hidden: p(VIRAL) = 0.20, but the model calls BACTERIAL")
     assert heatmap_gate(labels, (0.58, 0.42, 0.0), 1, 0.42).shown_by_default     # at the threshold: shown
+    # The threshold applies to the pneumonia probability (BACTERIAL + VIRAL), not to each class:
+    # NORMAL is the top class here, but at threshold 0.5 the model calls pneumonia (0.6).
+    normal_top = (0.4, 0.35, 0.25)
+    assert not heatmap_gate(labels, normal_top, 0, 0.5).shown_by_default
+    assert heatmap_gate(labels, normal_top, 1, 0.5).shown_by_default
+    assert heatmap_gate(labels, normal_top, 0, 0.7).shown_by_default           # 0.6 < 0.7: NORMAL
+    covid = ("COVID-19", "NORMAL", "VIRAL")
+    assert heatmap_gate(covid, (0.25, 0.6, 0.15), 0, 0.19).shown_by_default    # p(COVID-19) above its threshold
+    assert not heatmap_gate(covid, (0.25, 0.6, 0.15), 1, 0.19).shown_by_default
     with pytest.raises(ValueError):
         heatmap_gate(labels, (0.5, 0.5), 0, 0.5)
     with pytest.raises(ValueError):

@@ -55,6 +55,7 @@ PIXEL_DATA_TAG_BYTES = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")  # (7FE0,0010)
 COLOUR_PHOTOMETRICS = ("RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
 FLAT_FRACTION = 0.98
 JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+NUMBER_OF_FRAMES_TAG = 0x00280008
 
 # Tags that any real DICOM object carries at least one of; used to tell a DICOM file without
 # a preamble from random bytes that pydicom's force=True happened to parse.
@@ -168,7 +169,8 @@ def repair_number_of_frames(ds: Dataset) -> tuple[str, ...]:
             return ()
     except Exception:  # noqa: BLE001 - IS 'ab' raises on access
         pass
-    ds.NumberOfFrames = 1
+    # A new element, not `ds.NumberOfFrames = 1`: that would parse the broken one again.
+    ds[NUMBER_OF_FRAMES_TAG] = DataElement(NUMBER_OF_FRAMES_TAG, "IS", 1)
     return ("Number of Frames in the header is invalid; reading a single frame",)
 
 
@@ -200,7 +202,10 @@ def require_image_attributes(path: Path, ds: Dataset) -> tuple[int, int]:
     missing = [kw for kw in ("Rows", "Columns", "BitsAllocated") if tag_value(ds, kw) is None]
     if missing:
         raise ImageLoadError(path, f"the DICOM image header is incomplete (missing {', '.join(missing)})")
-    return int(ds.Rows), int(ds.Columns)
+    try:
+        return int(ds.Rows), int(ds.Columns)
+    except (TypeError, ValueError) as exc:   # e.g. a damaged VR turned Columns into a name
+        raise ImageLoadError(path, "corrupt DICOM file: its image size (Rows, Columns) is not a number") from exc
 
 
 # --------------------------------------------------------------------------- decoding
