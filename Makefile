@@ -38,6 +38,7 @@ package-check: package
 	CXRVIEWER_TEST_FROZEN=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider tests/packaging/test_frozen.py
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) bench/run.py
 
 clean:

@@ -15,6 +15,10 @@ Each was found by fuzzing the loader (tests/robustness/test_fuzz_loader.py):
   so it is refused before decoding.
 * pylibjpeg-rle (Rust) panics on some corrupt RLE segments; pyo3 raises its PanicException,
   a BaseException that `except Exception` does not catch. `is_plugin_panic` recognises it.
+* A bit flipped in a JPEG 2000 size marker (SIZ) made a 1760 × 1760 frame claim 3.7
+  gigapixels; openjpeg then spent 50 s and gigabytes before pydicom noticed the mismatch.
+  `stream_problem` compares the size a frame's codestream declares (J2K SIZ, JPEG SOFn,
+  JPEG-LS SOF55) with the DICOM header's Rows × Columns before any plugin decodes it.
 * pydicom inflates a Deflated Explicit VR Little Endian dataset in one `zlib.decompress`
   call: a 1 MB file can ask for gigabytes. `check_deflated_size` counts the inflated size
   in 1 MB steps first and refuses more than the limit.
@@ -22,6 +26,7 @@ Each was found by fuzzing the loader (tests/robustness/test_fuzz_loader.py):
 from __future__ import annotations
 
 import io
+import struct
 import zlib
 from pathlib import Path
 
@@ -46,6 +51,11 @@ JPEG_FAMILY = frozenset({
 })
 
 JPEG_LS_FAMILY = frozenset({"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
+J2K_FAMILY = frozenset({
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93",
+    "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",
+})
+_JPEG_LS_SOF = 0xF7
 
 # Frame headers (SOFn); libjpeg itself refuses the hierarchical and arithmetic ones.
 _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -67,15 +77,54 @@ def plugin_order(available: list[str]) -> list[str]:
 
 
 def stream_problem(ds: Dataset, uid: str, plugin: str, frame: int, frame_count: int) -> str | None:
-    """Why handing this frame to `plugin` could abort the process or take very long, or None."""
+    """Why handing this frame to `plugin` could abort the process, take very long or exhaust
+    memory, or None."""
+    if uid not in JPEG_FAMILY | JPEG_LS_FAMILY | J2K_FAMILY:
+        return None
+    stream = _frame_stream(ds, frame, frame_count)
+    if stream is None:
+        return "its fragments cannot be read"
+    declared = codestream_size(stream, uid)
+    if declared is not None and declared != (int(ds.Rows), int(ds.Columns)) and declared[0] != 0:
+        kind = "JPEG 2000" if uid in J2K_FAMILY else "JPEG-LS" if uid in JPEG_LS_FAMILY else "JPEG"
+        return (f"the {kind} stream says it is {declared[0]} × {declared[1]} pixels but the DICOM header "
+                f"says {ds.Rows} × {ds.Columns}")
     if plugin == GDCM and uid in JPEG_FAMILY:
-        return _gdcm_jpeg_problem(ds, frame, frame_count)
+        return _gdcm_jpeg_problem(ds, stream)
     if plugin == PYJPEGLS and uid in JPEG_LS_FAMILY:
-        stream = _frame_stream(ds, frame, frame_count)
-        if stream is None:
-            return "its fragments cannot be read"
         if not stream.rstrip(b"\x00").endswith(b"\xff\xd9"):
             return "the JPEG-LS stream is truncated (its end-of-image marker is missing)"
+    return None
+
+
+def codestream_size(stream: bytes, uid: str) -> tuple[int, int] | None:
+    """(rows, columns) a frame's codestream declares, or None when its header cannot be read."""
+    if uid in J2K_FAMILY:
+        at = stream.find(b"\xff\x4f\xff\x51", 0, 4096)     # SOC + SIZ (also inside a JP2 wrapper)
+        if at < 0 or at + 24 > len(stream):
+            return None
+        width, height, x_offset, y_offset = struct.unpack(">IIII", stream[at + 8:at + 24])
+        return max(height - y_offset, 0), max(width - x_offset, 0)
+    if stream[:2] != b"\xff\xd8":
+        return None
+    pos, n = 2, len(stream)
+    while pos + 4 <= n:
+        if stream[pos] != 0xFF:
+            return None
+        marker = stream[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker in (0xD9, _SOS):
+            return None
+        if marker in _SOF_MARKERS or marker == _JPEG_LS_SOF:
+            if pos + 9 > n:
+                return None
+            return int.from_bytes(stream[pos + 5:pos + 7], "big"), int.from_bytes(stream[pos + 7:pos + 9], "big")
+        pos += 2 + int.from_bytes(stream[pos + 2:pos + 4], "big")
     return None
 
 
@@ -90,16 +139,13 @@ def _frame_stream(ds: Dataset, frame: int, frame_count: int) -> bytes | None:
         return None
 
 
-def _gdcm_jpeg_problem(ds: Dataset, frame: int, frame_count: int) -> str | None:
+def _gdcm_jpeg_problem(ds: Dataset, stream: bytes) -> str | None:
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if photometric not in _GDCM_PHOTOMETRICS:
         return f"photometric interpretation {photometric or '(none)'} is not supported for JPEG data"
     samples = ds.get("SamplesPerPixel", 1)
     if samples not in (1, 3):
         return f"{samples} samples per pixel are not supported for JPEG data"
-    stream = _frame_stream(ds, frame, frame_count)
-    if stream is None:
-        return "its fragments cannot be read"
     return jpeg_header_problem(stream, int(ds.Rows), int(ds.Columns), int(samples))
 
 

@@ -56,6 +56,7 @@ COLOUR_PHOTOMETRICS = ("RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "YBR_
 FLAT_FRACTION = 0.98
 JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 NUMBER_OF_FRAMES_TAG = 0x00280008
+TRANSFER_SYNTAX_TAG = 0x00020010
 
 # Tags that any real DICOM object carries at least one of; used to tell a DICOM file without
 # a preamble from random bytes that pydicom's force=True happened to parse.
@@ -139,7 +140,7 @@ def ensure_transfer_syntax(ds: Dataset) -> tuple[str, ...]:
     """Fill in a missing (0002,0010) from the encoding pydicom inferred while reading."""
     if not isinstance(getattr(ds, "file_meta", None), FileMetaDataset):
         ds.file_meta = FileMetaDataset()
-    if ds.file_meta.get("TransferSyntaxUID"):
+    if tag_value(ds.file_meta, "TransferSyntaxUID"):
         return ()
     implicit, little = getattr(ds, "original_encoding", (None, None))
     if implicit is False and little is True:
@@ -148,7 +149,8 @@ def ensure_transfer_syntax(ds: Dataset) -> tuple[str, ...]:
         uid = ExplicitVRBigEndian
     else:
         uid = ImplicitVRLittleEndian
-    ds.file_meta.TransferSyntaxUID = uid
+    # A new element: assigning the attribute would first parse a damaged one (e.g. VR SQ).
+    ds.file_meta[TRANSFER_SYNTAX_TAG] = DataElement(TRANSFER_SYNTAX_TAG, "UI", uid)
     return (f"the file does not state its transfer syntax; read as {uid.name}",)
 
 

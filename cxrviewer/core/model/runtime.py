@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _HEAD_ACTIVATIONS = ("softmax", "sigmoid")
+XLA_ENV = "CXRVIEWER_XLA"
+
+
+def xla_enabled() -> bool:
+    """Compile the batch-1 functions with XLA unless $CXRVIEWER_XLA is "0" (bench/run.py: ~1.5×
+    faster on a 2-core CPU, a few seconds more warm-up); any XLA failure falls back by itself."""
+    return os.environ.get(XLA_ENV, "1").strip() != "0"
 
 
 @dataclass(frozen=True)
@@ -180,11 +187,16 @@ class InferenceEngine:
         features_model = keras.Model(model.inputs, head.input, name="head_features")
         size = self.input_size
 
-        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)])
-        def predict_fn(batch):
+        def probabilities_of(batch):
             return self._probabilities(self._logits(features_model(batch, training=False)))
 
-        self._predict_fn = predict_fn
+        # any batch size, plain graph (an XLA program would be recompiled for every new size)
+        self._predict_fn = tf.function(
+            probabilities_of, input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)])
+        # one image, as the viewer asks: a fixed shape that XLA compiles once
+        self._xla = xla_enabled()
+        self._predict_one_fn = tf.function(
+            probabilities_of, input_signature=[tf.TensorSpec([1, size, size, 1], tf.float32)], jit_compile=True)
         self._cam_fns: dict[str, Any] = {}
 
     @property
@@ -221,7 +233,7 @@ class InferenceEngine:
 
         @tf.function(input_signature=[
             tf.TensorSpec([1, size, size, 1], tf.float32), tf.TensorSpec([], tf.int32),
-        ])
+        ], jit_compile=self._xla)
         def fused(x, class_index):
             with tf.GradientTape() as tape:
                 activations, features = sub_model(x, training=False)
@@ -235,6 +247,20 @@ class InferenceEngine:
 
         self._cam_fns[layer] = fused
         return fused
+
+    def _without_xla_on_failure(self, call: Any) -> Any:
+        """Run `call()`; if it fails while XLA is on (a platform without XLA), retry once with plain graphs for good."""
+        try:
+            return call()
+        except InferenceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - XLA raises assorted errors; a real one recurs below
+            if not self._xla:
+                raise
+            log.warning("XLA compilation failed (%s: %s); model %s runs without XLA", type(exc).__name__, exc, self.name)
+            self._xla = False
+            self._cam_fns.clear()
+            return call()
 
     # -- public API -----------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -254,8 +280,14 @@ class InferenceEngine:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (N, n_classes) for a batch (N, S, S, 1) or one input (S, S, 1) → (1, n_classes)."""
-        array = self._as_batch(batch)
-        probabilities = self._predict_fn(self._tf.constant(array)).numpy()
+        return self._predict(self._as_batch(batch), one_image_xla=True)
+
+    def _predict(self, array: np.ndarray, one_image_xla: bool) -> np.ndarray:
+        tensor = self._tf.constant(array)
+        probabilities = self._without_xla_on_failure(
+            lambda: (self._predict_one_fn if one_image_xla and self._xla and len(array) == 1
+                     else self._predict_fn)(tensor)
+        ).numpy()
         if not np.all(np.isfinite(probabilities)):
             raise InferenceError(f"model {self.name} produced invalid (non-finite) probabilities")
         return probabilities
@@ -263,7 +295,9 @@ class InferenceEngine:
     def predict_many(self, inputs: np.ndarray | Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
         """Probabilities for many model inputs, `batch_size` at a time (e.g. a folder of images)."""
         array = self._as_batch(np.stack(list(inputs)) if not isinstance(inputs, np.ndarray) else inputs)
-        chunks = [self.predict(array[start:start + batch_size]) for start in range(0, len(array), batch_size)]
+        # never the one-image XLA program: a last chunk of one must not cost a compilation
+        chunks = [self._predict(array[start:start + batch_size], one_image_xla=False)
+                  for start in range(0, len(array), batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
 
     def predict_images(self, images: Sequence[XrayImage], batch_size: int = 8) -> np.ndarray:
@@ -303,8 +337,9 @@ class InferenceEngine:
         if array.shape[0] != 1:
             raise InferenceError("a heat map is computed for one image at a time")
         tf = self._tf
-        probabilities, chosen, activations, gradients = self._cam_fn(layer)(
-            tf.constant(array), tf.constant(-1 if class_index is None else int(class_index), tf.int32)
+        inputs = (tf.constant(array), tf.constant(-1 if class_index is None else int(class_index), tf.int32))
+        probabilities, chosen, activations, gradients = self._without_xla_on_failure(
+            lambda: self._cam_fn(layer)(*inputs)
         )
         probabilities = probabilities.numpy()
         if not np.all(np.isfinite(probabilities)):
