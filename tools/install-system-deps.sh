@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0
           libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxkbcommon0 libxkbcommon-x11-0 libegl1 libgl1
-          libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
+          libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core poppler-utils)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
