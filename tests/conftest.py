@@ -15,12 +15,22 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     base = tmp_path_factory.mktemp("user-state")
     (base / "no-models").mkdir()
     monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(base / "no-models"))
     monkeypatch.setenv("CXRVIEWER_LOG_DIR", str(base / "logs"))
     monkeypatch.setenv("CXRVIEWER_DATA_DIR", str(base / "data"))
+    yield base
+    from cxrviewer.core.logs import shutdown_logging
+
+    shutdown_logging()   # a test that set up logging must not leave its file handler open
+
+
+@pytest.fixture
+def log_dir(_isolated_user_state: Path) -> Path:
+    """This test's log folder ($CXRVIEWER_LOG_DIR)."""
+    return _isolated_user_state / "logs"
 
 
 @pytest.fixture

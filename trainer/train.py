@@ -257,9 +257,11 @@ def predict_images(model: "object", images: np.ndarray, batch_size: int = 32) ->
     """Probabilities for uint8 (N,S,S) images, batched, through a traced function."""
     import tensorflow as tf
 
+    from cxrviewer.core.model.preprocessing import to_model_array
+
     infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     outputs = []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].astype(np.float32)[..., np.newaxis]
+        batch = to_model_array(images[start:start + batch_size])
         outputs.append(np.asarray(infer(tf.constant(batch))))
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)

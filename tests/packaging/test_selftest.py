@@ -6,14 +6,12 @@ import json
 import shutil
 import socket
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 import pytest
 
 from cxrviewer import cli, selftest
-from cxrviewer.core.logs import shutdown_logging
 from cxrviewer.core.model.registry import MODELS_DIR_ENV
 from tests.model_factory import make_model_folder, tamper_weights
 
@@ -23,12 +21,8 @@ MANIFEST = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(autouse=True)
-def log_dir(tmp_path, monkeypatch) -> Iterator[Path]:
-    folder = tmp_path / "logs"
-    monkeypatch.setenv("CXRVIEWER_LOG_DIR", str(folder))
+def _network_not_blocked(monkeypatch) -> None:
     monkeypatch.delenv(selftest.BLOCK_NETWORK_ENV, raising=False)
-    yield folder
-    shutdown_logging()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -15,7 +14,6 @@ from cxrviewer import cli
 from cxrviewer.commands.predict import prefetched
 from cxrviewer.core.imaging import default_display
 from cxrviewer.core.io import load_image
-from cxrviewer.core.logs import shutdown_logging
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
 from cxrviewer.core.overlay import blend, cam_index_image
@@ -25,12 +23,6 @@ from tests.model_factory import build_tiny_classifier, make_model_folder
 KEYS = {"path", "model", "labels", "probabilities", "top", "pneumonia_probability"}
 
 
-@pytest.fixture(autouse=True)
-def log_dir(tmp_path, monkeypatch) -> Iterator[Path]:
-    folder = tmp_path / "logs"
-    monkeypatch.setenv("CXRVIEWER_LOG_DIR", str(folder))
-    yield folder
-    shutdown_logging()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ no model is run, so it works even without one. Without `--read-first` the heat m
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -15,16 +14,9 @@ import pytest
 
 from cxrviewer import cli
 from cxrviewer.commands.render_overlay import READ_FIRST_CAPTION, add_caption_band
-from cxrviewer.core.logs import shutdown_logging
 from tests.model_factory import build_tiny_classifier, make_model_folder
 
 
-@pytest.fixture(autouse=True)
-def log_dir(tmp_path, monkeypatch) -> Iterator[Path]:
-    folder = tmp_path / "logs"
-    monkeypatch.setenv("CXRVIEWER_LOG_DIR", str(folder))
-    yield folder
-    shutdown_logging()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -13,16 +12,9 @@ import pytest
 from cxrviewer import cli
 from cxrviewer.core.imaging import default_display
 from cxrviewer.core.io import load_image
-from cxrviewer.core.logs import shutdown_logging
 from tests.shared_data import requires_shared, shared_dir
 
 
-@pytest.fixture(autouse=True)
-def log_dir(tmp_path, monkeypatch) -> Iterator[Path]:
-    folder = tmp_path / "logs"
-    monkeypatch.setenv("CXRVIEWER_LOG_DIR", str(folder))
-    yield folder
-    shutdown_logging()
 
 
 def read_png(path: Path) -> np.ndarray:
