@@ -19,7 +19,9 @@ Normalisation modes:
   reference value (e.g. a high percentile of the maxima on validation images) in the
   model card's extra fields; this module only takes the number.
 
-numpy + OpenCV only; matplotlib is imported lazily, once per colormap, to build its table.
+numpy + OpenCV only. The colour tables are matplotlib's, precomputed into
+resources/colormaps/colormaps.npz (tools/make_colormap_tables.py) so that drawing an overlay
+never imports matplotlib on the GUI thread.
 """
 from __future__ import annotations
 
@@ -82,20 +84,42 @@ def cam_index_image(
     return cam_to_index(upsample_cam(normalise_cam(cam, mode, absolute_max), shape, interpolation))
 
 
+COLORMAP_TABLES = "colormaps/colormaps.npz"    # under resources/
+
+
+def matplotlib_lut(name: str) -> np.ndarray:
+    """(256, 3) uint8 RGB table computed from matplotlib (the source of the bundled tables)."""
+    import matplotlib
+
+    colours = matplotlib.colormaps[name].resampled(256)(np.linspace(0.0, 1.0, 256))
+    return (colours[:, :3] * 255.0 + 0.5).astype(np.uint8)
+
+
+@lru_cache(maxsize=1)
+def _bundled_tables() -> dict[str, np.ndarray]:
+    from cxrviewer.core.resources import resource_path
+
+    path = resource_path(*COLORMAP_TABLES.split("/"))
+    if not path.is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as tables:
+        return {name: np.asarray(tables[name], dtype=np.uint8) for name in tables.files}
+
+
 @lru_cache(maxsize=None)
 def _lut(name: str) -> np.ndarray:
     if name not in COLORMAPS:
         raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")
-    import matplotlib
-
-    colours = matplotlib.colormaps[name].resampled(256)(np.linspace(0.0, 1.0, 256))
-    lut = (colours[:, :3] * 255.0 + 0.5).astype(np.uint8)
+    lut = _bundled_tables().get(name)
+    if lut is None or lut.shape != (256, 3):
+        lut = matplotlib_lut(name)    # a checkout without the generated file still works
+    lut = lut.copy()
     lut.setflags(write=False)
     return lut
 
 
 def colormap_lut(name: str) -> np.ndarray:
-    """(256, 3) uint8 RGB table of a matplotlib colormap (built lazily, cached, read-only)."""
+    """(256, 3) uint8 RGB table of a matplotlib colormap (bundled table, cached, read-only)."""
     return _lut(name)
 
 

@@ -97,6 +97,7 @@ def test_window_is_painted_and_the_app_exits(exe, env, tmp_path, capsys):
 def test_bundle_contents(exe):
     assert (INTERNAL / "resources" / "fonts" / "DejaVuSans.ttf").is_file()
     assert (INTERNAL / "resources" / "selftest" / "manifest.json").is_file()
+    assert (INTERNAL / "resources" / "colormaps" / "colormaps.npz").is_file()
     for plugin in ("pylibjpeg", "pylibjpeg_openjpeg", "pylibjpeg_rle"):
         assert list(INTERNAL.glob(f"{plugin}-*.dist-info")), f"{plugin} metadata (entry points) not bundled"
     assert list(INTERNAL.glob("pylibjpeg_openjpeg-*.dist-info/entry_points.txt"))

@@ -21,7 +21,7 @@ from cxrviewer.core.resources import resource_path, resources_dir
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = json.loads((ROOT / "resources" / "selftest" / "manifest.json").read_text(encoding="utf-8"))
 EXPECTED_RESOURCES = (
-    "fonts/DejaVuSans.ttf", "icons/cxrviewer.svg", "selftest/manifest.json",
+    "fonts/DejaVuSans.ttf", "icons/cxrviewer.svg", "selftest/manifest.json", "colormaps/colormaps.npz",
     *(f"selftest/{entry['file']}" for entry in MANIFEST["fixtures"]),
 )
 

@@ -1,6 +1,8 @@
 """Overlay pipeline: normalisation modes, upsampling, LUTs vs matplotlib, threshold, contours, blend."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -74,6 +76,28 @@ def test_lut_matches_matplotlib(name):
     reference = matplotlib.colormaps[name](np.arange(256) / 255.0)[:, :3] * 255.0
     assert np.abs(lut.astype(float) - reference).max() <= 1.0
     assert ov.colormap_lut(name) is lut and not lut.flags.writeable  # cached, shared read-only
+
+
+def test_bundled_tables_are_matplotlibs_and_the_viewer_does_not_import_it():
+    """resources/colormaps/colormaps.npz equals matplotlib exactly (regenerate it with
+    tools/make_colormap_tables.py); drawing an overlay colour table imports no matplotlib."""
+    import subprocess
+    import sys
+
+    from cxrviewer.core.resources import resource_path
+
+    path = resource_path(*ov.COLORMAP_TABLES.split("/"))
+    with np.load(path, allow_pickle=False) as tables:
+        assert sorted(tables.files) == sorted(ov.COLORMAPS)
+        for name in ov.COLORMAPS:
+            assert np.array_equal(tables[name], ov.matplotlib_lut(name)), name
+    code = ("import sys\nfrom cxrviewer.core import overlay as ov\n"
+            "[ov.colormap_lut(name) for name in ov.COLORMAPS]\n"
+            "print('matplotlib' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=str(Path(__file__).resolve().parents[2]))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_unknown_colormap():
