@@ -5,6 +5,8 @@ prediction and heat map are drawn, and saves the whole window. A model failure, 
 unreadable image or the timeout is a one-line error with exit status 2 — never a picture
 of a window still saying "Loading…". Read first is off (the AI result is shown) unless
 `--read-first` asks for the state before the trainee's call, whatever the user's setting.
+`--anonymise` hides names, IDs and birth dates (corner text, study tree, tag dock) for
+pictures that leave the workstation.
 """
 from __future__ import annotations
 
@@ -49,6 +51,8 @@ def _configure_screenshot(parser: argparse.ArgumentParser) -> None:
                              "and traces it once)")
     parser.add_argument("--read-first", action="store_true",
                         help="show read-first mode before the call: the AI result and heat map hidden")
+    parser.add_argument("--anonymise", "--anonymize", action="store_true",
+                        help="hide patient names, IDs and birth dates, as View > Anonymise Display does")
 
 
 def use_offscreen_without_display() -> None:
@@ -72,7 +76,7 @@ def run_screenshot(args: argparse.Namespace) -> int:
     output = args.output if args.output.suffix else args.output.with_suffix(".png")
     render_window_screenshot(
         [args.input], output, size=args.size, timeout_ms=int(args.timeout * 1000),
-        wait_for_ai=True, model=args.model, read_first=args.read_first,
+        wait_for_ai=True, model=args.model, read_first=args.read_first, anonymise=args.anonymise,
     )
     print(output, flush=True)
     return EXIT_OK

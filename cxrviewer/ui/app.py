@@ -154,6 +154,7 @@ def render_window_screenshot(
     wait_for_ai: bool = False,
     model: str | None = None,
     read_first: bool = False,
+    anonymise: bool = False,
 ) -> Path:
     """Open `paths` in a MainWindow of `size`, wait for the first image, save a PNG of it.
 
@@ -162,7 +163,9 @@ def render_window_screenshot(
     ScreenshotError instead of saving a misleading picture. `model` picks a registered model
     instead of the default. `read_first` shows the read-first state before the call (AI result
     and heat map hidden, though computed); without it read first is off, whatever the user's
-    own setting.
+    own setting. `anonymise` hides names, IDs and birth dates in the corner text, the study
+    tree and the tag dock, as View ▸ Anonymise Display does. The picture is taken once the tag
+    dock lists the image's tags too.
 
     For `cxrviewer screenshot` and docs. Uses throw-away settings, so the user's recent files
     and layout are untouched. Works on the offscreen platform (QT_QPA_PLATFORM=offscreen).
@@ -176,6 +179,7 @@ def render_window_screenshot(
     with tempfile.TemporaryDirectory(prefix="cxrviewer-shot-") as folder:
         settings = ViewerSettings(QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat))
         set_read_first_enabled(settings.qsettings, read_first)
+        settings.set_anonymise(anonymise)
         window = MainWindow(settings=settings)
         try:
             if model is not None:
@@ -199,17 +203,26 @@ def render_window_screenshot(
                 cam = window.ai.shown_cam()
                 return image is not None and cam is not None and cam.image_key == image_key(image)
 
+            def tags_listed_for_shown_image() -> bool:
+                image, listing = window.current_image(), window.shown_tags()
+                return image is not None and listing is not None and listing.path == str(image.path)
+
+            def finish_when_complete() -> None:
+                if tags_listed_for_shown_image() and (not wait_for_ai or ai_done_for_shown_image()):
+                    finish()
+
             def on_image_changed(image: object) -> None:
                 if image is None:
                     problems = window.problems()
                     finish(problems[-1].text if problems else "the image could not be opened")
-                elif not wait_for_ai or ai_done_for_shown_image():
-                    finish()
+                else:
+                    finish_when_complete()
 
             window.image_changed.connect(on_image_changed)
+            window.tags_shown.connect(lambda _path: finish_when_complete())
             window.images_opened.connect(lambda found: None if found else finish("no images found"))
             if wait_for_ai:
-                window.ai.overlay_updated.connect(lambda _key: finish() if ai_done_for_shown_image() else None)
+                window.ai.overlay_updated.connect(lambda _key: finish_when_complete())
                 window.ai.failed.connect(lambda message: finish(f"AI second reader: {message}"))
             seconds = timeout_ms / 1000.0
             timer = QTimer(window)

@@ -4,6 +4,10 @@ One worker thread (a private QThreadPool with a single thread) runs `load_image`
 request carries an id; a queued request superseded by a newer one is skipped before it
 starts, and a finished result whose id is stale is dropped, never shown. Results cross the
 thread boundary as frozen `XrayImage`s through queued signals.
+
+The DICOM tag listing of the shown file is read on the same thread right after its image
+(a 20,000-element header takes a quarter of a second to list) and arrives as a frozen
+`TagListing` through `tags_ready`; the image is never held back for it.
 """
 from __future__ import annotations
 
@@ -24,9 +28,33 @@ log = logging.getLogger(__name__)
 CACHE_SIZE = 4
 
 
+@dataclass(frozen=True)
+class TagListing:
+    """Every DICOM element of one file as (tag, name, VR, value) rows, or why there are none."""
+
+    path: str
+    rows: tuple[tuple[str, str, str, str], ...]
+    message: str = ""
+
+
+def read_tag_listing(path: Path) -> TagListing:
+    from cxrviewer.core.io import dicom_tag_rows
+
+    try:
+        return TagListing(str(path), tuple(dicom_tag_rows(path)))
+    except CxrError as exc:
+        return TagListing(str(path), (), f"No DICOM tags: {getattr(exc, 'reason', str(exc))}")
+    except MemoryError:
+        return TagListing(str(path), (), "No DICOM tags: not enough memory to list them")
+    except Exception as exc:   # a tag listing must never take the viewer down
+        log.exception("listing the tags of %s failed", path)
+        return TagListing(str(path), (), f"No DICOM tags: unexpected error ({type(exc).__name__})")
+
+
 class _LoadSignals(QObject):
     finished = Signal(int, object)          # request id, XrayImage
     failed = Signal(int, str, str)          # request id, path, message
+    tags = Signal(int, object)              # request id, TagListing
 
 
 class _LoadTask(QRunnable):
@@ -60,6 +88,25 @@ class _LoadTask(QRunnable):
             )
         else:
             self._signals.finished.emit(self._request_id, image)
+            if self._loader.is_current(self._request_id):
+                self._signals.tags.emit(self._request_id, read_tag_listing(self._path))
+
+
+class _TagTask(QRunnable):
+    """The tag listing alone, for an image delivered from the cache without its tags."""
+
+    def __init__(self, loader: ImageLoader, request_id: int, path: Path) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._loader = loader
+        self._signals = loader._signals
+        self._request_id = request_id
+        self._path = path
+
+    @Slot()
+    def run(self) -> None:
+        if self._loader.is_current(self._request_id):
+            self._signals.tags.emit(self._request_id, read_tag_listing(self._path))
 
 
 class ImageLoader(QObject):
@@ -67,6 +114,7 @@ class ImageLoader(QObject):
 
     image_loaded = Signal(int, object)      # request id, XrayImage
     load_failed = Signal(int, str, str)     # request id, path, message
+    tags_ready = Signal(int, object)        # request id, TagListing (after that request's image)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -76,10 +124,12 @@ class ImageLoader(QObject):
         queued = Qt.ConnectionType.QueuedConnection
         self._signals.finished.connect(self._on_task_finished, queued)
         self._signals.failed.connect(self._on_task_failed, queued)
+        self._signals.tags.connect(self._on_task_tags, queued)
         self._lock = threading.Lock()
         self._latest = 0
         self._cache: OrderedDict[tuple[str, int], XrayImage] = OrderedDict()
         self._pending: dict[int, tuple[str, int]] = {}
+        self._tags: OrderedDict[str, TagListing] = OrderedDict()
 
     def request(self, path: str | Path, frame: int = 0) -> int:
         """Ask for `path` (frame `frame`); returns the request id. Older requests go stale."""
@@ -93,6 +143,11 @@ class ImageLoader(QObject):
             self._cache.move_to_end(key)
             # Delivered through the event loop (queued) too, so callers see one code path.
             self._signals.finished.emit(request_id, cached)
+            listing = self._tags.get(str(path))
+            if listing is not None:
+                self._signals.tags.emit(request_id, listing)
+            else:
+                self._pool.start(_TagTask(self, request_id, path))
             return request_id
         for stale in [rid for rid in self._pending if rid < request_id - 16]:
             del self._pending[stale]   # skipped tasks never report back
@@ -111,6 +166,7 @@ class ImageLoader(QObject):
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._tags.clear()
 
     def wait(self, msecs: int = 30000) -> bool:
         return self._pool.waitForDone(msecs)
@@ -129,6 +185,14 @@ class ImageLoader(QObject):
                 self._cache.popitem(last=False)
         if self.is_current(request_id):
             self.image_loaded.emit(request_id, image)
+
+    def _on_task_tags(self, request_id: int, listing: TagListing) -> None:
+        self._tags[listing.path] = listing
+        self._tags.move_to_end(listing.path)
+        while len(self._tags) > CACHE_SIZE:
+            self._tags.popitem(last=False)
+        if self.is_current(request_id):
+            self.tags_ready.emit(request_id, listing)
 
     def _on_task_failed(self, request_id: int, path: str, message: str) -> None:
         self._pending.pop(request_id, None)

@@ -45,7 +45,7 @@ from cxrviewer.core.types import Window, WindowPreset, XrayImage
 from cxrviewer.ui.about import AboutDialog
 from cxrviewer.ui.ai_controller import AiController
 from cxrviewer.ui.canvas import ImageCanvas, PixelReadout
-from cxrviewer.ui.loader import FolderScanner, ImageLoader, ScanResult
+from cxrviewer.ui.loader import FolderScanner, ImageLoader, ScanResult, TagListing
 from cxrviewer.ui.measure import Measurement
 from cxrviewer.ui.notices import NoticeBanner, Problem, ProblemsDock
 from cxrviewer.ui.settings import ViewerSettings
@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
     image_changed = Signal(object)        # XrayImage | None
     images_opened = Signal(list)          # list[Path] now in the browser, in order
     problem_reported = Signal(object)     # Problem
+    tags_shown = Signal(str)              # path whose DICOM tag listing the tag dock now shows
 
     def __init__(
         self,
@@ -100,7 +101,7 @@ class MainWindow(QMainWindow):
         self._image: XrayImage | None = None
         self._request_id = 0
         self._advance_on_failure = False
-        self._tag_cache: dict[str, tuple[list, str]] = {}
+        self._shown_tags: TagListing | None = None
         self._actions: dict[str, QAction] = {}
         self._menus: dict[str, QMenu] = {}
 
@@ -191,6 +192,10 @@ class MainWindow(QMainWindow):
     # ================================================================ public API
     def current_image(self) -> XrayImage | None:
         return self._image
+
+    def shown_tags(self) -> TagListing | None:
+        """The DICOM tag listing in the tag dock (None while it is being read)."""
+        return self._shown_tags
 
     def current_index(self) -> int:
         return self._index
@@ -452,6 +457,7 @@ class MainWindow(QMainWindow):
         self.scanner.scanned.connect(self._on_scanner_scanned)
         self.loader.image_loaded.connect(self._on_loader_image_loaded)
         self.loader.load_failed.connect(self._on_loader_load_failed)
+        self.loader.tags_ready.connect(self._on_loader_tags_ready)
         self.canvas.pixel_hovered.connect(self._on_canvas_pixel_hovered)
         self.canvas.measurement_added.connect(self._on_canvas_measurement_added)
         self.canvas.view_changed.connect(self._on_canvas_view_changed)
@@ -561,7 +567,6 @@ class MainWindow(QMainWindow):
             self.images_opened.emit([])
             return
         self._entries = entries
-        self._tag_cache.clear()
         self.loader.clear_cache()
         self.study_dock.tree.set_entries(entries)
         self.images_opened.emit(self.image_paths())
@@ -583,7 +588,9 @@ class MainWindow(QMainWindow):
         self._advance_on_failure = False
         self.canvas.set_image(image, keep_view=keep_view)
         self.statusBar().showMessage(image.display_name, 3000)
-        self._update_tags(image.path)
+        if not keep_view:
+            self._shown_tags = None
+            self.tag_dock.tags.clear("Reading tags…")   # they follow from the loader thread
         self._rebuild_presets_menu()
         self._update_frame_spin()
         self._update_title()
@@ -596,6 +603,13 @@ class MainWindow(QMainWindow):
                 self.notice.show_notice(note, problem=False)
         self._update_enabled()
         self.image_changed.emit(image)
+
+    def _on_loader_tags_ready(self, request_id: int, listing: TagListing) -> None:
+        if request_id != self._request_id or listing is self._shown_tags:
+            return   # stale, or this file's listing is already shown (another frame)
+        self._shown_tags = listing
+        self.tag_dock.tags.set_rows(listing.rows, listing.message)
+        self.tags_shown.emit(listing.path)
 
     def _on_loader_load_failed(self, request_id: int, path: str, message: str) -> None:
         if request_id != self._request_id:
@@ -652,27 +666,13 @@ class MainWindow(QMainWindow):
         self._image = None
         self.canvas.set_image(None)
         self.canvas.set_message(message)
+        self._shown_tags = None
         self.tag_dock.tags.clear("No image")
         self._rebuild_presets_menu()
         self._update_frame_spin()
         self._update_title()
         self._update_enabled()
         self.image_changed.emit(None)
-
-    def _update_tags(self, path: Path) -> None:
-        key = str(path)
-        cached = self._tag_cache.get(key)
-        if cached is None:
-            try:
-                from cxrviewer.core.io import dicom_tag_rows
-
-                cached = (dicom_tag_rows(path), "")
-            except Exception as exc:
-                reason = getattr(exc, "reason", str(exc))
-                cached = ([], f"No DICOM tags: {reason}")
-            self._tag_cache[key] = cached
-        rows, message = cached
-        self.tag_dock.tags.set_rows(rows, message)
 
     def _image_presets(self, image: XrayImage) -> list[WindowPreset]:
         presets = list(image.presets)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -80,6 +79,86 @@ def is_identifying(tag: object, name: str = "") -> bool:
     return "patient's name" in lowered or "patient id" in lowered or "birth date" in lowered
 
 
+class TagTableModel(QAbstractTableModel):
+    """Read-only (tag, name, VR, value) rows with a case-insensitive filter over every column.
+
+    Identifying values read as "(hidden)" when anonymised, and the filter matches what is
+    shown, so typing a name cannot reveal a hidden row. A plain model over a list (not
+    QStandardItemModel + a proxy): a 20,000-element header is one model reset, and filtering
+    is one substring scan of precomputed lower-case rows per keystroke.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[tuple[str, str, str, str]] = []
+        self._identifying: list[bool] = []
+        self._haystacks: list[str] = []
+        self._visible: list[int] = []
+        self._anonymise = False
+        self._needle = ""
+
+    def set_rows(self, rows: list[tuple[str, str, str, str]]) -> None:
+        self._rows = rows
+        self._identifying = [is_identifying(tag, name) and bool(value) for tag, name, _, value in rows]
+        self._refilter(rebuild=True)
+
+    def set_anonymise(self, anonymise: bool) -> None:
+        if anonymise != self._anonymise:
+            self._anonymise = anonymise
+            self._refilter(rebuild=True)
+
+    def set_filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        if needle != self._needle:
+            self._needle = needle
+            self._refilter(rebuild=False)
+
+    def total(self) -> int:
+        return len(self._rows)
+
+    def _shown(self, row: int, column: int) -> str:
+        if column == 3 and self._anonymise and self._identifying[row]:
+            return HIDDEN_VALUE
+        return self._rows[row][column]
+
+    def _refilter(self, rebuild: bool) -> None:
+        self.beginResetModel()
+        if rebuild:
+            self._haystacks = [
+                "\x1f".join(self._shown(row, column) for column in range(len(COLUMNS))).lower()
+                for row in range(len(self._rows))
+            ]
+        needle = self._needle
+        if needle:
+            self._visible = [row for row, text in enumerate(self._haystacks) if needle in text]
+        else:
+            self._visible = list(range(len(self._rows)))
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._visible)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole or (role == Qt.ItemDataRole.ToolTipRole and index.column() == 3):
+            return self._shown(self._visible[index.row()], index.column())
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+
 class TagTable(QWidget):
     """Search box + table of DICOM tags (case-insensitive filter over every column)."""
 
@@ -87,8 +166,6 @@ class TagTable(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._rows: list[tuple[str, str, str, str]] = []
-        self._anonymise = False
         self._message = ""
 
         self.search = QLineEdit(self)
@@ -96,15 +173,10 @@ class TagTable(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.setObjectName("tagSearch")
 
-        self.model = QStandardItemModel(0, len(COLUMNS), self)
-        self.model.setHorizontalHeaderLabels(list(COLUMNS))
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterKeyColumn(-1)
+        self.model = TagTableModel(self)
 
         self.table = QTableView(self)
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
@@ -133,46 +205,31 @@ class TagTable(QWidget):
 
     def set_rows(self, rows: Iterable[Sequence[object]], message: str = "") -> None:
         """Show `rows` of (tag, name, VR, value); `message` explains an empty table."""
-        self._rows = [
-            (format_tag(r[0]), str(r[1]), str(r[2]), _shorten(str(r[3]))) for r in rows
-        ]
         self._message = message
-        self._populate()
+        self.model.set_rows([(format_tag(r[0]), str(r[1]), str(r[2]), _shorten(str(r[3]))) for r in rows])
+        self._update_status()
 
     def clear(self, message: str = "") -> None:
         self.set_rows([], message)
 
     def set_anonymise(self, anonymise: bool) -> None:
-        if anonymise != self._anonymise:
-            self._anonymise = anonymise
-            self._populate()
+        self.model.set_anonymise(anonymise)
+        self._update_status()
 
     def row_count(self) -> int:
         """Rows visible after filtering."""
-        return self.proxy.rowCount()
-
-    def total_rows(self) -> int:
         return self.model.rowCount()
 
-    def _populate(self) -> None:
-        self.model.removeRows(0, self.model.rowCount())
-        for tag, name, vr, value in self._rows:
-            if self._anonymise and is_identifying(tag, name) and value:
-                value = HIDDEN_VALUE
-            items = [QStandardItem(text) for text in (tag, name, vr, value)]
-            for item in items:
-                item.setEditable(False)
-            items[3].setToolTip(value)
-            self.model.appendRow(items)
-        self._update_status()
+    def total_rows(self) -> int:
+        return self.model.total()
 
     def _on_search_text_changed(self, text: str) -> None:
-        self.proxy.setFilterFixedString(text)
+        self.model.set_filter(text)
         self._update_status()
 
     def _update_status(self) -> None:
-        total = self.model.rowCount()
-        shown = self.proxy.rowCount()
+        total = self.model.total()
+        shown = self.model.rowCount()
         if total == 0:
             self.status.setText(self._message or "No DICOM tags")
         elif shown == total:

@@ -28,6 +28,16 @@ def wait_for_image(qtbot, window, action: Callable[[], object]):
     return blocker.args[0]
 
 
+def wait_for_tags(qtbot, window):
+    """Wait until the tag dock lists the current image's tags (read after the image, off-thread)."""
+    def listed() -> bool:
+        image, listing = window.current_image(), window.shown_tags()
+        return image is not None and listing is not None and listing.path == str(image.path)
+
+    qtbot.waitUntil(listed, timeout=LOAD_TIMEOUT_MS)
+    return window.shown_tags()
+
+
 def send_mouse(
     widget: QWidget,
     kind: QEvent.Type,

@@ -129,7 +129,7 @@ def test_screenshot_command_fails_clearly_without_a_model(qapp, monkeypatch, tmp
     monkeypatch.setenv("CXRVIEWER_LOG_DIR", str(tmp_path / "logs"))
     image = write_png(tmp_path / "img.png", gradient(60, 80, high=255).astype(np.uint8))
     out = tmp_path / "shot.png"
-    assert cli.main(["screenshot", str(image), "-o", str(out), "--timeout", "120"]) == 2
+    assert cli.main(["screenshot", str(image), "-o", str(out), "--timeout", "120", "--anonymise"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cxrviewer: error: AI second reader: no AI models found")
     assert not out.exists()

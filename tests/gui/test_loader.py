@@ -71,3 +71,54 @@ def test_cached_image_is_delivered_asynchronously(qtbot, loader: ImageLoader, pn
     assert got == []                      # not re-entrant: arrives via the event loop
     qtbot.waitUntil(lambda: len(got) == 1, timeout=5_000)
     assert got[0] is first.args[1]
+
+
+# ------------------------------------------------------------------------------- tag listings
+def test_tags_are_listed_off_the_gui_thread_after_the_image(qtbot, loader: ImageLoader, make_dicom, monkeypatch) -> None:
+    import cxrviewer.core.io as io
+
+    path = make_dicom(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64), name="tags.dcm")
+    threads: list[threading.Thread] = []
+    real = io.dicom_tag_rows
+
+    def spy(target):
+        threads.append(threading.current_thread())
+        return real(target)
+
+    monkeypatch.setattr(io, "dicom_tag_rows", spy)
+    order: list[str] = []
+    loader.image_loaded.connect(lambda rid, image: order.append("image"))
+    loader.tags_ready.connect(lambda rid, listing: order.append("tags"))
+    with qtbot.waitSignal(loader.tags_ready, timeout=30_000) as blocker:
+        request_id = loader.request(path)
+    got_id, listing = blocker.args
+    assert got_id == request_id and order == ["image", "tags"]
+    assert threads and threads[0] is not threading.main_thread()
+    assert listing.path == str(path) and listing.message == ""
+    assert ("(0010,0020)", "Patient ID", "LO", "TEST001") in listing.rows
+
+    # Asking again (another frame, a revisit) delivers the cached listing without re-reading.
+    with qtbot.waitSignal(loader.tags_ready, timeout=30_000) as again:
+        loader.request(path)
+    assert again.args[1] is listing and len(threads) == 1
+
+
+def test_a_non_dicom_file_lists_no_tags_and_says_why(qtbot, loader: ImageLoader, pngs) -> None:
+    with qtbot.waitSignal(loader.tags_ready, timeout=30_000) as blocker:
+        loader.request(pngs[0])
+    listing = blocker.args[1]
+    assert listing.rows == () and listing.message.startswith("No DICOM tags:")
+    assert "not a DICOM file" in listing.message
+
+
+def test_tags_of_a_superseded_request_are_not_delivered(qtbot, loader: ImageLoader, make_dicom, pngs) -> None:
+    first = make_dicom(np.zeros((32, 32), np.uint16), name="first.dcm")
+    delivered: list[str] = []
+    loader.tags_ready.connect(lambda rid, listing: delivered.append(listing.path))
+    loader.request(first)
+    newest = loader.request(pngs[1])
+    with qtbot.waitSignal(loader.tags_ready, timeout=30_000, check_params_cb=lambda rid, _: rid == newest):
+        pass
+    loader.wait()
+    qtbot.wait(20)
+    assert delivered == [str(pngs[1])]

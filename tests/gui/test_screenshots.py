@@ -123,3 +123,36 @@ def test_render_window_screenshot_helper(qapp, tmp_path) -> None:
     out = render_window_screenshot([image], tmp_path / "shot.png", size=(900, 600))
     shot = read_png(out)
     assert shot.shape == (600, 900, 3)
+
+
+@pytest.mark.parametrize("anonymise", [False, True], ids=["named", "anonymised"])
+def test_window_screenshot_waits_for_the_tags_and_can_anonymise(qapp, tmp_path, monkeypatch, anonymise) -> None:
+    """What the picture shows, read from the window at the moment it is grabbed."""
+    from cxrviewer.ui.app import render_window_screenshot
+    from cxrviewer.ui.main_window import MainWindow
+    from cxrviewer.ui.tag_dock import HIDDEN_VALUE
+
+    from .synthetic import PATIENT_ID, write_dicom
+
+    dicom = write_dicom(tmp_path / "named.dcm", gradient(200, 160), patient_name="Grabbed^Gina")
+    seen: dict[str, object] = {}
+    real_grab = MainWindow.grab
+
+    def spy(window: MainWindow, *args):
+        model = window.tag_dock.tags.model
+        values = {model.index(row, 1).data(): model.index(row, 3).data() for row in range(model.rowCount())}
+        seen.update(corner="\n".join(window.canvas.corner_text().all_lines()),
+                    tree=window.study_dock.tree.topLevelItem(0).text(0), tags=values)
+        return real_grab(window, *args)
+
+    monkeypatch.setattr(MainWindow, "grab", spy)
+    out = render_window_screenshot([dicom], tmp_path / "shot.png", size=(1000, 700), anonymise=anonymise)
+    assert read_png(out).shape == (700, 1000, 3)
+    tags = seen["tags"]
+    assert tags["Rows"] == "200" and tags["Columns"] == "160"      # the listing was complete
+    if anonymise:
+        assert tags["Patient's Name"] == HIDDEN_VALUE and tags["Patient ID"] == HIDDEN_VALUE
+        for text in (seen["corner"], seen["tree"]):
+            assert "Grabbed" not in text and "Gina" not in text and PATIENT_ID not in text
+    else:
+        assert "Grabbed" in tags["Patient's Name"] and "Grabbed" in seen["corner"]

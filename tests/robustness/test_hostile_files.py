@@ -29,7 +29,7 @@ from PySide6.QtWidgets import QApplication
 from cxrviewer import cli
 from cxrviewer.core.imaging import default_display
 from cxrviewer.core.io import load_image
-from tests.gui.helpers import open_and_wait, wait_for_image
+from tests.gui.helpers import open_and_wait, wait_for_image, wait_for_tags
 
 from .hostile import BAD_FILES, ODD_FILES, Case, dicom, encode, save
 
@@ -170,6 +170,7 @@ def test_gui_opens_odd_file(case: Case, built, qtbot, window) -> None:
     if case.note:
         assert case.note in window.notice.text()
     if case.id == "huge_metadata":
+        wait_for_tags(qtbot, window)
         assert window.tag_dock.tags.total_rows() > 20_000
 
 
