@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model.cam import CAM, GRADCAM, METHODS
 from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.model.failures import describe_model_failure
 from cxrviewer.core.model.registry import default_model_name, models_root, resolve_model_folder, scan_models
 from cxrviewer.core.model.runtime import InferenceRequest, run_request
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
@@ -145,7 +146,7 @@ class _InferenceWorker(QObject):
             self._fail(generation, exc.args[0] if exc.args else str(exc))
         except Exception as exc:  # keep the thread alive whatever the model does
             log.exception("loading model %r failed", name_or_folder)
-            self._fail(generation, f"the AI model could not be loaded: {type(exc).__name__}: {exc}")
+            self._fail(generation, describe_model_failure("the AI model could not be loaded", exc))
         else:
             self.model_ready.emit(generation, info)
 
@@ -205,7 +206,7 @@ class _InferenceWorker(QObject):
         except Exception as exc:  # a failing request must not take the worker down
             log.exception("inference request %d failed", request.request_id)
             self.request_failed.emit(
-                request.request_id, f"the AI result could not be computed: {type(exc).__name__}: {exc}"
+                request.request_id, describe_model_failure("the AI result could not be computed", exc)
             )
             return
         if self._stop.is_set() or self._requests.pending():
@@ -237,7 +238,7 @@ class _InferenceWorker(QObject):
         except Exception as exc:  # a failing check must not take the worker down
             log.exception("sanity check %d failed", request.request_id)
             self.sanity_done.emit(SanityOutcome(
-                request.request_id, key, error=f"the sanity check failed: {type(exc).__name__}: {exc}"))
+                request.request_id, key, error=describe_model_failure("the sanity check failed", exc)))
         else:
             self.sanity_done.emit(SanityOutcome(request.request_id, key, result=result))
 

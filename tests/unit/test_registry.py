@@ -103,3 +103,10 @@ def test_resolve_by_name_or_folder(root, tmp_path):
     assert registry.resolve_model_folder(elsewhere, root) == elsewhere
     with pytest.raises(LookupError, match=r"no model named 'nope'.*available: alpha, pneumonia2"):
         registry.resolve_model_folder("nope", root)
+
+
+def test_asking_for_a_broken_model_by_name_says_why_it_is_unavailable(root):
+    broken = _model_folder(root, "covid3")
+    (broken / "model.keras").unlink()
+    with pytest.raises(LookupError, match=r"model folder 'covid3' skipped: weights file 'model.keras' is missing"):
+        registry.resolve_model_folder("covid3", root)

@@ -136,5 +136,8 @@ def resolve_model_folder(name_or_folder: str | Path, root: str | Path | None = N
     candidate = Path(name_or_folder)
     if (candidate / CARD_FILENAME).is_file():
         return candidate
+    for problem in scan.problems:
+        if problem.folder.name == str(name_or_folder) or problem.folder == candidate:
+            raise LookupError(problem.message)   # it is there, but broken: say why
     known = ", ".join(entry.name for entry in scan.models) or "none"
     raise LookupError(f"no model named {str(name_or_folder)!r} in {models_root(root)} (available: {known})")
