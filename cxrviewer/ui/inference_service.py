@@ -54,6 +54,7 @@ class ModelInfo:
     folder: Path | None = None
     card: ModelCard | None = None
     device_detail: str = ""
+    layer_grids: tuple[tuple[str, int, int], ...] = ()   # (layer, rows, columns) of its output
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ class _InferenceWorker(QObject):
             folder=Path(folder),
             card=engine.card,
             device_detail=device.detail,
+            layer_grids=tuple((name, rows, cols) for name, (rows, cols) in engine.layer_grids.items()),
         )
         return engine, info
 

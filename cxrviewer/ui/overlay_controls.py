@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.model.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
+from cxrviewer.core.model.layers import layer_label, split_layers
 from cxrviewer.core.overlay import COLORMAPS, NORMALISATION_MODES, colormap_lut, threshold_index
 from cxrviewer.core.overlay_style import (
     CONTOURS,
@@ -224,8 +225,13 @@ class OverlayControls(QWidget):
         self.method_combo.setObjectName("methodCombo")
         self.layer_combo = QComboBox(self)
         self.layer_combo.setObjectName("layerCombo")
-        self.layer_combo.setToolTip("Convolutional layer the map is computed at (last = coarsest)")
+        self.layer_combo.setToolTip(
+            "Layer the map is computed at. The ends of the dense blocks come first, coarse to fine "
+            "(last block: the model's own view, coarsest grid); every other layer follows.")
         self.layer_combo.setMaxVisibleItems(20)
+        # long labels must not widen the panel: the combo elides, its list shows them whole
+        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layer_combo.setMinimumContentsLength(14)
         for combo in (self.class_combo, self.method_combo, self.layer_combo, self.colormap_combo,
                       self.style_combo, self.normalisation_combo):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -297,8 +303,16 @@ class OverlayControls(QWidget):
             self.method_combo.addItem(METHOD_LABELS.get(method, method), method)
         wanted = previous_method if previous_method in methods else GRADCAM
         self.method_combo.setCurrentIndex(max(self.method_combo.findData(wanted), 0))
-        for layer in layers:
-            self.layer_combo.addItem(layer, layer)
+        grids = {name: (rows, cols) for name, rows, cols in getattr(info, "layer_grids", ()) or ()}
+        main, more = split_layers(layers, self._default_layer)
+        for layer in main:
+            self.layer_combo.addItem(layer_label(layer, grids, self._default_layer), layer)
+        if main and more:
+            self.layer_combo.insertSeparator(self.layer_combo.count())
+        for layer in more:
+            self.layer_combo.addItem(layer_label(layer, grids, self._default_layer), layer)
+        view = self.layer_combo.view()
+        view.setMinimumWidth(view.sizeHintForColumn(0) + 24 if self.layer_combo.count() else 0)
         if self._default_layer is not None:
             self.layer_combo.setCurrentIndex(max(self.layer_combo.findData(self._default_layer), 0))
         for combo in (self.class_combo, self.method_combo, self.layer_combo):

@@ -231,3 +231,24 @@ def test_a_new_model_keeps_the_method_and_resets_class_and_layer(controls: Overl
     controls.set_model(model_info())
     assert controls.target() == CamTarget(None, HIRESCAM, "relu")
     assert seen["target_changed"] == []
+
+
+def test_layer_chooser_puts_the_dense_block_ends_first_with_their_grids(controls: OverlayControls) -> None:
+    densenet_like = ("relu", "conv5_block16_concat", "conv5_block16_1_relu", "pool4_relu",
+                     "conv4_block24_concat", "pool3_relu", "pool2_relu", "conv1_relu")
+    grids = (("relu", 6, 6), ("conv5_block16_concat", 6, 6), ("conv5_block16_1_relu", 6, 6),
+             ("pool4_relu", 12, 12), ("conv4_block24_concat", 12, 12), ("pool3_relu", 24, 24),
+             ("pool2_relu", 48, 48), ("conv1_relu", 96, 96))
+    controls.set_model(ModelInfo(name="dense", labels=LABELS, conv_layers=densenet_like, device="CPU",
+                                 default_layer="relu", layer_grids=grids))
+    combo = controls.layer_combo
+    data = [combo.itemData(i) for i in range(combo.count())]
+    separator = data.index(None)
+    assert data[:separator] == ["relu", "pool4_relu", "pool3_relu", "pool2_relu"]
+    assert data[separator + 1:] == ["conv5_block16_concat", "conv5_block16_1_relu", "conv4_block24_concat", "conv1_relu"]
+    assert combo.itemText(0) == "relu — end of the last dense block, 6 × 6 (model card)"
+    assert combo.itemText(data.index("pool3_relu")) == "pool3_relu — end of dense block 2, 24 × 24"
+    assert combo.itemText(data.index("conv1_relu")) == "conv1_relu — 96 × 96"
+    assert combo.currentData() == "relu"
+    combo.setCurrentIndex(data.index("pool2_relu"))
+    assert controls.target().layer == "pool2_relu"

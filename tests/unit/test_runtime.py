@@ -190,6 +190,9 @@ def test_engine_exposes_labels_size_and_layers(engine):
     assert engine.labels == TINY_LABELS and engine.input_size == SIZE
     assert engine.conv_layers[0] == "relu" == engine.default_layer
     assert set(engine.conv_layers) == {"relu", "pool2_pool", "conv2_relu", "pool1_pool", "conv1_relu"}
+    quarter, half = SIZE // 4, SIZE // 2
+    assert engine.layer_grids == {"relu": (quarter, quarter), "pool2_pool": (quarter, quarter),
+                                  "conv2_relu": (half, half), "pool1_pool": (half, half), "conv1_relu": (SIZE, SIZE)}
 
 
 def test_run_request_packages_frozen_results(engine):
@@ -228,6 +231,9 @@ def test_real_densenet_layout_gradcam_equals_cam(tmp_path):
     engine.warm_up()
     assert engine.default_layer == "relu" == engine.cam_layer_for_dense_weights
     assert "conv5_block16_concat" in engine.conv_layers
+    # the dense block ends the layer chooser lists first, on 64 px input: 2, 4, 8 and 16 cells
+    assert [engine.layer_grids[name] for name in ("relu", "pool4_relu", "pool3_relu", "pool2_relu")] == [
+        (2, 2), (4, 4), (8, 8), (16, 16)]
     x = np.random.default_rng(0).uniform(0, 255, (64, 64, 1)).astype(np.float32)
     _, grad = engine.predict_and_cam(x, 1, "relu", "gradcam")
     _, cam = engine.predict_and_cam(x, 1, "relu", "cam")

@@ -157,6 +157,16 @@ def _cam_layers(model: Any, preferred: str) -> tuple[str, ...]:
     return tuple(ordered)
 
 
+def _layer_grids(model: Any, names: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(rows, columns) of each layer's output: the grid its heat map is drawn on."""
+    grids: dict[str, tuple[int, int]] = {}
+    for name in names:
+        shape = tuple(model.get_layer(name).output.shape)
+        if len(shape) == 4 and isinstance(shape[1], int) and isinstance(shape[2], int):
+            grids[name] = (shape[1], shape[2])
+    return grids
+
+
 class InferenceEngine:
     """Owns a loaded model and its traced `tf.function`s. Use from ONE thread only."""
 
@@ -181,6 +191,7 @@ class InferenceEngine:
         self.input_size: int = int(self.card.input_size)
         self.default_layer: str = self.card.cam_layer
         self.conv_layers: tuple[str, ...] = _cam_layers(model, self.card.cam_layer)
+        self.layer_grids: dict[str, tuple[int, int]] = _layer_grids(model, self.conv_layers)
         self.cam_layer_for_dense_weights: str | None = _gap_input_layer(model)
         self._layer_names = {layer.name for layer in model.layers}
 
