@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -496,6 +496,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
+        # Gone from the screen at once: stopping the workers below may wait for a TensorFlow
+        # call already running (an import, an XLA compile) to return.
+        self.hide()
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.scanner.shutdown()
         self.loader.shutdown()
         self.ai.shutdown()

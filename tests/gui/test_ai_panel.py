@@ -341,3 +341,21 @@ def test_no_models_at_all_is_a_notice_not_a_crash(qtbot, monkeypatch, make_windo
 def test_close_stops_the_inference_thread(qtbot, ai_window) -> None:
     ai_window.close()
     assert not ai_window.ai.service.is_running()
+
+
+def test_the_window_leaves_the_screen_before_close_waits_for_the_worker(qtbot, ai_window, monkeypatch) -> None:
+    """Stopping the worker can wait for a running TensorFlow call; the user must not see that."""
+    ai_window.show()
+    qtbot.waitExposed(ai_window)
+    service = ai_window.ai.service
+    real_shutdown = service.shutdown
+    visible_while_waiting: list[bool] = []
+
+    def shutdown(*args, **kwargs):
+        visible_while_waiting.append(ai_window.isVisible())
+        return real_shutdown(*args, **kwargs)
+
+    monkeypatch.setattr(service, "shutdown", shutdown)
+    ai_window.close()
+    assert visible_while_waiting == [False]
+    assert not service.is_running()
