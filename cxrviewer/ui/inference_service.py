@@ -102,6 +102,22 @@ class _LatestSlot(Generic[T]):
             return self._item is not None
 
 
+class _LatestId:
+    """The id of the one request still wanted, shared by the GUI thread and the worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def set(self, value: int) -> None:
+        with self._lock:
+            self._value = value
+
+    def get(self) -> int:
+        with self._lock:
+            return self._value
+
+
 class _InferenceWorker(QObject):
     """Lives in the inference thread; the only object that touches TensorFlow."""
 
@@ -119,10 +135,12 @@ class _InferenceWorker(QObject):
         loads: _LatestSlot[tuple[int, str]],
         stop: threading.Event,
         root: Path | None,
+        wanted_sanity: _LatestId,
     ) -> None:
         super().__init__()
         self._requests = requests
         self._loads = loads
+        self._wanted_sanity = wanted_sanity
         self._stop = stop
         self._root = root
         self._engine = None
@@ -224,8 +242,8 @@ class _InferenceWorker(QObject):
         from cxrviewer.core.sanity import model_randomisation_test
 
         key = image_key(request.image)
-        if self._stop.is_set():
-            return
+        if self._stop.is_set() or request.request_id != self._wanted_sanity.get():
+            return   # cancelled (its dialog closed) or superseded while it queued
         if self._engine is None:
             self.sanity_done.emit(SanityOutcome(request.request_id, key,
                                                 error=f"No AI model is loaded: {self._no_model_reason}"))
@@ -272,6 +290,7 @@ class InferenceService(QObject):
         self._ids = itertools.count(1)
         self._latest_id = 0
         self._latest_sanity_id = 0
+        self._wanted_sanity = _LatestId()
         self._load_generation = 0
         self._model: ModelInfo | None = None
         self._stopped = False
@@ -279,7 +298,8 @@ class InferenceService(QObject):
         self._thread = QThread()
         self._thread.setObjectName("cxrviewer-inference")
         self._worker = _InferenceWorker(
-            self._requests, self._loads, self._stop, None if models_root is None else Path(models_root)
+            self._requests, self._loads, self._stop, None if models_root is None else Path(models_root),
+            self._wanted_sanity,
         )
         self._worker.moveToThread(self._thread)
         self._load_wanted.connect(self._worker.load)
@@ -313,6 +333,7 @@ class InferenceService(QObject):
         self._load_generation += 1
         self._latest_id = next(self._ids)
         self._latest_sanity_id = self._latest_id   # a running check answers for the old model: drop it
+        self._wanted_sanity.set(self._latest_sanity_id)
         self._requests.clear()
         self._model = None
         self._loads.put((self._load_generation, str(name_or_folder)))
@@ -357,9 +378,15 @@ class InferenceService(QObject):
         """
         request_id = next(self._ids)
         self._latest_sanity_id = request_id
+        self._wanted_sanity.set(request_id)
         if not self._stopped:
             self._sanity_wanted.emit(SanityRequest(request_id, image, class_index, layer, method))
         return request_id
+
+    def cancel_sanity(self) -> None:
+        """Drop the sanity check asked for last: skipped if it has not started, ignored if it has."""
+        self._latest_sanity_id = next(self._ids)
+        self._wanted_sanity.set(self._latest_sanity_id)
 
     def cancel(self) -> None:
         """Forget the pending request and ignore anything still in flight."""

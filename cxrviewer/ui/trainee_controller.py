@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
     from cxrviewer.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
+
+SANITY_CACHE_SIZE = 16
 
 LEFT_COLUMN_WIDTH = 300
 STUDY_BROWSER_HEIGHT = 230
@@ -171,6 +174,9 @@ class TraineeController(QObject):
         self._sanity_id = 0
         self._sanity_image: XrayImage | None = None
         self.last_sanity: tuple[RandomisationResult, LungHeatResult | None] | None = None
+        # the check is deterministic (fixed seed): asking again for the same map shows the answer
+        self._sanity_key: tuple | None = None
+        self._sanity_cache: OrderedDict[tuple, tuple[RandomisationResult, LungHeatResult | None]] = OrderedDict()
 
         self._create_actions()
         self._connect()
@@ -291,14 +297,27 @@ class TraineeController(QObject):
         class_index = cam.class_index if cam is not None else target.class_index
         layer = cam.layer if cam is not None else target.layer
         method = cam.method if cam is not None else target.method
+        if self.sanity_dialog is not None:
+            self.sanity_dialog.close()   # one check at a time: the newest question wins
         dialog = SanityCheckDialog(model.card, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(self._on_sanity_dialog_finished)
+        self.sanity_dialog = dialog
+        self._sanity_image = image
+        key = (model.name, model.card.weights_sha256 if model.card else "", image_key(image), class_index, layer, method)
+        self._sanity_key = key
+        cached = self._sanity_cache.get(key)
+        if cached is not None:
+            self._sanity_cache.move_to_end(key)
+            self._sanity_id = 0
+            self.last_sanity = cached
+            dialog.set_results(*cached)
+            dialog.open()
+            return dialog
         label = model.labels[class_index] if class_index is not None else "the top class"
         dialog.set_running(f"Recomputing the {label} map with the model's top layers randomised… "
                            "(in the background; this takes a few seconds)")
         dialog.open()
-        self.sanity_dialog = dialog
-        self._sanity_image = image
         self.last_sanity = None
         self._sanity_id = self.ai.service.request_sanity(image, class_index, layer, method)
         return dialog
@@ -467,6 +486,11 @@ class TraineeController(QObject):
             except (ValueError, CxrError) as exc:   # an odd image: report the randomisation test alone
                 log.warning("lung heat check failed: %s", exc)
         self.last_sanity = (outcome.result, lung)
+        if self._sanity_key is not None:
+            self._sanity_cache[self._sanity_key] = self.last_sanity
+            while len(self._sanity_cache) > SANITY_CACHE_SIZE:
+                self._sanity_cache.popitem(last=False)
+        self._sanity_id = 0
         dialog = self.sanity_dialog
         if dialog is not None:
             try:
@@ -475,9 +499,18 @@ class TraineeController(QObject):
                 self.sanity_dialog = None
         self.window.statusBar().showMessage(outcome.result.message, 10000)
 
+    def _on_sanity_dialog_finished(self, _result: int) -> None:
+        if self.sender() is not self.sanity_dialog:
+            return
+        if self._sanity_id:
+            self.ai.service.cancel_sanity()   # closed before the answer: free the worker for the next map
+            self._sanity_id = 0
+        self.sanity_dialog = None
+
     def _on_service_sanity_failed(self, request_id: int, message: str) -> None:
         if request_id != self._sanity_id:
             return
+        self._sanity_id = 0
         dialog = self.sanity_dialog
         if dialog is not None:
             try:

@@ -312,6 +312,26 @@ def test_sanity_check_runs_in_the_worker_and_reports_a_correlation(
         pass
     np.testing.assert_allclose(blocker.args[0].cam, cam.cam, rtol=1e-4, atol=1e-6)
 
+    # asking again about the same map answers at once from the cache: no second computation
+    dialog.close()
+    with qtbot.assertNotEmitted(window.ai.service.sanity_ready, wait=300):
+        again_dialog = window.trainee.run_sanity_check()
+    assert len(threads) == 1 and window.trainee.last_sanity[0] is result
+    assert again_dialog.summary_text() == summary
+
+
+def test_closing_the_sanity_dialog_cancels_the_check(qtbot, monkeypatch, open_window, chest_dicoms) -> None:
+    window = open_window(read_first=False)
+    open_and_wait_for_ai(qtbot, window, [chest_dicoms[0]])
+    cancels: list[int] = []
+    real_cancel = window.ai.service.cancel_sanity
+    monkeypatch.setattr(window.ai.service, "cancel_sanity", lambda: (cancels.append(1), real_cancel()))
+    with qtbot.assertNotEmitted(window.ai.service.sanity_ready, wait=3000):
+        dialog = window.trainee.run_sanity_check()
+        dialog.close()
+    assert cancels == [1]
+    assert window.trainee.sanity_dialog is None and window.trainee.last_sanity is None
+
 
 def test_sanity_check_waits_for_the_call_in_read_first(qtbot, open_window, chest_dicoms) -> None:
     window = open_window(read_first=True)
@@ -500,5 +520,39 @@ def test_sanity_request_without_a_model_fails_clearly(qtbot) -> None:
         with qtbot.waitSignal(service.sanity_failed, timeout=10_000) as failed:
             request_id = service.request_sanity(make_xray(64))
         assert failed.args[0] == request_id and "No AI model is loaded" in failed.args[1]
+    finally:
+        service.shutdown()
+
+
+def test_a_cancelled_sanity_check_is_skipped_by_the_worker(qtbot, monkeypatch, models_root) -> None:
+    """Queued behind a heat map, then cancelled: the worker never runs it and nothing answers."""
+    import cxrviewer.core.sanity as sanity
+    from cxrviewer.core.model.runtime import InferenceEngine
+    from cxrviewer.ui.inference_service import InferenceService
+    from tests.model_factory import make_xray
+
+    service = InferenceService(models_root=models_root)
+    try:
+        with qtbot.waitSignal(service.model_ready, timeout=180_000):
+            service.switch_model("tiny")
+        release = threading.Event()
+        real = InferenceEngine.predict_and_cam
+
+        def held(self, *args, **kwargs):
+            assert release.wait(60)
+            return real(self, *args, **kwargs)
+
+        ran: list[int] = []
+        monkeypatch.setattr(InferenceEngine, "predict_and_cam", held)
+        monkeypatch.setattr(sanity, "model_randomisation_test", lambda *a, **k: ran.append(1))
+        request_id = service.request(make_xray(64, seed=3))
+        service.request_sanity(make_xray(64, seed=3))
+        service.cancel_sanity()
+        with qtbot.assertNotEmitted(service.sanity_ready), qtbot.assertNotEmitted(service.sanity_failed):
+            with qtbot.waitSignal(service.cam_ready, timeout=RESULT_TIMEOUT_MS,
+                                  check_params_cb=lambda cam: cam.request_id == request_id):
+                release.set()
+            qtbot.wait(300)
+        assert ran == []
     finally:
         service.shutdown()
