@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cxrviewer.core.model.architecture import IMAGENET_MEAN, IMAGENET_STD
+from cxrviewer.core.model.architecture import classifier_head, input_stem
 
 LABELS = ("NORMAL", "BACTERIAL", "VIRAL")
 FULL_INPUT_SIZE = 192
@@ -30,21 +30,14 @@ def build_tiny(n_classes: int = 3, input_size: int = QUICK_INPUT_SIZE) -> Any:
 
     keras.utils.set_random_seed(0)
     layers = keras.layers
-    gray = keras.Input((input_size, input_size, 1), name="image")
-    rgb = layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
-    scaled = layers.Rescaling(1.0 / 255.0, name="to_unit")(rgb)
-    x = layers.Normalization(mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD],
-                             name="imagenet_norm")(scaled)
+    gray, x = input_stem(input_size)
     x = layers.Conv2D(8, 3, padding="same", name="conv1_conv")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.AveragePooling2D(2, name="pool1_pool")(x)
     x = layers.Conv2D(16, 3, padding="same", name="conv2_conv")(x)
     x = layers.BatchNormalization(name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
-    features = layers.GlobalAveragePooling2D(name="gap")(x)
-    features = layers.Dropout(0.3, name="head_dropout")(features)
-    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(features)
-    return keras.Model(gray, outputs, name="cxr_bench_tiny")
+    return keras.Model(gray, classifier_head(x, n_classes), name="cxr_bench_tiny")
 
 
 def build(quick: bool, input_size: int | None = None) -> tuple[Any, str]:

@@ -1,9 +1,9 @@
 """Tiny random-weight model folders for tests, written through the real export path.
 
-`build_tiny_classifier` mirrors `architecture.build_classifier` (same input layer name,
-in-graph normalisation, layer names the CAM code relies on: "relu" feeding "gap" →
-"head_dropout" → "predictions") with a few small conv layers instead of a DenseNet, so a
-model builds, saves and loads in well under a second. Folders are only ever written to
+`build_tiny_classifier` mirrors `architecture.build_classifier` — the same `input_stem` and
+`classifier_head`, so the same in-graph preprocessing and the layer names the CAM code relies
+on ("relu" feeding "gap" → "head_dropout" → "predictions") — with a few small conv layers
+instead of a DenseNet, so a model builds, saves and loads in well under a second. Folders are only ever written to
 tmp dirs: random weights are never shipped.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cxrviewer.core.model.architecture import IMAGENET_MEAN, IMAGENET_STD
+from cxrviewer.core.model.architecture import classifier_head, input_stem
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.export import export_model
 from cxrviewer.core.types import Window, XrayImage
@@ -33,12 +33,7 @@ def build_tiny_classifier(n_classes: int = 3, input_size: int = 32, seed: int = 
 
     keras.utils.set_random_seed(seed)
     layers = keras.layers
-    gray = keras.Input((input_size, input_size, 1), name="image")
-    rgb = layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
-    scaled = layers.Rescaling(1.0 / 255.0, name="to_unit")(rgb)
-    x = layers.Normalization(
-        mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD], name="imagenet_norm"
-    )(scaled)
+    gray, x = input_stem(input_size)
     x = layers.Conv2D(8, 3, padding="same", name="conv1_conv")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.AveragePooling2D(2, name="pool1_pool")(x)
@@ -48,10 +43,7 @@ def build_tiny_classifier(n_classes: int = 3, input_size: int = 32, seed: int = 
     x = layers.Conv2D(16, 3, padding="same", name="conv3_conv")(x)
     x = layers.BatchNormalization(name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
-    features = layers.GlobalAveragePooling2D(name="gap")(x)
-    features = layers.Dropout(dropout, name="head_dropout")(features)
-    probabilities = layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(features)
-    return keras.Model(gray, probabilities, name="cxr_tiny")
+    return keras.Model(gray, classifier_head(x, n_classes, dropout), name="cxr_tiny")
 
 
 def make_model_folder(

@@ -58,7 +58,9 @@ class _LoadSignals(QObject):
 
 
 class _LoadTask(QRunnable):
-    def __init__(self, loader: ImageLoader, request_id: int, path: Path, frame: int) -> None:
+    """Decode one image, then list its tags; `tags_only` when the image came from the cache."""
+
+    def __init__(self, loader: ImageLoader, request_id: int, path: Path, frame: int, tags_only: bool = False) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._loader = loader
@@ -66,11 +68,17 @@ class _LoadTask(QRunnable):
         self._request_id = request_id
         self._path = path
         self._frame = frame
+        self._tags_only = tags_only
 
     @Slot()
     def run(self) -> None:
         if not self._loader.is_current(self._request_id):
             return   # superseded while queued
+        if self._tags_only or self._load():
+            if self._loader.is_current(self._request_id):
+                self._signals.tags.emit(self._request_id, read_tag_listing(self._path))
+
+    def _load(self) -> bool:
         try:
             from cxrviewer.core.io import load_image
 
@@ -88,25 +96,8 @@ class _LoadTask(QRunnable):
             )
         else:
             self._signals.finished.emit(self._request_id, image)
-            if self._loader.is_current(self._request_id):
-                self._signals.tags.emit(self._request_id, read_tag_listing(self._path))
-
-
-class _TagTask(QRunnable):
-    """The tag listing alone, for an image delivered from the cache without its tags."""
-
-    def __init__(self, loader: ImageLoader, request_id: int, path: Path) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._loader = loader
-        self._signals = loader._signals
-        self._request_id = request_id
-        self._path = path
-
-    @Slot()
-    def run(self) -> None:
-        if self._loader.is_current(self._request_id):
-            self._signals.tags.emit(self._request_id, read_tag_listing(self._path))
+            return True
+        return False
 
 
 class ImageLoader(QObject):
@@ -147,7 +138,7 @@ class ImageLoader(QObject):
             if listing is not None:
                 self._signals.tags.emit(request_id, listing)
             else:
-                self._pool.start(_TagTask(self, request_id, path))
+                self._pool.start(_LoadTask(self, request_id, path, frame, tags_only=True))
             return request_id
         for stale in [rid for rid in self._pending if rid < request_id - 16]:
             del self._pending[stale]   # skipped tasks never report back

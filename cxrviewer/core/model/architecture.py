@@ -52,22 +52,38 @@ def build_classifier(
         copy_backbone_weights(Path(weights), model)
         return model
 
+    gray, normalised = input_stem(input_size)
+    backbone_weights = None if weights in (None, "none") else str(weights)
+    base = _backbone_factory(backbone)(
+        include_top=False, weights=backbone_weights, input_tensor=normalised
+    )
+    return keras.Model(gray, classifier_head(base.output, n_classes, dropout), name=f"cxr_{backbone}")
+
+
+def input_stem(input_size: int) -> tuple[Any, Any]:
+    """(input, normalised): gray 0–255 in, replicated to RGB and ImageNet-normalised in the graph.
+
+    The one place the model's own preprocessing is defined: every classifier (the DenseNet,
+    the tiny test and benchmark models) starts with these layers and names.
+    """
+    import keras
+
     gray = keras.Input((input_size, input_size, 1), name="image")
     rgb = keras.layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
     scaled = keras.layers.Rescaling(1.0 / 255.0, name="to_unit")(rgb)
     normalised = keras.layers.Normalization(
         mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD], name="imagenet_norm"
     )(scaled)
-    backbone_weights = None if weights in (None, "none") else str(weights)
-    base = _backbone_factory(backbone)(
-        include_top=False, weights=backbone_weights, input_tensor=normalised
-    )
-    features = keras.layers.GlobalAveragePooling2D(name="gap")(base.output)
+    return gray, normalised
+
+
+def classifier_head(feature_map: Any, n_classes: int, dropout: float = 0.3) -> Any:
+    """GAP → dropout → softmax Dense, named as the CAM code expects ("gap", "predictions")."""
+    import keras
+
+    features = keras.layers.GlobalAveragePooling2D(name="gap")(feature_map)
     features = keras.layers.Dropout(dropout, name="head_dropout")(features)
-    probabilities = keras.layers.Dense(
-        n_classes, activation="softmax", dtype="float32", name="predictions"
-    )(features)
-    return keras.Model(gray, probabilities, name=f"cxr_{backbone}")
+    return keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(features)
 
 
 def backbone_layer_names(model: "keras.Model") -> list[str]:
