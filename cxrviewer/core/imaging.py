@@ -27,23 +27,35 @@ def default_display(image: XrayImage) -> np.ndarray:
     return apply_window(image.pixels, image.default_window, invert=image.invert_for_display)
 
 
+PERCENTILE_SAMPLE = 1_000_000
+
+
 def full_range_window(pixels: np.ndarray) -> Window:
     """A window covering every finite value in `pixels` (width at least 1)."""
-    finite = pixels[np.isfinite(pixels)]
-    if finite.size == 0:
+    if pixels.size == 0:
         return Window(0.5, 1.0)
-    low, high = float(finite.min()), float(finite.max())
+    low, high = float(pixels.min()), float(pixels.max())
+    if not (np.isfinite(low) and np.isfinite(high)):   # NaN or ±inf somewhere: mask (copies)
+        finite = pixels[np.isfinite(pixels)]
+        if finite.size == 0:
+            return Window(0.5, 1.0)
+        low, high = float(finite.min()), float(finite.max())
     width = max(high - low, 1.0)
     return Window(low + width / 2.0, width)
 
 
 def percentile_window(pixels: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> Window:
-    """Auto-window from robust percentiles, for files whose stored window is missing or flat."""
-    finite = pixels[np.isfinite(pixels)]
+    """Auto-window from robust percentiles, for files whose stored window is missing or flat.
+
+    The percentiles come from an even sample of at most ~1 M pixels (a strided view; only the
+    sample is checked for NaN/inf), which moves them by far less than one display grey level.
+    """
+    flat = pixels.reshape(-1)
+    sample = flat[:: max(1, flat.size // PERCENTILE_SAMPLE)]
+    finite = sample[np.isfinite(sample)]
     if finite.size == 0:
-        return Window(0.5, 1.0)
-    step = max(1, finite.size // 1_000_000)
-    low, high = np.percentile(finite[::step], [low_pct, high_pct])
+        return full_range_window(pixels)   # the sample missed the few finite pixels, if any
+    low, high = np.percentile(finite, [low_pct, high_pct])
     if high - low < 1e-6:
         return full_range_window(pixels)
     return Window(float((low + high) / 2.0), float(high - low))

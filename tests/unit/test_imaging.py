@@ -81,3 +81,15 @@ def test_windows_are_finite_for_every_dtype(dtype):
     values = np.arange(100).astype(dtype)
     for window in (full_range_window(values), percentile_window(values)):
         assert np.isfinite(window.center) and window.width > 0
+
+
+def test_percentile_window_of_a_large_image_matches_the_exact_percentiles():
+    """The ~1 M-pixel sample moves the window by far less than one of 256 display levels."""
+    rng = np.random.default_rng(3)
+    pixels = rng.gamma(2.0, 600.0, (2400, 2000)).astype(np.float32)
+    pixels[rng.random(pixels.shape) < 0.01] = np.nan
+    pixels[0, :5] = np.inf
+    exact_low, exact_high = np.nanpercentile(np.where(np.isinf(pixels), np.nan, pixels), [0.5, 99.5])
+    window = percentile_window(pixels.T)          # a non-contiguous view works too
+    assert abs(window.low - exact_low) < window.width / 256
+    assert abs(window.high - exact_high) < window.width / 256
