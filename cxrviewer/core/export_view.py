@@ -5,8 +5,12 @@ the image's SHA-256 and frame, the window, orientation and zoom, the model's nam
 weights SHA-256, the heat map's method, layer, class, threshold and colour settings, the
 probabilities, and the app version. The sidecar never holds patient data: no file path or
 name, no DICOM header value — the image is identified by the hash of its bytes only.
-`find_identifiers` double-checks a text (the JSON) against the image's identifying header
-values before anything is written.
+`sidecar_json` double-checks the JSON against the image's identifying header values before
+anything is written: whole values (a full name, an ID, a birth date) anywhere refuse the
+export; single name parts only outside the sections written from constants and the model
+card, so a patient whose name part is also a label or a colour map ("Viral", "Jet") can
+still be exported. Placeholder names left by de-identification ("Anonymous") are not
+identifiers.
 
 The case report is one A4 page drawn with matplotlib's Agg/PDF backends (no Qt, no pyplot
 state): the view image, the probabilities, the heat-map settings, the trainee's call and
@@ -42,6 +46,15 @@ IDENTIFYING_KEYS: frozenset[str] = frozenset({
     "PerformingPhysicianName", "OperatorsName", "StationName", "StudyID",
 })
 _MIN_IDENTIFIER_LENGTH = 3    # shorter fragments ("F", "01") would match everywhere
+# What de-identification tools write instead of a name or an ID.
+_PLACEHOLDERS = frozenset({
+    "anon", "anonymous", "anonymised", "anonymized", "anonymous patient", "deidentified", "de-identified",
+    "removed", "unknown", "none", "n/a", "patient", "test", "xxx",
+})
+# Sidecar sections filled only from constants, the model card and the view settings.
+_NOT_FROM_THE_HEADER = frozenset({
+    "schema", "schema_version", "app", "created", "notice", "model", "prediction", "overlay", "export",
+})
 
 
 class ExportError(CxrError):
@@ -208,39 +221,41 @@ _PERSON_NAME_KEYS = frozenset({
 })
 
 
-def identifier_values(metadata: Mapping[str, Any]) -> set[str]:
-    """Identifying header values; person names also by part, dates in both spellings."""
+def identifier_values(metadata: Mapping[str, Any], name_parts: bool = True) -> set[str]:
+    """Identifying header values, dates in both spellings; person names also by part."""
     values: set[str] = set()
     for key in IDENTIFYING_KEYS:
         raw = str(metadata.get(key, "") or "").strip()
         if not raw:
             continue
         values.add(raw)
-        if key in _PERSON_NAME_KEYS:
+        if name_parts and key in _PERSON_NAME_KEYS:
             values.update(re.split(r"[\s^,=\\]+", raw))
         digits = raw.replace("-", "")
         if len(digits) == 8 and digits.isdigit():
             values.update({digits, f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"})
-    return {v for v in values if len(v) >= _MIN_IDENTIFIER_LENGTH}
+    return {v for v in values if len(v) >= _MIN_IDENTIFIER_LENGTH and v.lower() not in _PLACEHOLDERS}
 
 
-def find_identifiers(text: str, metadata: Mapping[str, Any]) -> list[str]:
+def find_identifiers(text: str, metadata: Mapping[str, Any], name_parts: bool = True) -> list[str]:
     """Identifying header values that occur in `text` as whole words (case-insensitive).
 
     Whole words, so an ID's digits inside a SHA-256 hex string do not count as a match.
     """
     found = [
-        value for value in identifier_values(metadata)
+        value for value in identifier_values(metadata, name_parts)
         if re.search(rf"(?<![0-9A-Za-z]){re.escape(value)}(?![0-9A-Za-z])", text, re.IGNORECASE)
     ]
     return sorted(found, key=len, reverse=True)
 
 
 def sidecar_json(sidecar: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> str:
-    """Serialise; refuse (ExportError) if any identifying header value slipped in."""
+    """Serialise; refuse (ExportError) if an identifying header value slipped in (see the module doc)."""
     text = json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n"
     if metadata is not None:
-        found = find_identifiers(text, metadata)
+        reachable = {key: value for key, value in sidecar.items() if key not in _NOT_FROM_THE_HEADER}
+        found = set(find_identifiers(text, metadata, name_parts=False))
+        found.update(find_identifiers(json.dumps(reachable, ensure_ascii=False), metadata))
         if found:
             raise ExportError(f"the export record would contain patient identifiers ({len(found)} found); not written")
     return text

@@ -83,6 +83,23 @@ def test_identifiers_are_found_as_whole_words() -> None:
     assert find_identifiers("anything", {}) == []
 
 
+def test_a_name_part_that_is_also_a_label_or_colour_map_does_not_block_the_export(sidecar) -> None:
+    patient = dict(METADATA, PatientName="Viral^Jet")
+    text = sidecar_json(sidecar, patient)                 # "VIRAL" is a label, "jet" the colour map
+    assert '"colormap": "jet"' in text and "Viral^Jet" not in text
+    with pytest.raises(ExportError, match="patient identifiers"):
+        sidecar_json(dict(sidecar, note="seen by Jet"), patient)     # outside those sections it is a leak
+    with pytest.raises(ExportError, match="patient identifiers"):
+        sidecar_json(dict(sidecar, model=dict(sidecar["model"], name="Viral^Jet")), patient)  # whole name: anywhere
+
+
+def test_de_identification_placeholders_are_not_identifiers(sidecar) -> None:
+    for placeholder in ("Anonymised", "ANONYMOUS", "Test^Patient"):
+        sidecar_json(dict(sidecar, export=dict(sidecar["export"], note="anonymised test patient")),
+                     dict(METADATA, PatientName=placeholder))
+    assert find_identifiers("anonymised", {"PatientName": "Anonymised", "PatientID": "UNKNOWN"}) == []
+
+
 def test_sidecar_with_identifiers_is_refused(sidecar, image, tmp_path: Path) -> None:
     leaked = dict(sidecar, note="patient Doe^Jane")
     with pytest.raises(ExportError, match="patient identifiers"):
