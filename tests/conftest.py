@@ -1,6 +1,7 @@
 """Shared pytest fixtures. Each owner keeps fixtures in their own delimited section."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,10 +22,19 @@ def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(base / "no-models"))
     monkeypatch.setenv("CXRVIEWER_LOG_DIR", str(base / "logs"))
     monkeypatch.setenv("CXRVIEWER_DATA_DIR", str(base / "data"))
+    root_logger = logging.getLogger()
+    handlers_before, level_before = list(root_logger.handlers), root_logger.level
     yield base
     from cxrviewer.core.logs import shutdown_logging
 
     shutdown_logging()   # a test that set up logging must not leave its file handler open
+    for handler in [h for h in root_logger.handlers if h not in handlers_before]:
+        root_logger.removeHandler(handler)   # e.g. cxr-train's basicConfig(force=True)
+        handler.close()
+    for handler in handlers_before:
+        if handler not in root_logger.handlers:
+            root_logger.addHandler(handler)  # pytest's capture handlers, removed by force=True
+    root_logger.setLevel(level_before)
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ TASK_LABELS = {
 }
 
 
-def _setup_logging(run_dir: Path) -> None:
+def _setup_logging(run_dir: Path, log_name: str = "train.log") -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [logging.FileHandler(run_dir / "train.log", encoding="utf-8"),
+    handlers: list[logging.Handler] = [logging.FileHandler(run_dir / log_name, encoding="utf-8"),
                                        logging.StreamHandler(sys.stderr)]
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -123,6 +123,47 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate_model(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate-model",
+                       help="a bundled model on a labelled set it never saw (e.g. a held-back test split)")
+    p.add_argument("--model", required=True, help="model name in resources/models, or a model folder")
+    p.add_argument("--data", required=True, help="class-folder tree or CSV manifest (path,label[,patient_id])")
+    p.add_argument("--out", required=True, help="folder for report.md, metrics.json, predictions.csv and plots")
+    p.add_argument("--label-map", action="append", default=[], metavar="DATA=MODEL",
+                   help="rename a data label to the model's (repeatable), e.g. 'Viral Pneumonia=VIRAL'")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--add-to-card", action="store_true",
+                   help="record the result in the model card's external_checks (refused if any image is in "
+                        "the model's own split)")
+
+
+def _label_map(pairs: Sequence[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        data_label, sep, model_label = pair.partition("=")
+        if not sep or not data_label.strip() or not model_label.strip():
+            raise SystemExit(f"cxr-train: error: --label-map expects DATA=MODEL, got {pair!r}")
+        mapping[data_label.strip()] = model_label.strip()
+    return mapping
+
+
+def _run_evaluate_model(args: argparse.Namespace) -> int:
+    from cxrviewer.core.model.registry import resolve_model_folder
+    from trainer.external import evaluate_model
+
+    mapping = _label_map(args.label_map)
+    out = Path(args.out)
+    _setup_logging(out, "evaluate.log")
+    try:
+        folder = resolve_model_folder(args.model)
+        report = evaluate_model(folder, Path(args.data), out, mapping, args.batch_size, args.add_to_card)
+    except (LookupError, ValueError, FileNotFoundError) as exc:
+        print(f"cxr-train: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0
+
+
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write resources/models/<name>/ (weights + model.json)")
     p.add_argument("--run-dir", required=True)
@@ -142,9 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_evaluate_model(sub)
     _add_export(sub)
     args = parser.parse_args(argv)
-    handlers = {"train": _run_train, "evaluate": _run_evaluate, "export": _run_export}
+    handlers = {"train": _run_train, "evaluate": _run_evaluate, "evaluate-model": _run_evaluate_model,
+                "export": _run_export}
     return handlers[args.command](args)
 
 

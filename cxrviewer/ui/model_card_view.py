@@ -36,7 +36,7 @@ from cxrviewer.core.sanity import LungHeatResult, RandomisationResult
 # Fields rendered in their own sections (everything else goes to "Other fields").
 _SHOWN_FIELDS = frozenset({
     "intended_use", "not_for_clinical_use", "created", "training_data", "training", "metrics",
-    "known_limitations", "shortcut_warning", "shortcut_warnings",
+    "known_limitations", "shortcut_warning", "shortcut_warnings", "external_checks",
 })
 
 _STYLE = """
@@ -201,6 +201,13 @@ def card_html(card: ModelCard, sanity: str = "") -> str:
         parts.append(_section_data(extra["training_data"]))
     if isinstance(extra.get("metrics"), Mapping):
         parts.append(_section_metrics(extra["metrics"], card.labels))
+    checks = extra.get("external_checks")
+    if isinstance(checks, (list, tuple)) and checks:
+        rows = [[_e(check.get("data", "?")), _e(check.get("images", "?")), _e(check.get("finding", ""))]
+                for check in checks if isinstance(check, Mapping)]
+        parts.append("<h3>Checks on data it never saw</h3>" + _table(("data", "images", "finding"), rows)
+                     + "<p class='muted'>Computed by <code>cxr-train evaluate-model</code>: nothing was fitted on "
+                       "these images.</p>")
     parts.append(
         "<h3>How the viewer uses it</h3>"
         f"<p>Operating threshold {card.operating_threshold:.2f} (heat maps below it are hidden until you "

@@ -1,0 +1,307 @@
+"""`cxr-train evaluate-model`: a bundled model on a labelled set it never saw, as the viewer runs it.
+
+For the held-back sets (the official Kermany test split, COVID-19 and adult normals from
+other hospitals): nothing is fitted on these images. Each image goes through the viewer's
+own path — `load_image` → `model_input` → `InferenceEngine` (the card's temperature) — via
+`cxrviewer predict`'s batch runner, and calls use the card's operating threshold, so the
+numbers are the ones a trainee would see.
+
+Inputs: a class-folder tree (Kermany subtypes from file names when the model is
+NORMAL/BACTERIAL/VIRAL) or a CSV manifest `path,label[,patient_id][,source]`. `label_map`
+renames data labels ("Viral Pneumonia=VIRAL"). A NORMAL/PNEUMONIA set on a model with
+pneumonia subtypes is scored as pneumonia vs normal only.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from trainer import metrics as m
+from trainer.data import (
+    Problem,
+    Sample,
+    dataset_name,
+    discover_folder_tree,
+    integrity_check,
+    problems_table,
+    read_manifest,
+)
+from trainer.evaluate import plot_confusion, plot_roc
+
+log = logging.getLogger(__name__)
+
+FULL = "full"
+PNEUMONIA_BINARY = "pneumonia vs normal"
+
+
+@dataclass(frozen=True)
+class ScoredImage:
+    sample: Sample
+    probabilities: tuple[float, ...]
+
+
+def discover(data: Path, model_labels: Sequence[str], label_map: Mapping[str, str] | None = None) -> list[Sample]:
+    """Labelled samples from a folder tree or a manifest, labels renamed by `label_map`."""
+    data = Path(data)
+    if data.suffix.lower() == ".csv":
+        samples = read_manifest(data)
+    elif {"NORMAL", "BACTERIAL", "VIRAL"} <= set(model_labels):
+        try:
+            samples = discover_folder_tree(data, task="pneumonia3")
+        except ValueError as exc:
+            if "bacterial from viral" not in str(exc):
+                raise
+            samples = discover_folder_tree(data, task="pneumonia")   # no subtypes in the names
+    else:
+        samples = discover_folder_tree(data, task="folders")
+    if label_map:
+        samples = [replace(s, label=label_map.get(s.label, s.label)) for s in samples]
+    return samples
+
+
+def scoring_mode(data_labels: set[str], model_labels: Sequence[str], pneumonia_labels: Sequence[str]) -> str:
+    if data_labels <= set(model_labels):
+        return FULL
+    if data_labels <= {"NORMAL", "PNEUMONIA"} and "NORMAL" in model_labels and pneumonia_labels:
+        return PNEUMONIA_BINARY
+    unknown = ", ".join(sorted(data_labels - set(model_labels)))
+    raise ValueError(
+        f"the data has labels the model does not know ({unknown}); the model's labels are "
+        f"{', '.join(model_labels)}. Rename them with --label-map 'DATA=MODEL'.")
+
+
+def score_images(model_folder: Path, samples: Sequence[Sample], batch_size: int = 16) -> tuple[list[ScoredImage], list[Problem]]:
+    """Probabilities for every readable sample, through `cxrviewer predict`'s runner."""
+    from cxrviewer.commands.predict import predict_paths
+    from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+
+    engine = InferenceEngine(load_classifier(model_folder))
+    scored: list[ScoredImage] = []
+    problems: list[Problem] = []
+    for sample, line in zip(samples, predict_paths(engine, [(s.path, None) for s in samples], batch_size)):
+        if line.error is not None:
+            problems.append(Problem(sample.path, "unreadable", line.error))
+        else:
+            scored.append(ScoredImage(sample, line.probabilities))
+    return scored, problems
+
+
+def score_metrics(
+    probabilities: np.ndarray,
+    data_labels: Sequence[str],
+    model_labels: Sequence[str],
+    pneumonia_labels: Sequence[str],
+    threshold: float,
+    mode: str,
+    sources: Sequence[str] = (),
+) -> dict[str, object]:
+    """Every figure at the card's threshold; nothing is fitted on these images."""
+    model_labels = list(model_labels)
+    result: dict[str, object] = {"mode": mode, "operating_threshold": threshold,
+                                 "ece": None, "n": int(len(data_labels))}
+    if mode == PNEUMONIA_BINARY:
+        truth = np.array([label != "NORMAL" for label in data_labels], dtype=int)
+        score = probabilities[:, [model_labels.index(label) for label in pneumonia_labels]].sum(axis=1)
+        result["pneumonia_vs_normal"] = m.binary_summary(truth, score, threshold)
+        return result
+    targets = np.array([model_labels.index(label) for label in data_labels])
+    result["classification"] = m.classification_metrics(probabilities, targets, model_labels)
+    result["ece"] = m.expected_calibration_error(probabilities, targets)
+    pneumonia = m.pneumonia_score(probabilities, model_labels)
+    if pneumonia is not None:
+        truth = (targets != model_labels.index("NORMAL")).astype(int)
+        result["pneumonia_vs_normal"] = m.binary_summary(truth, pneumonia, threshold)
+    elif "COVID-19" in model_labels:
+        covid = model_labels.index("COVID-19")
+        result["covid_vs_rest"] = m.binary_summary((targets == covid).astype(int), probabilities[:, covid], threshold)
+    bv = m.bacterial_vs_viral_auc(probabilities, targets, model_labels)
+    if np.isfinite(bv):
+        result["bacterial_vs_viral_auc"] = bv
+    if sources and len(set(sources)) > 1:
+        where = np.asarray(sources)
+        result["per_source"] = {
+            source: m.classification_metrics(probabilities[where == source], targets[where == source], model_labels)
+            for source in sorted(set(sources))
+        }
+    return result
+
+
+def training_overlap(model_folder: Path, samples: Sequence[Sample]) -> dict[str, list[str]]:
+    """Per split of the model's own split.csv, the evaluated file names that appear in it."""
+    split = Path(model_folder) / "split.csv"
+    if not split.is_file():
+        return {}
+    names = {s.path.name for s in samples}
+    overlap: dict[str, list[str]] = {}
+    with open(split, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            name = Path(row["path"]).name
+            if name in names:
+                overlap.setdefault(row.get("split") or "?", []).append(name)
+    return {key: sorted(value) for key, value in sorted(overlap.items())}
+
+
+def evaluate_model(
+    model_folder: Path,
+    data: Path,
+    out: Path,
+    label_map: Mapping[str, str] | None = None,
+    batch_size: int = 16,
+    record_in_card: bool = False,
+) -> str:
+    """Score `data` with the model in `model_folder`; writes report.md, metrics.json, predictions.csv, plots.
+
+    `record_in_card` adds the summary to the model's card (`external_checks`); refused when
+    any evaluated image is in the model's own split (it would not be an external check).
+    """
+    from cxrviewer.core.model.runtime import read_card
+
+    model_folder, data, out = Path(model_folder), Path(data), Path(out)
+    card = read_card(model_folder)
+    labels = list(card.labels)
+    pneumonia_labels = list(card.pneumonia_labels)
+    samples = discover(data, labels, label_map)
+    mode = scoring_mode({s.label for s in samples}, labels, pneumonia_labels)
+    kept, problems = integrity_check(samples)
+    scored, unreadable = score_images(model_folder, kept, batch_size)
+    problems += unreadable
+    if not scored:
+        raise ValueError(f"{data}: none of the {len(samples)} images could be scored")
+    probabilities = np.array([s.probabilities for s in scored], dtype=np.float64)
+    data_labels = [s.sample.label for s in scored]
+    result = score_metrics(probabilities, data_labels, labels, pneumonia_labels, card.operating_threshold, mode,
+                           [s.sample.source for s in scored])
+    overlap = training_overlap(model_folder, [s.sample for s in scored])
+    result.update(model=card.name, weights_sha256=card.weights_sha256, data=str(data),
+                  label_counts=dict(Counter(data_labels)), skipped=len(problems),
+                  name_overlap_with_model_split={split: len(names) for split, names in overlap.items()})
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    _write_predictions(out / "predictions.csv", scored, labels)
+    title = dataset_name(data)
+    if "classification" in result:
+        targets = np.array([labels.index(label) for label in data_labels])
+        plot_confusion(result["classification"]["confusion_matrix"], labels, out / "confusion_matrix.png",
+                       f"{card.name} on {title}")
+        if len(set(targets.tolist())) > 1:   # a ROC needs positives and negatives
+            plot_roc(probabilities, targets, labels, m.pneumonia_score(probabilities, labels), out / "roc.png",
+                     f"{card.name}: ROC on {title}")
+    report = external_report(card.name, card.weights_sha256, card.temperature, data, result, problems, overlap)
+    (out / "report.md").write_text(report, encoding="utf-8")
+    if record_in_card:
+        if overlap:
+            raise ValueError(f"not recorded in the model card: {sum(map(len, overlap.values()))} of these images are "
+                             "in the model's own split, so this is not an external check (report written to "
+                             f"{out})")
+        add_to_card(model_folder, card_summary(result, title))
+    log.info("external evaluation written to %s", out)
+    return report
+
+
+def card_summary(result: Mapping[str, object], data_name: str) -> dict[str, object]:
+    """One model-card entry (`external_checks`) for this evaluation: what, how many, what it showed."""
+    findings = []
+    binary = result.get("pneumonia_vs_normal") or result.get("covid_vs_rest")
+    positive = "pneumonia" if "pneumonia_vs_normal" in result else "COVID-19"
+    if "classification" in result:
+        findings.append(f"accuracy {result['classification']['accuracy']:.3f}")
+    if binary:
+        if binary["n_positive"] and binary["n_negative"]:
+            findings.append(f"{positive} vs rest AUC {binary['auc']:.3f}")
+        if binary["n_positive"]:
+            findings.append(f"sensitivity {binary['sensitivity']:.3f} (n = {binary['n_positive']})")
+        if binary["n_negative"]:
+            called = round((1.0 - binary["specificity"]) * binary["n_negative"])
+            findings.append(f"{called} of {binary['n_negative']} negatives called {positive} "
+                            f"(specificity {binary['specificity']:.3f})")
+    return {
+        "data": data_name,
+        "images": result["n"],
+        "labels": result["label_counts"],
+        "operating_threshold": result["operating_threshold"],
+        "finding": "; ".join(findings) + f" at the card's operating threshold {result['operating_threshold']:.3f}",
+        "how": "cxr-train evaluate-model (nothing fitted on these images; viewer preprocessing and temperature)",
+    }
+
+
+def add_to_card(model_folder: Path, entry: Mapping[str, object]) -> None:
+    """Append (or replace, for the same data) an `external_checks` entry in model.json."""
+    path = Path(model_folder) / "model.json"
+    card = json.loads(path.read_text(encoding="utf-8"))
+    checks = [check for check in card.get("external_checks", []) if check.get("data") != entry["data"]]
+    card["external_checks"] = [*checks, dict(entry)]
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_predictions(path: Path, scored: Sequence[ScoredImage], labels: Sequence[str]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "source", *[f"p_{label}" for label in labels]])
+        for item in scored:
+            writer.writerow([str(item.sample.path), item.sample.label, item.sample.source,
+                             *[f"{p:.6f}" for p in item.probabilities]])
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def external_report(name: str, sha256: str, temperature: float, data: Path, result: dict,
+                    problems: Sequence[Problem], overlap: Mapping[str, Sequence[str]]) -> str:
+    counts = ", ".join(f"{label} {n}" for label, n in sorted(result["label_counts"].items()))
+    lines = [
+        f"# `{name}` on `{dataset_name(data)}` (external evaluation)",
+        "",
+        f"Model weights sha256 `{sha256[:16]}…`; data `{data}`: {result['n']} images scored ({counts}), "
+        f"{len(problems)} skipped. Nothing was fitted on these images: probabilities carry the card's "
+        f"temperature ({temperature:.3f}) and calls use the card's operating threshold "
+        f"({result['operating_threshold']:.3f}), exactly as the viewer shows them.",
+        "",
+    ]
+    if overlap:
+        where = ", ".join(f"{split} {len(names)}" for split, names in overlap.items())
+        example = next(iter(overlap.values()))[0]
+        lines += [f"**Warning:** file names of these images also appear in the model's own split.csv "
+                  f"({where}; e.g. `{example}`): those images are not unseen, and the training ones "
+                  "make these numbers optimistic.", ""]
+    if "classification" in result:
+        c = result["classification"]
+        present = [row["f1"] for row in c["per_class"].values() if row["support"]]
+        lines.append(f"- accuracy **{_fmt(c['accuracy'])}**, macro F1 over the classes present "
+                     f"{_fmt(float(np.mean(present)))}, macro one-vs-rest AUC {_fmt(c['macro_auc_ovr'])}, "
+                     f"ECE {_fmt(result['ece'])}")
+    for key, title in (("pneumonia_vs_normal", "pneumonia vs normal"), ("covid_vs_rest", "COVID-19 vs rest")):
+        if key in result:
+            b = result[key]
+            parts = [f"AUC **{_fmt(b['auc'])}**"] if b["n_positive"] and b["n_negative"] else []
+            parts.append(f"at {b['threshold']:.3f}: accuracy {_fmt(b['accuracy'])}")
+            if b["n_positive"]:
+                parts.append(f"sensitivity {_fmt(b['sensitivity'])} (n = {b['n_positive']})")
+            if b["n_negative"]:
+                parts.append(f"specificity **{_fmt(b['specificity'])}** (n = {b['n_negative']})")
+            lines.append(f"- {title}: " + ", ".join(parts))
+    if "bacterial_vs_viral_auc" in result:
+        lines.append(f"- bacterial vs viral AUC (true pneumonias only): **{_fmt(result['bacterial_vs_viral_auc'])}**")
+    if "classification" in result:
+        c = result["classification"]
+        labels = list(c["per_class"])
+        lines += ["", "| class | precision | recall | F1 | AUC (one-vs-rest) | n |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {label} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | {_fmt(row['f1'])} | "
+                  f"{_fmt(row['auc_ovr'])} | {row['support']} |" for label, row in c["per_class"].items()]
+        lines += ["", "Confusion matrix (rows true, columns predicted): " + ", ".join(labels), ""]
+        lines += ["    " + " ".join(f"{v:6d}" for v in row) for row in c["confusion_matrix"]]
+        for source, sm in result.get("per_source", {}).items():
+            lines.append(f"- `{source}`: n = {sm['n']}, accuracy {_fmt(sm['accuracy'])}")
+        lines += ["", "![confusion](confusion_matrix.png)" + (" ![roc](roc.png)" if len(present) > 1 else "")]
+    if problems:
+        lines += ["", "## Skipped images", "", problems_table(problems)]
+    lines += ["", "Per-image probabilities: `predictions.csv`. For teaching and research — not for clinical use.", ""]
+    return "\n".join(lines)
