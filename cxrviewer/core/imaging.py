@@ -1,6 +1,7 @@
-"""Window/level and display transforms (pure numpy)."""
+"""Window/level and display transforms (numpy; OpenCV for the thumbnail resize)."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from cxrviewer.core.types import Window, XrayImage
@@ -25,6 +26,21 @@ def apply_window(pixels: np.ndarray, window: Window, invert: bool = False) -> np
 def default_display(image: XrayImage) -> np.ndarray:
     """The 8-bit gray image exactly as the viewer shows it on opening (default window, polarity)."""
     return apply_window(image.pixels, image.default_window, invert=image.invert_for_display)
+
+
+def thumbnail(image: XrayImage, max_side: int = 96) -> np.ndarray:
+    """The default display at most `max_side` pixels on its long side (uint8, aspect kept).
+
+    Shrinks the stored values first (area average) and windows the few thousand left, so a
+    9-megapixel radiograph costs a millisecond or two, not a full-size windowing pass.
+    """
+    pixels = np.asarray(image.pixels, dtype=np.float32)
+    height, width = pixels.shape[:2]
+    scale = min(1.0, max_side / max(height, width, 1))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else pixels
+    small = np.nan_to_num(small, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.ascontiguousarray(apply_window(small, image.default_window, invert=image.invert_for_display))
 
 
 PERCENTILE_SAMPLE = 1_000_000

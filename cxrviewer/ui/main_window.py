@@ -501,6 +501,7 @@ class MainWindow(QMainWindow):
         self.hide()
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.scanner.shutdown()
+        self.study_dock.tree.thumbnails.shutdown()
         self.loader.shutdown()
         self.ai.shutdown()
         super().closeEvent(event)
@@ -591,6 +592,7 @@ class MainWindow(QMainWindow):
         self._image = image
         self._advance_on_failure = False
         self.canvas.set_image(image, keep_view=keep_view)
+        self.study_dock.tree.thumbnails.offer(image)   # no second decode for its thumbnail
         self.statusBar().showMessage(image.display_name, 3000)
         if not keep_view:
             self._shown_tags = None

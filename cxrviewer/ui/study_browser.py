@@ -2,15 +2,16 @@
 
 The main window turns the opened files into `BrowserEntry`s (from the DICOM headers when
 there are any, else from folders) in display order; the browser shows them and reports the
-index of the image the user picks. Identifiers obey "Anonymise display".
+index of the image the user picks. Identifiers obey "Anonymise display". Each image row
+gets a thumbnail (`ThumbnailLoader`) once it has been on screen.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -19,7 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cxrviewer.ui.thumbnails import ThumbnailLoader
+
 INDEX_ROLE = Qt.ItemDataRole.UserRole
+ICON_SIDE = 48
+FIRST_THUMBNAILS_DELAY_MS = 300   # let the first image decode before thumbnails compete for the CPU
 FILES_KEY = "~files"   # patient key of the non-DICOM "Files" group
 
 
@@ -59,14 +64,25 @@ class StudyTree(QTreeWidget):
         self.setHeaderHidden(True)
         self.setColumnCount(1)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setUniformRowHeights(True)
         self.setExpandsOnDoubleClick(True)
+        self.setIconSize(QSize(ICON_SIDE, ICON_SIDE))
         self._entries: list[BrowserEntry] = []
         self._image_items: list[QTreeWidgetItem] = []
+        self._items_by_path: dict[str, list[QTreeWidgetItem]] = {}
         self._failed: dict[int, str] = {}
         self._anonymise = False
+        blank = QPixmap(ICON_SIDE, ICON_SIDE)
+        blank.fill(Qt.GlobalColor.transparent)
+        self._blank_icon = QIcon(blank)    # keeps the row height while the thumbnail is made
+        self.thumbnails = ThumbnailLoader(self)
+        self.thumbnails.ready.connect(self._on_thumbnails_ready)
+        self._visible_timer = QTimer(self)
+        self._visible_timer.setSingleShot(True)
+        self._visible_timer.timeout.connect(self._request_visible_thumbnails)
         self.itemClicked.connect(self._on_item_clicked)
         self.itemActivated.connect(self._on_item_activated)
+        self.itemExpanded.connect(lambda _item: self._schedule_thumbnails())
+        self.verticalScrollBar().valueChanged.connect(lambda _value: self._schedule_thumbnails())
 
     def entries(self) -> list[BrowserEntry]:
         return list(self._entries)
@@ -74,7 +90,19 @@ class StudyTree(QTreeWidget):
     def set_entries(self, entries: list[BrowserEntry]) -> None:
         self._entries = list(entries)
         self._failed = {}
+        self.thumbnails.reset()
         self._rebuild()
+        self._schedule_thumbnails(FIRST_THUMBNAILS_DELAY_MS)
+
+    def thumbnail_of(self, index: int) -> QImage | None:
+        """The thumbnail shown for image `index`, or None while there is none."""
+        if 0 <= index < len(self._entries):
+            return self.thumbnails.cached(self._entries[index].path)
+        return None
+
+    def resizeEvent(self, event) -> None:  # type: ignore[override]
+        super().resizeEvent(event)
+        self._schedule_thumbnails()
 
     def set_anonymise(self, anonymise: bool) -> None:
         if anonymise != self._anonymise:
@@ -111,9 +139,30 @@ class StudyTree(QTreeWidget):
         item.setForeground(0, QBrush(QColor(220, 90, 90)))
         item.setToolTip(0, message)
 
+    def _schedule_thumbnails(self, delay_ms: int = 60) -> None:
+        if self._entries and not self._visible_timer.isActive():
+            self._visible_timer.start(delay_ms)
+
+    def _request_visible_thumbnails(self) -> None:
+        item = self.itemAt(0, 0)
+        bottom = self.viewport().height()
+        while item is not None and self.visualItemRect(item).top() < bottom:
+            value = item.data(0, INDEX_ROLE)
+            if value is not None and 0 <= int(value) < len(self._entries):
+                self.thumbnails.request(self._entries[int(value)].path)
+            item = self.itemBelow(item)
+
+    def _on_thumbnails_ready(self, path: str, picture: QImage) -> None:
+        items = self._items_by_path.get(path)
+        if items:
+            icon = QIcon(QPixmap.fromImage(picture))
+            for item in items:
+                item.setIcon(0, icon)
+
     def _rebuild(self) -> None:
         self.clear()
         self._image_items = []
+        self._items_by_path = {}
         patients: dict[str, QTreeWidgetItem] = {}
         studies: dict[tuple[str, str], QTreeWidgetItem] = {}
         series: dict[tuple[str, str, str], QTreeWidgetItem] = {}
@@ -139,6 +188,9 @@ class StudyTree(QTreeWidget):
             item = QTreeWidgetItem(group, [label])
             item.setData(0, INDEX_ROLE, index)
             item.setToolTip(0, str(entry.path))
+            known = self.thumbnails.cached(entry.path)
+            item.setIcon(0, QIcon(QPixmap.fromImage(known)) if known is not None else self._blank_icon)
+            self._items_by_path.setdefault(str(entry.path), []).append(item)
             if index in self._failed:
                 self._style_failed(item, self._failed[index])
             self._image_items.append(item)

@@ -93,3 +93,22 @@ def test_percentile_window_of_a_large_image_matches_the_exact_percentiles():
     window = percentile_window(pixels.T)          # a non-contiguous view works too
     assert abs(window.low - exact_low) < window.width / 256
     assert abs(window.high - exact_high) < window.width / 256
+
+
+def test_thumbnail_is_the_default_display_shrunk_with_its_polarity():
+    import dataclasses
+
+    import cv2
+
+    from cxrviewer.core.imaging import thumbnail
+    from tests.model_factory import make_xray
+
+    image = make_xray(400, seed=4)
+    small = thumbnail(image, 64)
+    assert small.dtype == np.uint8 and small.shape == (64, 64)
+    reference = cv2.resize(default_display(image), (64, 64), interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - reference.astype(int)).mean() < 3
+    inverted = thumbnail(dataclasses.replace(image, invert_for_display=True), 64)   # MONOCHROME1
+    assert np.abs((255 - inverted.astype(int)) - small.astype(int)).max() <= 1
+    tall = dataclasses.replace(image, pixels=np.zeros((300, 100), np.float32))
+    assert thumbnail(tall, 64).shape == (64, 21)
