@@ -152,12 +152,10 @@ def evaluate_predictions(
     bv = m.bacterial_vs_viral_auc(test_scaled, test_targets, labels)
     if np.isfinite(bv):
         result["bacterial_vs_viral_auc"] = bv
-    if test_sources and len(set(test_sources)) > 1:
+    per_source = m.per_source_metrics(test_scaled, test_targets, labels, test_sources)
+    if per_source is not None:
+        result["per_source"] = per_source
         sources = np.asarray(test_sources)
-        result["per_source"] = {
-            source: m.classification_metrics(test_scaled[sources == source], test_targets[sources == source], labels)
-            for source in sorted(set(test_sources))
-        }
         if "COVID-19" in labels and "NORMAL" in labels:
             covid, normal = labels.index("COVID-19"), labels.index("NORMAL")
             called_covid = test_scaled[:, covid] >= result["operating_threshold"]

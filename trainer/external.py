@@ -124,12 +124,9 @@ def score_metrics(
     bv = m.bacterial_vs_viral_auc(probabilities, targets, model_labels)
     if np.isfinite(bv):
         result["bacterial_vs_viral_auc"] = bv
-    if sources and len(set(sources)) > 1:
-        where = np.asarray(sources)
-        result["per_source"] = {
-            source: m.classification_metrics(probabilities[where == source], targets[where == source], model_labels)
-            for source in sorted(set(sources))
-        }
+    per_source = m.per_source_metrics(probabilities, targets, model_labels, sources)
+    if per_source is not None:
+        result["per_source"] = per_source
     return result
 
 

@@ -132,3 +132,14 @@ def bacterial_vs_viral_auc(probabilities: np.ndarray, targets: np.ndarray, label
         return float("nan")
     score = probabilities[keep, v] / np.clip(probabilities[keep, v] + probabilities[keep, b], 1e-12, None)
     return float(roc_auc_score((targets[keep] == v).astype(int), score))
+
+
+def per_source_metrics(
+    probabilities: np.ndarray, targets: np.ndarray, labels: Sequence[str], sources: Sequence[str]
+) -> dict[str, dict[str, object]] | None:
+    """`classification_metrics` per data source, or None when there is only one source."""
+    if not sources or len(set(sources)) < 2:
+        return None
+    where = np.asarray(sources)
+    return {source: classification_metrics(probabilities[where == source], targets[where == source], labels)
+            for source in sorted(set(sources))}
