@@ -31,13 +31,16 @@ def default_display(image: XrayImage) -> np.ndarray:
 def thumbnail(image: XrayImage, max_side: int = 96) -> np.ndarray:
     """The default display at most `max_side` pixels on its long side (uint8, aspect kept).
 
-    Shrinks the stored values first (area average) and windows the few thousand left, so a
-    9-megapixel radiograph costs a millisecond or two, not a full-size windowing pass.
+    Samples the stored values on a grid (about four per output pixel in each direction),
+    averages them down and windows the few thousand left: a 9-megapixel radiograph costs
+    about a millisecond, not a full-size windowing pass.
     """
-    pixels = np.asarray(image.pixels, dtype=np.float32)
+    pixels = np.asarray(image.pixels)
     height, width = pixels.shape[:2]
     scale = min(1.0, max_side / max(height, width, 1))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    step = max(1, int(1.0 / (scale * 4.0)))    # keep ~4 samples per output pixel for the average
+    pixels = np.ascontiguousarray(pixels[::step, ::step], dtype=np.float32)
     small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else pixels
     small = np.nan_to_num(small, nan=0.0, posinf=0.0, neginf=0.0)
     return np.ascontiguousarray(apply_window(small, image.default_window, invert=image.invert_for_display))

@@ -298,7 +298,10 @@ class TraineeController(QObject):
         layer = cam.layer if cam is not None else target.layer
         method = cam.method if cam is not None else target.method
         if self.sanity_dialog is not None:
-            self.sanity_dialog.close()   # one check at a time: the newest question wins
+            try:
+                self.sanity_dialog.close()   # one check at a time: the newest question wins
+            except RuntimeError:             # already deleted
+                self.sanity_dialog = None
         dialog = SanityCheckDialog(model.card, self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(self._on_sanity_dialog_finished)
