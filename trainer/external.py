@@ -217,7 +217,8 @@ def card_summary(result: Mapping[str, object], data_name: str) -> dict[str, obje
             findings.append(f"sensitivity {binary['sensitivity']:.3f} (n = {binary['n_positive']})")
         if binary["n_negative"]:
             called = round((1.0 - binary["specificity"]) * binary["n_negative"])
-            findings.append(f"{called} of {binary['n_negative']} negatives called {positive} "
+            negatives = "normal" if positive == "pneumonia" else "non-COVID-19"
+            findings.append(f"{called} of {binary['n_negative']} {negatives} images called {positive} "
                             f"(specificity {binary['specificity']:.3f})")
     return {
         "data": data_name,

@@ -203,11 +203,11 @@ def card_html(card: ModelCard, sanity: str = "") -> str:
         parts.append(_section_metrics(extra["metrics"], card.labels))
     checks = extra.get("external_checks")
     if isinstance(checks, (list, tuple)) and checks:
-        rows = [[_e(check.get("data", "?")), _e(check.get("images", "?")), _e(check.get("finding", ""))]
-                for check in checks if isinstance(check, Mapping)]
-        parts.append("<h3>Checks on data it never saw</h3>" + _table(("data", "images", "finding"), rows)
-                     + "<p class='muted'>Computed by <code>cxr-train evaluate-model</code>: nothing was fitted on "
-                       "these images.</p>")
+        items = [f"<li><b>{_e(check.get('data', '?'))}</b> ({_e(check.get('images', '?'))} images): "
+                 f"{_e(check.get('finding', ''))}</li>" for check in checks if isinstance(check, Mapping)]
+        parts.append("<h3>Checks on data it never saw</h3><ul>" + "".join(items) + "</ul>"
+                     "<p class='muted'>Computed by <code>cxr-train evaluate-model</code>: nothing was fitted on "
+                     "these images.</p>")
     parts.append(
         "<h3>How the viewer uses it</h3>"
         f"<p>Operating threshold {card.operating_threshold:.2f} (heat maps below it are hidden until you "

@@ -129,5 +129,5 @@ def test_the_result_goes_into_the_card_only_for_images_the_model_never_saw(model
     metrics = json.loads((tmp_path / "unseen" / "metrics.json").read_text())
     negatives = metrics["pneumonia_vs_normal"]["n_negative"]
     called = round((1 - metrics["pneumonia_vs_normal"]["specificity"]) * negatives)
-    assert f"{called} of {negatives} negatives called pneumonia" in checks[0]["finding"]
+    assert f"{called} of {negatives} normal images called pneumonia" in checks[0]["finding"]
     assert "Checks on data it never saw" in card_html(ModelCard.read(folder))
