@@ -206,6 +206,7 @@ def evaluate_model(
 def card_summary(result: Mapping[str, object], data_name: str) -> dict[str, object]:
     """One model-card entry (`external_checks`) for this evaluation: what, how many, what it showed."""
     findings = []
+    counts: dict[str, object] = {}
     binary = result.get("pneumonia_vs_normal") or result.get("covid_vs_rest")
     positive = "pneumonia" if "pneumonia_vs_normal" in result else "COVID-19"
     if "classification" in result:
@@ -220,6 +221,7 @@ def card_summary(result: Mapping[str, object], data_name: str) -> dict[str, obje
             negatives = "normal" if positive == "pneumonia" else "non-COVID-19"
             findings.append(f"{called} of {binary['n_negative']} {negatives} images called {positive} "
                             f"(specificity {binary['specificity']:.3f})")
+            counts = {"positive_call": positive, "negatives": binary["n_negative"], "negatives_called_positive": called}
     return {
         "data": data_name,
         "images": result["n"],
@@ -227,6 +229,7 @@ def card_summary(result: Mapping[str, object], data_name: str) -> dict[str, obje
         "operating_threshold": result["operating_threshold"],
         "finding": "; ".join(findings) + f" at the card's operating threshold {result['operating_threshold']:.3f}",
         "how": "cxr-train evaluate-model (nothing fitted on these images; viewer preprocessing and temperature)",
+        **counts,
     }
 
 

@@ -74,6 +74,17 @@ def _card_text(card: ModelCard) -> str:
     return " ".join(parts)
 
 
+def _adult_evidence(card: ModelCard) -> str:
+    """' Measured: …' from the card's external check on adult normals, if it has one."""
+    for check in card.extra.get("external_checks") or ():
+        if not isinstance(check, Mapping) or "adult" not in str(check.get("data", "")).lower():
+            continue
+        called, total, positive = (check.get(k) for k in ("negatives_called_positive", "negatives", "positive_call"))
+        if isinstance(called, int) and isinstance(total, int) and total and positive:
+            return f" Measured: it called {called} of {total} adult normal radiographs it never saw {positive}."
+    return ""
+
+
 def trained_on_children(card: ModelCard) -> bool:
     """True when the card says the training images were of children."""
     return bool(_PEDIATRIC_WORDS.search(_card_text(card)))
@@ -124,7 +135,7 @@ def metadata_warnings(metadata: Mapping[str, Any], card: ModelCard) -> tuple[Ood
             out.append(OodWarning(
                 "adult",
                 f"Adult patient ({age:.0f} years): {card.name} was trained on children's radiographs; "
-                "its probabilities are not trustworthy for adults.",
+                "its probabilities are not trustworthy for adults." + _adult_evidence(card),
             ))
     view = _value(metadata, "ViewPosition")
     if view in LATERAL_VIEWS:

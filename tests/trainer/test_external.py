@@ -130,4 +130,6 @@ def test_the_result_goes_into_the_card_only_for_images_the_model_never_saw(model
     negatives = metrics["pneumonia_vs_normal"]["n_negative"]
     called = round((1 - metrics["pneumonia_vs_normal"]["specificity"]) * negatives)
     assert f"{called} of {negatives} normal images called pneumonia" in checks[0]["finding"]
+    assert (checks[0]["negatives_called_positive"], checks[0]["negatives"], checks[0]["positive_call"]) == (
+        called, negatives, "pneumonia")
     assert "Checks on data it never saw" in card_html(ModelCard.read(folder))

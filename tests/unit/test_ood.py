@@ -73,6 +73,27 @@ def test_adult_on_a_pediatric_model() -> None:
     assert "45 years" in warnings[0].message and warnings[0].severity == WARNING
     assert metadata_warnings({"PatientAge": "015Y"}, PEDIATRIC) == ()
     assert metadata_warnings({"PatientAge": "045Y"}, ADULT) == ()           # adult model: adults are fine
+    assert "Measured" not in warnings[0].message                            # no external check in this card
+
+
+def test_the_adult_warning_quotes_the_cards_measured_check_on_adults() -> None:
+    measured = card(known_limitations=[PEDIATRIC_LIMITATION], external_checks=[
+        {"data": "official_test", "images": 624, "negatives": 234, "negatives_called_positive": 20,
+         "positive_call": "pneumonia"},
+        {"data": "nih_adult_normal", "images": 100, "negatives": 100, "negatives_called_positive": 30,
+         "positive_call": "pneumonia"},
+    ])
+    message = metadata_warnings({"PatientAge": "062Y"}, measured)[0].message
+    assert message.endswith("Measured: it called 30 of 100 adult normal radiographs it never saw pneumonia.")
+    broken = card(known_limitations=[PEDIATRIC_LIMITATION], external_checks=[{"data": "adult", "negatives": "x"}, 7])
+    assert "Measured" not in metadata_warnings({"PatientAge": "062Y"}, broken)[0].message
+
+
+def test_the_bundled_pneumonia3_card_carries_its_adult_check() -> None:
+    from pathlib import Path
+
+    bundled = ModelCard.read(Path(__file__).resolve().parents[2] / "resources" / "models" / "pneumonia3")
+    assert "adult normal radiographs it never saw" in metadata_warnings({"PatientAge": "062Y"}, bundled)[0].message
 
 
 def test_view_body_part_and_modality() -> None:
