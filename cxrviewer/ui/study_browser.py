@@ -81,8 +81,8 @@ class StudyTree(QTreeWidget):
         self._visible_timer.timeout.connect(self._request_visible_thumbnails)
         self.itemClicked.connect(self._on_item_clicked)
         self.itemActivated.connect(self._on_item_activated)
-        self.itemExpanded.connect(lambda _item: self._schedule_thumbnails())
-        self.verticalScrollBar().valueChanged.connect(lambda _value: self._schedule_thumbnails())
+        self.itemExpanded.connect(self._on_item_expanded)
+        self.verticalScrollBar().valueChanged.connect(self._on_scroll_value_changed)
 
     def entries(self) -> list[BrowserEntry]:
         return list(self._entries)
@@ -195,6 +195,12 @@ class StudyTree(QTreeWidget):
                 self._style_failed(item, self._failed[index])
             self._image_items.append(item)
         self.expandAll()
+
+    def _on_item_expanded(self, _item: QTreeWidgetItem) -> None:
+        self._schedule_thumbnails()
+
+    def _on_scroll_value_changed(self, _value: int) -> None:
+        self._schedule_thumbnails()
 
     def _on_item_clicked(self, item: QTreeWidgetItem, column: int) -> None:
         self._emit_for(item)
