@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+INFERENCE_THREAD_NAME = "cxrviewer-inference"
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -146,6 +148,11 @@ class _InferenceWorker(QObject):
         self._engine = None
         self._no_model_reason = "no AI model has been loaded yet"
         self.runs = 0  # requests actually computed (diagnostics and tests)
+
+    @Slot()
+    def name_thread(self) -> None:
+        """Give the QThread a readable name in Python's logs (else "Dummy-1")."""
+        threading.current_thread().name = INFERENCE_THREAD_NAME
 
     @Slot()
     def load(self) -> None:
@@ -296,12 +303,13 @@ class InferenceService(QObject):
         self._stopped = False
 
         self._thread = QThread()
-        self._thread.setObjectName("cxrviewer-inference")
+        self._thread.setObjectName(INFERENCE_THREAD_NAME)
         self._worker = _InferenceWorker(
             self._requests, self._loads, self._stop, None if models_root is None else Path(models_root),
             self._wanted_sanity,
         )
         self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.name_thread)
         self._load_wanted.connect(self._worker.load)
         self._wake.connect(self._worker.process)
         self._sanity_wanted.connect(self._worker.sanity)

@@ -187,7 +187,7 @@ class StudyTree(QTreeWidget):
                 label += f"  ({entry.frame_count} frames)"
             item = QTreeWidgetItem(group, [label])
             item.setData(0, INDEX_ROLE, index)
-            item.setToolTip(0, str(entry.path))
+            item.setToolTip(0, entry.path.name if self._anonymise else str(entry.path))   # folders may be names
             known = self.thumbnails.cached(entry.path)
             item.setIcon(0, QIcon(QPixmap.fromImage(known)) if known is not None else self._blank_icon)
             self._items_by_path.setdefault(str(entry.path), []).append(item)

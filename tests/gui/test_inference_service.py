@@ -201,3 +201,18 @@ def test_shutdown_joins_the_thread(qtbot, ready):
     assert ready.shutdown() is True  # idempotent
     with qtbot.assertNotEmitted(ready.prediction_ready, wait=100):
         ready.request(make_xray(64))
+
+
+def test_the_inference_thread_has_a_readable_name_in_the_log(qtbot, caplog) -> None:
+    import logging
+
+    from cxrviewer.ui.inference_service import INFERENCE_THREAD_NAME, InferenceService
+
+    service = InferenceService(models_root=Path("/nonexistent-models"))
+    try:
+        with caplog.at_level(logging.INFO), qtbot.waitSignal(service.model_failed, timeout=60_000):
+            service.switch_model("")
+    finally:
+        service.shutdown()
+    worker_records = [r for r in caplog.records if r.threadName != "MainThread"]
+    assert worker_records and {r.threadName for r in worker_records} == {INFERENCE_THREAD_NAME}

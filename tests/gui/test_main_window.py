@@ -146,6 +146,7 @@ def test_anonymise_hides_identifiers_and_is_remembered(qtbot, make_window, viewe
     assert PATIENT_NAME_SHOWN in shown and PATIENT_ID in shown
     tree_text = window.study_dock.tree.topLevelItem(0).text(0)
     assert PATIENT_ID in tree_text
+    assert window.study_dock.tree.image_item(0).toolTip(0) == str(spaced_dicom)
 
     window.action("anonymise").trigger()
     assert window.is_anonymised()
@@ -154,6 +155,7 @@ def test_anonymise_hides_identifiers_and_is_remembered(qtbot, make_window, viewe
         assert identifier not in hidden
     assert ANONYMISED_PLACEHOLDER in hidden
     assert "Doe" not in window.study_dock.tree.topLevelItem(0).text(0)
+    assert window.study_dock.tree.image_item(0).toolTip(0) == spaced_dicom.name   # no folders (names)
     wait_for_tags(qtbot, window)
     tags = window.tag_dock.tags
     tags.search.setText("patient's name")
