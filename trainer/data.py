@@ -112,9 +112,13 @@ class Problem:
 
 
 def integrity_check(
-    samples: Sequence[Sample], expected_size: tuple[int, int] | None = None
+    samples: Sequence[Sample], expected_size: tuple[int, int] | None = None, decode: bool = True
 ) -> tuple[list[Sample], list[Problem]]:
-    """Drop unreadable, duplicate (same bytes) and wrong-size images, reporting each one."""
+    """Drop unreadable, duplicate (same bytes) and wrong-size images, reporting each one.
+
+    `decode=False` checks bytes only (readable, not a duplicate), for callers that decode
+    every image next anyway and report what fails there.
+    """
     from cxrviewer.core.errors import ImageLoadError
     from cxrviewer.core.io import load_image
 
@@ -129,6 +133,10 @@ def integrity_check(
             continue
         if digest in first_by_hash:
             problems.append(Problem(sample.path, "duplicate", f"same bytes as {first_by_hash[digest].name}"))
+            continue
+        if not decode:
+            first_by_hash[digest] = sample.path
+            kept.append(sample)
             continue
         try:
             image = load_image(sample.path)

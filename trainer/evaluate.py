@@ -170,6 +170,18 @@ def _fmt(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def class_table_lines(classification: dict, labels: Sequence[str]) -> list[str]:
+    """Markdown lines: per-class precision/recall/F1/AUC table, then the confusion matrix."""
+    lines = ["", "| class | precision | recall | F1 | AUC (one-vs-rest) | n |", "| --- | --- | --- | --- | --- | --- |"]
+    for label in labels:
+        row = classification["per_class"][label]
+        lines.append(f"| {label} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | {_fmt(row['f1'])} | "
+                     f"{_fmt(row['auc_ovr'])} | {row['support']} |")
+    lines += ["", "Confusion matrix (rows true, columns predicted): " + ", ".join(labels), ""]
+    lines += ["    " + " ".join(f"{v:6d}" for v in row) for row in classification["confusion_matrix"]]
+    return lines
+
+
 def markdown_report(name: str, split_name: str, labels: Sequence[str], result: dict, counts: dict) -> str:
     test = result["test"]
     lines = [
@@ -200,13 +212,7 @@ def markdown_report(name: str, split_name: str, labels: Sequence[str], result: d
         lines.append(f"- NORMAL images from `{source}` called COVID-19: **{share:.1%}**")
     if "bacterial_vs_viral_auc" in result:
         lines.append(f"- bacterial vs viral AUC (true pneumonias only): **{_fmt(result['bacterial_vs_viral_auc'])}**")
-    lines += ["", "| class | precision | recall | F1 | AUC (one-vs-rest) | n |", "| --- | --- | --- | --- | --- | --- |"]
-    for label in labels:
-        row = test["per_class"][label]
-        lines.append(f"| {label} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | {_fmt(row['f1'])} | "
-                     f"{_fmt(row['auc_ovr'])} | {row['support']} |")
-    lines += ["", "Confusion matrix (rows true, columns predicted): " + ", ".join(labels), ""]
-    lines += ["    " + " ".join(f"{v:6d}" for v in row) for row in test["confusion_matrix"]]
+    lines += class_table_lines(test, labels)
     if "per_source" in result:
         lines += ["", "| source | n | accuracy | " + " | ".join(f"recall {l}" for l in labels) + " |",
                   "| --- " * (3 + len(labels)) + "|"]

@@ -33,7 +33,7 @@ from trainer.data import (
     problems_table,
     read_manifest,
 )
-from trainer.evaluate import plot_confusion, plot_roc
+from trainer.evaluate import _fmt, class_table_lines, plot_confusion, plot_roc
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def evaluate_model(
     pneumonia_labels = list(card.pneumonia_labels)
     samples = discover(data, labels, label_map)
     mode = scoring_mode({s.label for s in samples}, labels, pneumonia_labels)
-    kept, problems = integrity_check(samples)
+    kept, problems = integrity_check(samples, decode=False)   # score_images decodes and reports the rest
     scored, unreadable = score_images(model_folder, kept, batch_size)
     problems += unreadable
     if not scored:
@@ -251,10 +251,6 @@ def _write_predictions(path: Path, scored: Sequence[ScoredImage], labels: Sequen
                              *[f"{p:.6f}" for p in item.probabilities]])
 
 
-def _fmt(value: object) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
 def external_report(name: str, sha256: str, temperature: float, data: Path, result: dict,
                     problems: Sequence[Problem], overlap: Mapping[str, Sequence[str]]) -> str:
     counts = ", ".join(f"{label} {n}" for label, n in sorted(result["label_counts"].items()))
@@ -293,12 +289,7 @@ def external_report(name: str, sha256: str, temperature: float, data: Path, resu
         lines.append(f"- bacterial vs viral AUC (true pneumonias only): **{_fmt(result['bacterial_vs_viral_auc'])}**")
     if "classification" in result:
         c = result["classification"]
-        labels = list(c["per_class"])
-        lines += ["", "| class | precision | recall | F1 | AUC (one-vs-rest) | n |", "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {label} | {_fmt(row['precision'])} | {_fmt(row['recall'])} | {_fmt(row['f1'])} | "
-                  f"{_fmt(row['auc_ovr'])} | {row['support']} |" for label, row in c["per_class"].items()]
-        lines += ["", "Confusion matrix (rows true, columns predicted): " + ", ".join(labels), ""]
-        lines += ["    " + " ".join(f"{v:6d}" for v in row) for row in c["confusion_matrix"]]
+        lines += class_table_lines(c, list(c["per_class"]))
         for source, sm in result.get("per_source", {}).items():
             lines.append(f"- `{source}`: n = {sm['n']}, accuracy {_fmt(sm['accuracy'])}")
         lines += ["", "![confusion](confusion_matrix.png)" + (" ![roc](roc.png)" if len(present) > 1 else "")]

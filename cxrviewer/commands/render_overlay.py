@@ -15,6 +15,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
+from cxrviewer.cli import _positive_float
 from cxrviewer.core.overlay_style import DEFAULT_COLORMAP, DEFAULT_OPACITY, DEFAULT_THRESHOLD
 
 # the method names of core.model.cam, spelled out so that building the parser imports no numpy
@@ -38,16 +39,6 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {value:g}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value:g}")
     return value
 
 

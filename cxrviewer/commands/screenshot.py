@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from cxrviewer.cli import EXIT_OK, CliError, subcommand
+from cxrviewer.cli import EXIT_OK, CliError, _positive_float, subcommand
 
 DEFAULT_SIZE = (1400, 900)
 
@@ -30,23 +30,13 @@ def _window_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value:g}")
-    return value
-
-
 def _configure_screenshot(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, help="image file or folder to open")
     parser.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
     parser.add_argument("--size", type=_window_size, default=DEFAULT_SIZE, metavar="WxH",
                         help="window size in pixels (default 1400x900)")
     parser.add_argument("--model", default=None, metavar="NAME", help="registered model (default: the default model)")
-    parser.add_argument("--timeout", type=_seconds, default=600.0, metavar="S",
+    parser.add_argument("--timeout", type=_positive_float, default=600.0, metavar="S",
                         help="give up after S seconds (default 600: loading a model imports TensorFlow "
                              "and traces it once)")
     parser.add_argument("--read-first", action="store_true",

@@ -87,6 +87,9 @@ def test_integrity_pass_reports_and_excludes(tmp_path: Path) -> None:
     assert [s.path.name for s in kept] == ["good.png"]
     kinds = {p.path.name: p.kind for p in problems}
     assert kinds == {"copy.png": "duplicate", "truncated.png": "unreadable", "small.png": "wrong-size"}
+    bytes_only, problems = integrity_check(samples, decode=False)     # duplicates only; nothing decoded
+    assert [s.path.name for s in bytes_only] == ["good.png", "truncated.png", "small.png"]
+    assert [(p.path.name, p.kind) for p in problems] == [("copy.png", "duplicate")]
 
 
 def test_split_keeps_patients_together_and_is_stratified_and_seeded(tmp_path: Path) -> None:
