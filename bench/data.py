@@ -96,3 +96,9 @@ def link_folder(files: list[Path], folder: Path) -> Path:
         except OSError:
             shutil.copyfile(source, target)
     return folder
+
+
+def shared_radiograph() -> Path | None:
+    """One real Guangzhou radiograph from ../shared (the AI session's image), or None."""
+    found = real_radiographs(1)
+    return found[0] if found else None

@@ -93,11 +93,12 @@ def onnx_runner(model: Any, input_size: int, scratch: Path) -> tuple[Callable[[n
 def request_benchmark(model_folder: Path, image: Any, image_label: str, runs: int, scratch: Path,
                       with_onnx: bool = True) -> RequestResult:
     """Interleaved: bare forward, viewer forward, full request (predict + Grad-CAM), ONNX Runtime."""
+    from cxrviewer.core.model.engine import ModelEngine
     from cxrviewer.core.model.preprocessing import model_input
-    from cxrviewer.core.model.runtime import InferenceEngine, InferenceRequest, load_classifier, run_request
+    from cxrviewer.core.model.runtime import InferenceRequest, load_classifier, run_request
 
     loaded = load_classifier(model_folder)
-    engine = InferenceEngine(loaded)
+    engine = ModelEngine.open(model_folder)     # the viewer's engine: ONNX Runtime when exported
     engine.warm_up()
     size = engine.input_size
     x = model_input(image, size)[np.newaxis]
@@ -177,7 +178,8 @@ def folder_benchmark(model_folder: Path, files: list[Path], scratch: Path, runs:
     """
     from cxrviewer.core.io import load_image
     from cxrviewer.core.model.preprocessing import model_input
-    from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+    from cxrviewer.core.model.engine import ModelEngine
+    from cxrviewer.core.model.runtime import load_classifier
 
     from bench.data import link_folder
 
@@ -201,13 +203,13 @@ def folder_benchmark(model_folder: Path, files: list[Path], scratch: Path, runs:
             notes.append(f"`cxrviewer predict --json` failed: {exc}")
     else:
         notes.append("`cxrviewer predict` is not registered: no start-up figure")
-    engine = InferenceEngine(loaded)
+    engine = ModelEngine.open(model_folder)
     engine.warm_up()
     pipeline = _command_pipeline(engine)
     path = "cxrviewer.commands.predict.predict_paths"
     if pipeline is None:
         pipeline = _engine_path(engine)
-        path = "load_image + InferenceEngine.predict_images"
+        path = "load_image + ModelEngine.predict_images"
         notes.append("cxrviewer/commands/predict.py has no predict_paths: measured " + path)
     pipeline(files[: min(len(files), 2 * BATCH_SIZE)])
     bare()

@@ -64,6 +64,12 @@ def prepare(scratch: Path, quick: bool, model_folder: Path | None = None) -> Ben
     folder = scratch / "models" / "bench"
     export_model(model, folder, name="bench", labels=LABELS, backbone="bench", cam_layer="relu",
                  task="benchmark", extra={"note": "random weights, benchmark only"})
+    try:
+        from trainer.onnx_export import export_onnx
+
+        export_onnx(folder)          # the viewer's fast path, as `cxr-train export` writes it
+    except ImportError as exc:       # no tf2onnx: the viewer's engine falls back to TensorFlow
+        logging.getLogger(__name__).warning("no ONNX export for the benchmark model: %s", exc)
     return BenchModel(folder, int(model.input_shape[1]), description)
 
 

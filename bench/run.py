@@ -28,11 +28,18 @@ if str(ROOT) not in sys.path:
 
 from bench.timing import Timing, paired_ratio  # noqa: E402
 
-SECTIONS = ("startup", "dicom", "overlay", "model", "folder", "train", "memory")
+SECTIONS = ("startup", "ai", "dicom", "overlay", "model", "folder", "train", "memory")
 FIGURES: dict[str, str] = {   # name → unit, in table order
     "window_shown_s": "s",
     "window_shown_frozen_s": "s",
     "import_tensorflow_s": "s",
+    "ai_ready_s": "s",
+    "tensorflow_ready_s": "s",
+    "layer_change_s": "s",
+    "model_switch_s": "s",
+    "max_gui_stall_ms": "ms",
+    "quit_s": "s",
+    "bundle_mb": "MiB",
     "forward_ms": "ms",
     "viewer_forward_ms": "ms",
     "predict_cam_ms": "ms",
@@ -57,8 +64,9 @@ FIGURES: dict[str, str] = {   # name → unit, in table order
 }
 RATIOS: dict[str, str] = {    # name → what it divides
     "window_shown_vs_import_tensorflow": "launch→painted / import tensorflow",
+    "ai_ready_vs_import_tensorflow": "launch→first prediction drawn (bundled model) / import tensorflow",
     "predict_cam_vs_forward": "run_request (preprocess+predict+Grad-CAM) / bare forward",
-    "forward_vs_onnxruntime": "viewer forward (InferenceEngine.predict) / ONNX Runtime",
+    "forward_vs_onnxruntime": "viewer forward (ModelEngine.predict) / bare ONNX Runtime session",
     "reblend_vs_memcpy": "recolour+blend / copy of the RGBA buffer",
     "viewer_recolour_vs_memcpy": "viewer threshold/colour change / copy of the full-size RGBA buffer",
     "dicom_open_vs_decode": "load_image / dcmread().pixel_array",
@@ -68,6 +76,11 @@ RATIOS: dict[str, str] = {    # name → what it divides
 }
 TARGETS: dict[str, tuple[str, float]] = {
     "window_shown_s": ("<", 1.5),
+    "ai_ready_vs_import_tensorflow": ("<=", 1.0),
+    "layer_change_s": ("<=", 3.0),
+    "model_switch_s": ("<=", 6.0),
+    "max_gui_stall_ms": ("<=", 50.0),
+    "quit_s": ("<=", 1.0),
     "predict_cam_vs_forward": ("<=", 1.3),
     "forward_vs_onnxruntime": ("<=", 1.5),
     "opacity_change_recolours": ("==", 0),
@@ -231,6 +244,28 @@ def run_startup(report: Report, settings: Settings, scratch: Path, model: Any) -
         report.skip(["window_shown_frozen_s"], result.frozen_skip_reason)
 
 
+def run_ai(report: Report, settings: Settings, scratch: Path, model: Any) -> None:
+    from bench import ai_session
+
+    result = ai_session.run(max(1, settings.startup_runs // 2) if not settings.quick else 1)
+    report.figure("ai_ready_s", result.ai_ready.median)
+    report.figure("tensorflow_ready_s", result.tensorflow_ready.median)
+    report.figure("layer_change_s", result.layer_change.median)
+    report.figure("model_switch_s", result.model_switch.median)
+    report.figure("max_gui_stall_ms", result.max_gui_stall_ms)
+    report.figure("quit_s", result.quit.median)
+    report.ratio("ai_ready_vs_import_tensorflow", result.ai_ready, result.import_tensorflow)
+    report.config["ai_session_image"] = result.image
+    report.config["gui_stall_ms_by_phase"] = {k: round(v, 1) for k, v in result.stall_by_phase_ms.items()}
+    if result.gui_imported_tensorflow:
+        report.notes.append("the GUI process imported TensorFlow during the AI session (it must not)")
+    bundle = ROOT / "dist" / "cxrviewer"
+    if bundle.is_dir():
+        report.figure("bundle_mb", sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()) / 2**20)
+    else:
+        report.skip(["bundle_mb"], "no dist/cxrviewer: run `make package` first")
+
+
 def run_dicom(report: Report, settings: Settings, scratch: Path, model: Any) -> None:
     from bench import dicom_bench
     from bench.data import shared_dicom
@@ -340,7 +375,7 @@ def run_memory(report: Report, settings: Settings, scratch: Path, model: Any) ->
 
 
 RUNNERS: dict[str, Callable[[Report, Settings, Path, Any], None]] = {
-    "startup": run_startup, "dicom": run_dicom, "overlay": run_overlay, "model": run_model,
+    "startup": run_startup, "ai": run_ai, "dicom": run_dicom, "overlay": run_overlay, "model": run_model,
     "folder": run_folder, "train": run_train, "memory": run_memory,
 }
 

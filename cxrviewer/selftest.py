@@ -11,8 +11,12 @@ Checks, in order (each one line in the report)::
                    give exactly the reference pixels (sha256 in the manifest), lossy ones stay
                    within a tolerance; compressed DICOMs are also decoded by EVERY available
                    pydicom plugin, and the plugins the app ships must be among them
-    model          the bundled (or $CXRVIEWER_MODELS_DIR) default model: sha256 verified, loaded
+    model          the bundled (or $CXRVIEWER_MODELS_DIR) default model: sha256 of the weights and
+                   of the ONNX export verified, loaded in the engine the viewer uses
     predict + CAM  one prediction and one Grad-CAM on a fixture, through the app's run_request
+    worker process the viewer's inference worker process (multiprocessing, also in the frozen
+                   app): the same answer as in-process, then a heat map at another layer
+                   (TensorFlow in the worker), then a stop within the grace period
     overlay        CAM → colour → blend, composited by Qt on the offscreen platform and compared
                    with the numpy blend; a caption drawn with the bundled font
     licenses       (frozen app only) THIRD_PARTY_LICENSES ships next to the executable
@@ -100,6 +104,7 @@ class _Context:
     manifest: dict[str, Any] = field(default_factory=dict)
     verified: dict[str, np.ndarray] = field(default_factory=dict)   # reference name → exact pixels
     engine: Any = None
+    model_folder: Any = None
     prediction: Any = None
     cam: Any = None
     cam_image: Any = None
@@ -273,9 +278,9 @@ def check_fixture(entry: dict[str, Any], context: _Context) -> str:
 
 def check_model(context: _Context, model_name: str | None) -> str:
     """Find the default model, verify its sha256, load it and build the inference engine."""
-    from cxrviewer.core.model.device import configure_devices
+    from cxrviewer.core.model.engine import ModelEngine
     from cxrviewer.core.model.registry import default_model_name, models_root, scan_models
-    from cxrviewer.core.model.runtime import InferenceEngine, load_classifier, read_card, verify_weights
+    from cxrviewer.core.model.runtime import read_card, verify_weights
 
     scan = scan_models()
     cards = [entry.card for entry in scan.models]
@@ -291,13 +296,11 @@ def check_model(context: _Context, model_name: str | None) -> str:
         raise SelftestFailure(f"no model named {name!r} in {models_root()} (available: "
                               f"{', '.join(card.name for card in cards) or 'none'})")
     card = read_card(folder)
-    verify_weights(folder, card)   # load_classifier verifies again; this names the step in the report
-    device = configure_devices()
-    context.engine = InferenceEngine(load_classifier(folder))
-    import tensorflow as tf
-
+    verify_weights(folder, card)   # ModelEngine.open verifies again; this names the step in the report
+    context.engine = engine = ModelEngine.open(folder)
+    context.model_folder = folder
     return (f"{name}: sha256 {card.weights_sha256[:12]}… verified, {len(card.labels)} labels, "
-            f"{card.input_size} px; TensorFlow {tf.__version__} on {device.label}")
+            f"{card.input_size} px; {engine.runtime} on {engine.device}")
 
 
 def check_prediction(context: _Context) -> str:
@@ -311,8 +314,7 @@ def check_prediction(context: _Context) -> str:
     probabilities = np.asarray(prediction.probabilities)
     if probabilities.shape != (len(engine.labels),) or not np.all((probabilities >= 0) & (probabilities <= 1)):
         raise SelftestFailure(f"invalid probabilities {prediction.probabilities}")
-    head = engine.loaded.model.layers[-1].activation
-    if getattr(head, "__name__", "") == "softmax" and abs(float(probabilities.sum()) - 1.0) > 1e-3:
+    if engine.head_activation == "softmax" and abs(float(probabilities.sum()) - 1.0) > 1e-3:
         raise SelftestFailure(f"softmax probabilities sum to {probabilities.sum():.4f}")
     raw = np.asarray(cam.cam) if cam is not None else None
     if raw is None or raw.ndim != 2 or not np.all(np.isfinite(raw)) or raw.min() < 0:
@@ -321,6 +323,59 @@ def check_prediction(context: _Context) -> str:
     top = prediction.top_index
     return (f"{CAM_FIXTURE}: {prediction.labels[top]} {probabilities[top]:.3f}; "
             f"Grad-CAM on {cam.layer} {raw.shape[1]}x{raw.shape[0]}, max {raw.max():.3g}")
+
+
+def check_worker_process(context: _Context, timeout_s: float = 300.0) -> str:
+    """The viewer's worker process answers like the in-process engine, at another layer too, and stops."""
+    import queue
+
+    from cxrviewer.core.inference.client import InferenceClient
+    from cxrviewer.core.inference.protocol import Answer, ModelFailed, ModelReady, RequestFailed, WorkerLost
+
+    events: queue.Queue = queue.Queue()
+    client = InferenceClient(events.put)
+    started = time.perf_counter()
+
+    def wait(kind: type) -> Any:
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            try:
+                event = events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if not client.accept(event):
+                continue
+            if isinstance(event, (ModelFailed, RequestFailed, WorkerLost)):
+                raise SelftestFailure(f"the worker process reported: {getattr(event, 'message', event)}")
+            if isinstance(event, kind):
+                return event
+        raise SelftestFailure(f"the worker process gave no {kind.__name__} within {timeout_s:.0f} s")
+
+    try:
+        client.start()
+        client.switch_model(str(context.model_folder))
+        wait(ModelReady)
+        client.request(context.cam_image)
+        first = wait(Answer)
+        ready_s = time.perf_counter() - started
+        expected = np.asarray(context.prediction.probabilities)
+        difference = float(np.abs(np.asarray(first.prediction.probabilities) - expected).max())
+        if difference > 1e-5:
+            raise SelftestFailure(f"the worker's probabilities differ from the in-process ones by {difference:.2g}")
+        other = next((layer for layer in context.engine.conv_layers if layer != context.engine.default_layer), None)
+        detail = ""
+        if other is not None:
+            client.request(context.cam_image, layer=other)
+            answer = wait(Answer)
+            if answer.cam is None or answer.cam.layer != other or not np.all(np.isfinite(answer.cam.cam)):
+                raise SelftestFailure(f"no heat map at layer {other} from the worker")
+            detail = f"; heat map at {other} {answer.cam.cam.shape[1]}x{answer.cam.cam.shape[0]}"
+        pid = client.worker_pid
+    finally:
+        stop_started = time.perf_counter()
+        client.shutdown()
+        stop_s = time.perf_counter() - stop_started
+    return f"pid {pid}: first answer {ready_s:.1f} s after start, same probabilities{detail}; stopped in {stop_s:.2f} s"
 
 
 def _qimage_rgb(image: Any) -> np.ndarray:
@@ -454,11 +509,13 @@ def run_selftest(
     model_ok = _run("model", lambda: check_model(context, model_name), checks)
     if model_ok and _run("predict + Grad-CAM", lambda: check_prediction(context), checks):
         _run("overlay render", lambda: check_overlay(context), checks)
+        _run("worker process", lambda: check_worker_process(context), checks)
     else:
         reason = "needs the model" if not model_ok else "needs a prediction"
         if not model_ok:
             checks.append(Check("predict + Grad-CAM", NOT_RUN, reason))
         checks.append(Check("overlay render", NOT_RUN, reason))
+        checks.append(Check("worker process", NOT_RUN, reason))
     if install_mode() == "frozen app":
         _run("licenses", check_licenses, checks)
 

@@ -24,3 +24,16 @@ def shared_dir() -> Path | None:
 requires_shared = pytest.mark.skipif(
     shared_dir() is None, reason="../shared not present: real-data tests skipped"
 )
+
+
+def shared_images(count: int) -> list[Path]:
+    """Up to `count` real radiographs from the Guangzhou training split (both classes), [] without ../shared."""
+    folder = shared_dir()
+    if folder is None:
+        return []
+    paths: list[Path] = []
+    for label in ("NORMAL", "PNEUMONIA"):
+        class_dir = folder / "data" / "chest_xray" / "train" / label
+        if class_dir.is_dir():
+            paths += sorted(class_dir.glob("*.jpeg"))[: (count + 1) // 2]
+    return paths[:count]

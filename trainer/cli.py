@@ -178,6 +178,23 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_onnx(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export-onnx", help="write model.onnx + head.npz beside a model's weights (the viewer's fast path)")
+    p.add_argument("--model", required=True, help="model folder, e.g. resources/models/pneumonia3")
+
+
+def _run_export_onnx(args: argparse.Namespace) -> int:
+    from trainer.onnx_export import export_onnx
+
+    try:
+        card = export_onnx(Path(args.model))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cxr-train: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.model}: {card.extra['onnx']['checked_against_tensorflow']}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cxr-train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,9 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_evaluate(sub)
     _add_evaluate_model(sub)
     _add_export(sub)
+    _add_export_onnx(sub)
     args = parser.parse_args(argv)
     handlers = {"train": _run_train, "evaluate": _run_evaluate, "evaluate-model": _run_evaluate_model,
-                "export": _run_export}
+                "export": _run_export, "export-onnx": _run_export_onnx}
     return handlers[args.command](args)
 
 

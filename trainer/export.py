@@ -178,6 +178,9 @@ def export_run(run_dir: Path, models_dir: Path) -> Path:
     scale = absolute_cam_scale(folder, run_dir, config)
     card = replace(card, extra={**card.extra, "cam_absolute_max": scale})
     card.write(folder)
+    from trainer.onnx_export import export_onnx
+
+    export_onnx(folder)   # the viewer's fast path, checked against TensorFlow
     return folder
 
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cxrviewer.core.model.runtime import InferenceEngine
+    from cxrviewer.core.model.engine import ModelEngine
 
 
-def load_engine(name_or_folder: str | None) -> "InferenceEngine":
-    """The model to run: a registered name, a model folder, or (None) the default model.
+def load_engine(name_or_folder: str | None) -> "ModelEngine":
+    """The model to run: a registered name, a model folder, or (None) the default model — in the
+    same engine as the viewer's worker (ONNX Runtime first, TensorFlow for other layers).
 
     Every failure is a CxrError with a one-line reason, so the command exits with status 2.
     """
     from cxrviewer.cli import CliError
-    from cxrviewer.core.model.device import configure_devices
+    from cxrviewer.core.model.engine import ModelEngine
     from cxrviewer.core.model.registry import default_model_name, models_root, resolve_model_folder, scan_models
-    from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
 
     if not name_or_folder:
         scan = scan_models()
@@ -30,5 +30,4 @@ def load_engine(name_or_folder: str | None) -> "InferenceEngine":
         folder = resolve_model_folder(name_or_folder)
     except LookupError as exc:
         raise CliError(str(exc.args[0] if exc.args else exc)) from exc
-    configure_devices()
-    return InferenceEngine(load_classifier(folder))
+    return ModelEngine.open(folder, trace_lazily=True)

@@ -2,7 +2,7 @@
 
 Inputs are files or folders (searched recursively, `core.io.find_images`). Images are read
 and preprocessed (`model_input`, the one preprocessing path) by a small thread pool a few
-batches ahead, while the main thread runs `InferenceEngine.predict_many` on full batches,
+batches ahead, while the main thread runs `ModelEngine.predict_many` (ONNX Runtime) on full batches,
 so a folder of 1,000 images runs in one process with the model busy all the time.
 
 One line per input, in input order: a JSON object with --json, else a readable line. A
@@ -30,7 +30,7 @@ from cxrviewer.core.errors import CxrError, ImageLoadError
 if TYPE_CHECKING:
     import numpy as np
 
-    from cxrviewer.core.model.runtime import InferenceEngine
+    from cxrviewer.core.model.engine import ModelEngine
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def prefetched(items: Sequence[Any], function: Callable[[Any], Any], workers: in
 
 
 def predict_paths(
-    engine: "InferenceEngine",
+    engine: "ModelEngine",
     items: Sequence[tuple[Path, str | None]],
     batch_size: int = 8,
     workers: int = LOADER_THREADS,

@@ -1,6 +1,6 @@
 """`cxrviewer render INPUT -o OUT.png --overlay [...]`: the display image with the AI heat map.
 
-The same steps as the viewer: `model_input` → `InferenceEngine.predict_and_cam` → raw CAM
+The same steps as the viewer: `model_input` → `ModelEngine.predict_and_cam` → raw CAM
 → `cam_index_image` (at the image's size) → `core.overlay_style.overlay_rgba` (heat map or
 contour lines, threshold, colour map) → `core.overlay.blend` on the default display image.
 The class and its probability are printed on one line, so the picture is never read

@@ -255,10 +255,27 @@ def model_randomisation_test(
     from cxrviewer.core.model.runtime import InferenceEngine
 
     real_engine = engine if engine is not None else InferenceEngine(loaded)
+    return randomisation_test_on_input(loaded, model_input(image, real_engine.input_size), class_index, layer,
+                                       method, top_k, seed, real_engine)
+
+
+def randomisation_test_on_input(
+    loaded: "LoadedModel",
+    x: np.ndarray,
+    class_index: int | None = None,
+    layer: str | None = None,
+    method: str = GRADCAM,
+    top_k: int = DEFAULT_TOP_K,
+    seed: int = 0,
+    engine: "InferenceEngine | None" = None,
+) -> RandomisationResult:
+    """`model_randomisation_test` on a preprocessed model input (what the worker process receives)."""
+    from cxrviewer.core.model.runtime import InferenceEngine
+
+    real_engine = engine if engine is not None else InferenceEngine(loaded)
     # CAM equals Grad-CAM × h·w at the GAP input (same ranks), and Grad-CAM takes the Dense
     # weights from the graph, so it sees the randomised head.
     method = GRADCAM if method == CAM else method
-    x = model_input(image, real_engine.input_size)
     probabilities, real_cam = real_engine.predict_and_cam(x, class_index, layer, method)
     chosen = int(np.argmax(probabilities)) if class_index is None else int(class_index)
     layer_name = layer or real_engine.default_layer

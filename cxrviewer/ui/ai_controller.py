@@ -163,6 +163,7 @@ class AiController(QObject):
         self._shown_anyway: set[tuple[str, str, int]] = set()   # (model, image key, class) let through
         self._gate: HeatmapGate | None = None
         self._last_error = ""
+        self._restarted = False                  # the worker died and was replaced: say so once ready
         self.requests_sent = 0   # diagnostics and tests: requests this controller made
 
         self.device_label = QLabel("AI: not loaded", window)
@@ -297,7 +298,7 @@ class AiController(QObject):
         self.window.resizeDocks([self.panel, self.window.tag_dock], [640, 220], Qt.Orientation.Vertical)
 
     def shutdown(self) -> None:
-        """Stop the inference thread (waits for a running TensorFlow call). Safe to call twice."""
+        """Stop the inference worker process (within about a second). Safe to call twice."""
         if self._stopped:
             return
         self._stopped = True
@@ -364,6 +365,8 @@ class AiController(QObject):
         service.model_loading.connect(self._on_service_model_loading)
         service.model_ready.connect(self._on_service_model_ready)
         service.model_failed.connect(self._on_service_model_failed)
+        service.model_kept.connect(self._on_service_model_kept)
+        service.worker_lost.connect(self._on_service_worker_lost)
         service.prediction_ready.connect(self._on_service_prediction_ready)
         service.cam_ready.connect(self._on_service_cam_ready)
         service.request_failed.connect(self._on_service_request_failed)
@@ -535,7 +538,7 @@ class AiController(QObject):
         self._show_cam(cam, image)
 
     def _ready_text(self, model: ModelInfo) -> str:
-        return f"Model {model.name} ready ({model.device})"
+        return model.status_text
 
     def _show_idle_state(self) -> None:
         self.panel.set_state("The AI model loads in the background…")
@@ -583,6 +586,16 @@ class AiController(QObject):
 
     def _on_service_model_ready(self, info: ModelInfo) -> None:
         sha = info.card.weights_sha256 if info.card is not None else ""
+        if self._restarted and self._model is not None and self._model.name == info.name \
+                and self._weights_seen.get(info.name) == sha:
+            # the same model back after a worker restart: keep the user's class, method and layer
+            self._restarted = False
+            self._model = info
+            self._last_error = ""
+            self.panel.set_state(self._ready_text(info) + " (the AI worker was restarted after it stopped unexpectedly)")
+            self.device_label.setText(info.status_text)
+            self._refresh()
+            return
         if self._weights_seen.get(info.name, sha) != sha:   # same name, new weights: forget old maps
             self._cams.drop_if(lambda key: key[0] == info.name)
             self._predictions.drop_if(lambda key: key[0] == info.name)
@@ -598,8 +611,10 @@ class AiController(QObject):
             self._scan_registry()
         self.panel.select_model(info.name)
         self._rebuild_model_menu()
-        self.panel.set_state(self._ready_text(info))
-        self.device_label.setText(info.device)
+        self.panel.set_state(self._ready_text(info)
+                             + (" (the AI worker was restarted after it stopped unexpectedly)" if self._restarted else ""))
+        self._restarted = False
+        self.device_label.setText(info.status_text)
         self.device_label.setToolTip(f"AI model {info.name} runs on {info.device}"
                                      + (f" ({info.device_detail})" if info.device_detail else ""))
         log.info("AI model %s ready on %s", info.name, info.device)
@@ -623,6 +638,25 @@ class AiController(QObject):
         self._rebuild_model_menu()
         log.warning("AI model not available: %s", message)
         self.failed.emit(message)
+
+    def _on_service_model_kept(self, message: str, kept: ModelInfo) -> None:
+        """A switch failed: the previous model still runs; say why and keep working with it."""
+        log.warning("model switch failed, keeping %s: %s", kept.name, message)
+        self._on_service_model_ready(kept)
+        self._last_error = message
+        self.panel.set_state(f"Could not switch model: {message}. Still using {kept.name}.", problem=True)
+        self.failed.emit(message)
+
+    def _on_service_worker_lost(self, message: str, restarting: bool) -> None:
+        """The worker process died: say so; when it is restarted, the model and the request follow."""
+        self._last_error = message
+        if restarting:
+            self._restarted = True
+            self.panel.set_state(message, problem=True)
+            self.window.statusBar().showMessage(message, 15000)
+            self.device_label.setText("AI: restarting…")
+            return
+        self._on_service_model_failed(message)
 
     def _on_service_prediction_ready(self, prediction: Prediction) -> None:
         model = self._model

@@ -1,10 +1,11 @@
 """Faults around the AI model: each one gives a clear message, the viewer keeps working, a retry heals.
 
 InferenceService level: weights file missing, truncated or with a wrong sha256 in the card;
-TensorFlow failing to import (in-process by breaking `import`, and in a fresh process whose
-`tensorflow` package cannot be imported); MemoryError in the worker while loading and while
-predicting; a prediction that raises a project error. After each, loading a good model again
-(or simply the next request) works — the inference thread survived.
+TensorFlow failing to import (in the worker, and in a fresh process whose `tensorflow`
+package cannot be imported); MemoryError in the worker while loading and while predicting;
+a prediction that raises a project error. After each, loading a good model again (or simply
+the next request) works — the worker process survived. Faults inside the worker process are
+injected by tests/fault_engine.py (the real engine, wrapped).
 
 Window level (when the AI panel is wired into MainWindow): a missing model leaves a plain
 viewer that opens images, says why in the AI panel, and its Retry button loads the model
@@ -15,7 +16,6 @@ request, tampered weights and an unknown model name; they are not repeated here.
 """
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import shutil
@@ -26,11 +26,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrviewer.core.errors import InferenceError
-from cxrviewer.core.model import runtime
-from cxrviewer.core.model.card import CARD_FILENAME, ModelCard
-from cxrviewer.core.model.runtime import InferenceEngine
+from cxrviewer.core.inference.worker import WorkerOptions
+from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, sha256_file
 from cxrviewer.ui.inference_service import InferenceService
+from tests.fault_engine import FACTORY, set_faults
 from tests.model_factory import make_model_folder, make_xray
 
 LOAD_TIMEOUT_MS = 240_000       # TensorFlow import + warm-up at nice 19 on a busy 2-core machine
@@ -53,7 +52,7 @@ def models_root(tmp_path: Path, pristine_model: Path) -> Path:
 
 @pytest.fixture
 def service(qtbot, _qt_session, models_root: Path):
-    service = InferenceService(models_root=models_root)
+    service = InferenceService(options=WorkerOptions(str(models_root), FACTORY, preload_tensorflow=False))
     yield service
     service.shutdown()
 
@@ -109,13 +108,13 @@ def test_truncated_weights_file_then_retry(qtbot, service, models_root) -> None:
 
     # Truncated *and* a card that matches the truncated file: Keras itself must fail cleanly.
     card = json.loads((folder / CARD_FILENAME).read_text())
-    card["weights_sha256"] = runtime.sha256_file(weights)
+    card["weights_sha256"] = sha256_file(weights)
     (folder / CARD_FILENAME).write_text(json.dumps(card))
     message = load_fails(qtbot, service)
     assert message.startswith("model pneumonia3 could not be loaded: "), message
 
     weights.write_bytes(kept)
-    card["weights_sha256"] = runtime.sha256_file(weights)
+    card["weights_sha256"] = sha256_file(weights)
     (folder / CARD_FILENAME).write_text(json.dumps(card))
     load_succeeds(qtbot, service)
     predicts(qtbot, service)
@@ -141,20 +140,11 @@ def test_wrong_sha256_in_the_card_then_retry(qtbot, service, models_root) -> Non
 
 
 # ============================================================================ TensorFlow
-def test_tensorflow_import_failing_in_the_worker_then_retry(qtbot, service, monkeypatch) -> None:
-    real_import = builtins.__import__
-
-    def broken_import(name, *args, **kwargs):
-        if name.split(".")[0] in ("tensorflow", "keras"):
-            raise ImportError(f"simulated: No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", broken_import)
+def test_tensorflow_import_failing_in_the_worker_then_retry(qtbot, service, models_root) -> None:
+    set_faults(models_root, load="import")
     message = load_fails(qtbot, service)
-    assert "could not be loaded" in message and "ImportError" in message
-    assert "keras" in message or "tensorflow" in message
-    monkeypatch.setattr(builtins, "__import__", real_import)
-
+    assert "could not be loaded" in message and "ImportError" in message and "tensorflow" in message
+    set_faults(models_root)
     load_succeeds(qtbot, service)
     predicts(qtbot, service)
 
@@ -208,63 +198,42 @@ def test_tensorflow_that_cannot_be_imported_in_a_fresh_process(tmp_path, models_
 
 
 # ============================================================================ the worker
-def test_out_of_memory_while_loading_then_retry(qtbot, service, monkeypatch) -> None:
-    real_load = runtime.load_classifier
-
-    def no_memory(folder):
-        raise MemoryError()
-
-    monkeypatch.setattr(runtime, "load_classifier", no_memory)
+def test_out_of_memory_while_loading_then_retry(qtbot, service, models_root) -> None:
+    set_faults(models_root, load="memory")
     message = load_fails(qtbot, service)
     assert "could not be loaded" in message and "ran out of memory" in message
     assert "CXRVIEWER_FORCE_CPU=1" in message
-    monkeypatch.setattr(runtime, "load_classifier", real_load)
+    set_faults(models_root)
     load_succeeds(qtbot, service)
     predicts(qtbot, service)
 
 
-def test_out_of_memory_while_predicting_then_the_next_request_works(qtbot, service, monkeypatch) -> None:
+def test_out_of_memory_while_predicting_then_the_next_request_works(qtbot, service, models_root) -> None:
     load_succeeds(qtbot, service)
-    real = InferenceEngine.predict_and_cam
-    calls = {"n": 0}
-
-    def first_call_runs_out_of_memory(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise MemoryError("simulated: failed to allocate 3.2 GiB for the CAM")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(InferenceEngine, "predict_and_cam", first_call_runs_out_of_memory)
+    set_faults(models_root, predict="memory-once")
     with qtbot.waitSignal(service.request_failed, timeout=RESULT_TIMEOUT_MS) as blocker:
         failed = service.request(make_xray(64, seed=1))
     assert blocker.args[0] == failed
     assert "ran out of memory" in blocker.args[1] and "failed to allocate 3.2 GiB" in blocker.args[1]
-    assert service._thread.isRunning()
+    assert service.is_running()
     predicts(qtbot, service)
 
 
-def test_a_prediction_raising_a_project_error_is_passed_on_verbatim(qtbot, service, monkeypatch) -> None:
+def test_a_prediction_raising_a_project_error_is_passed_on_verbatim(qtbot, service, models_root) -> None:
     load_succeeds(qtbot, service)
-    real = InferenceEngine.predict_and_cam
-
-    def refuses(self, *args, **kwargs):
-        raise InferenceError("the image is too small for the model (4 × 4 pixels)")
-
-    monkeypatch.setattr(InferenceEngine, "predict_and_cam", refuses)
+    set_faults(models_root, predict="project-error")
     with qtbot.waitSignal(service.request_failed, timeout=RESULT_TIMEOUT_MS) as blocker:
         service.request(make_xray(64))
     assert blocker.args[1] == "the image is too small for the model (4 × 4 pixels)"
-    monkeypatch.setattr(InferenceEngine, "predict_and_cam", real)
+    set_faults(models_root)
     predicts(qtbot, service)
 
 
-def test_warm_up_raising_fails_the_load_not_the_thread(qtbot, service, monkeypatch) -> None:
-    real = InferenceEngine.warm_up
-    monkeypatch.setattr(InferenceEngine, "warm_up", lambda self: (_ for _ in ()).throw(
-        RuntimeError("simulated: XLA compilation failed")))
+def test_warm_up_raising_fails_the_load_not_the_worker(qtbot, service, models_root) -> None:
+    set_faults(models_root, load="warm_up")
     message = load_fails(qtbot, service)
     assert "simulated: XLA compilation failed" in message
-    monkeypatch.setattr(InferenceEngine, "warm_up", real)
+    set_faults(models_root)
     load_succeeds(qtbot, service)
     predicts(qtbot, service)
 

@@ -170,7 +170,9 @@ def _layer_grids(model: Any, names: Sequence[str]) -> dict[str, tuple[int, int]]
 class InferenceEngine:
     """Owns a loaded model and its traced `tf.function`s. Use from ONE thread only."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, xla: bool | None = None, trace_lazily: bool = False) -> None:
+        """`xla` None follows $CXRVIEWER_XLA. `trace_lazily`: a layer's first heat map runs eagerly
+        (~0.6 s, no tracing) and its graph is traced later by `trace_pending()` (the worker's idle time)."""
         import tensorflow as tf
 
         keras = _import_keras()
@@ -205,14 +207,21 @@ class InferenceEngine:
         self._predict_fn = tf.function(
             probabilities_of, input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)])
         # one image, as the viewer asks: a fixed shape that XLA compiles once
-        self._xla = xla_enabled()
+        self._xla = xla_enabled() if xla is None else bool(xla)
+        self._trace_lazily = trace_lazily
+        self._untraced: list[str] = []
         self._predict_one_fn = tf.function(
             probabilities_of, input_signature=[tf.TensorSpec([1, size, size, 1], tf.float32)], jit_compile=True)
         self._cam_fns: dict[str, Any] = {}
+        self._eager_fns: dict[str, Any] = {}
 
     @property
     def name(self) -> str:
         return self.card.name
+
+    @property
+    def head_activation(self) -> str:
+        return self._head_activation
 
     # -- graph pieces -------------------------------------------------------------------
     def _logits(self, features):
@@ -230,9 +239,10 @@ class InferenceEngine:
             return tf.sigmoid(scaled)
         return tf.nn.softmax(scaled, axis=-1)
 
-    def _cam_fn(self, layer: str) -> Any:
-        """The fused prediction + activations + gradients function for `layer`, built once."""
-        fn = self._cam_fns.get(layer)
+    def _cam_fn(self, layer: str, traced: bool = False) -> Any:
+        """The fused prediction + activations + gradients function for `layer`: its traced graph
+        when built, else (lazy tracing) the same function run eagerly."""
+        fn = self._cam_fns.get(layer) or (None if traced else self._eager_fns.get(layer))
         if fn is not None:
             return fn
         tf = self._tf
@@ -242,9 +252,6 @@ class InferenceEngine:
         sub_model = self._keras.Model(self._model.inputs, [target.output, self._head_input], name=f"cam_{layer}")
         size = self.input_size
 
-        @tf.function(input_signature=[
-            tf.TensorSpec([1, size, size, 1], tf.float32), tf.TensorSpec([], tf.int32),
-        ], jit_compile=self._xla)
         def fused(x, class_index):
             with tf.GradientTape() as tape:
                 activations, features = sub_model(x, training=False)
@@ -256,8 +263,32 @@ class InferenceEngine:
             gradients = tape.gradient(score, activations)
             return probabilities[0], chosen, activations[0], gradients[0]
 
-        self._cam_fns[layer] = fused
-        return fused
+        if self._trace_lazily and not traced:
+            if layer not in self._untraced:
+                self._untraced.append(layer)
+            self._eager_fns[layer] = fused
+            return fused   # eager: no trace now, `trace_pending` builds the graph later
+        graph = tf.function(fused, input_signature=[
+            tf.TensorSpec([1, size, size, 1], tf.float32), tf.TensorSpec([], tf.int32),
+        ], jit_compile=self._xla)
+        self._cam_fns[layer] = graph
+        return graph
+
+    @property
+    def has_untraced(self) -> bool:
+        return bool(self._untraced)
+
+    def trace_pending(self) -> bool:
+        """Trace the graph of one layer that has so far run eagerly; False when none is left."""
+        if not self._untraced:
+            return False
+        layer = self._untraced.pop(0)
+        size = self.input_size
+        zeros = self._tf.constant(np.zeros((1, size, size, 1), np.float32))
+        self._without_xla_on_failure(
+            lambda: self._cam_fn(layer, traced=True)(zeros, self._tf.constant(-1, self._tf.int32)))
+        self._eager_fns.pop(layer, None)
+        return True
 
     def _without_xla_on_failure(self, call: Any) -> Any:
         """Run `call()`; if it fails while XLA is on (a platform without XLA), retry once with plain graphs for good."""
@@ -376,29 +407,11 @@ class InferenceRequest:
     layer: str | None = None
 
 
-def run_request(engine: InferenceEngine, request: InferenceRequest) -> tuple[Prediction, CamResult | None]:
-    """Run one request end to end (preprocess → model → CAM) and package frozen results."""
-    key = image_key(request.image)
-    x = model_input(request.image, engine.input_size)
-    if request.method is None:
-        probabilities = engine.predict(x)[0]
-        cam_result = None
-    else:
-        probabilities, cam = engine.predict_and_cam(x, request.class_index, request.layer, request.method)
-        cam_result = CamResult(
-            request_id=request.request_id,
-            image_key=key,
-            model_name=engine.name,
-            class_index=int(np.argmax(probabilities)) if request.class_index is None else int(request.class_index),
-            method=request.method,
-            layer=request.layer or engine.default_layer,
-            cam=readonly(np.ascontiguousarray(cam, dtype=np.float32)),
-        )
-    prediction = Prediction(
-        request_id=request.request_id,
-        image_key=key,
-        model_name=engine.name,
-        labels=engine.labels,
-        probabilities=tuple(float(p) for p in probabilities),
-    )
-    return prediction, cam_result
+def run_request(engine: Any, request: InferenceRequest) -> tuple[Prediction, CamResult | None]:
+    """Run one request end to end (preprocess → model → CAM) and package frozen results.
+
+    `engine`: an InferenceEngine or a ModelEngine (core.model.engine)."""
+    from cxrviewer.core.model.engine import ModelInput, run_on_input
+
+    item = ModelInput(image_key(request.image), model_input(request.image, engine.input_size))
+    return run_on_input(engine, request.request_id, item, request.class_index, request.method, request.layer)

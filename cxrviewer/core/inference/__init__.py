@@ -1,0 +1,1 @@
+"""The inference worker process and the viewer's Qt-free client for it."""

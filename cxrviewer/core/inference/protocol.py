@@ -1,0 +1,152 @@
+"""Messages between the viewer and its inference worker process (frozen, small, picklable).
+
+viewer → worker: LoadModel, Infer, RunSanity, Stop
+worker → viewer: ModelLoading, ModelReady, ModelFailed, Answer, RequestFailed, SanityDone,
+                 TensorflowReady
+
+An `Infer` carries the preprocessed model input (≤ 224² floats), never the radiograph;
+an `Answer` carries the probabilities and the raw CAM grid (e.g. 6 × 6 floats).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cxrviewer.core.model.cam import METHODS
+from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.model.engine import ModelInput
+from cxrviewer.core.types import CamResult, Prediction
+
+if TYPE_CHECKING:
+    from cxrviewer.core.sanity import RandomisationResult
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the UI needs to know about the loaded model."""
+
+    name: str
+    labels: tuple[str, ...]
+    conv_layers: tuple[str, ...]          # CAM target layers, the card's default first
+    device: str                           # "CPU" or "GPU: ..."
+    default_layer: str = ""
+    methods: tuple[str, ...] = METHODS    # "cam" only when the model has a GAP → Dense head
+    dense_cam_layer: str | None = None    # the only layer where method "cam" is allowed
+    folder: Path | None = None
+    card: ModelCard | None = None
+    device_detail: str = ""
+    layer_grids: tuple[tuple[str, int, int], ...] = ()   # (layer, rows, columns) of its output
+    runtime: str = ""                     # "ONNX Runtime" or "TensorFlow"
+    input_size: int = 0
+
+    @property
+    def status_text(self) -> str:
+        """"AI ready · pneumonia3 · CPU" for the status bar."""
+        return f"AI ready · {self.name} · {self.device}"
+
+
+@dataclass(frozen=True)
+class SanityRequest:
+    """The model randomisation test for one preprocessed image, class, method and layer."""
+
+    request_id: int
+    item: ModelInput
+    class_index: int | None = None
+    layer: str | None = None
+    method: str = "gradcam"
+
+
+@dataclass(frozen=True)
+class SanityOutcome:
+    """The worker's answer to a SanityRequest: a frozen result, or why there is none."""
+
+    request_id: int
+    image_key: str
+    result: "RandomisationResult | None" = None
+    error: str = ""
+
+
+# -- viewer → worker -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadModel:
+    generation: int
+    name_or_folder: str        # "" = the default model
+
+
+@dataclass(frozen=True)
+class Infer:
+    request_id: int
+    item: ModelInput
+    class_index: int | None
+    method: str | None
+    layer: str | None
+
+
+@dataclass(frozen=True)
+class RunSanity:
+    request: SanityRequest
+
+
+@dataclass(frozen=True)
+class CancelSanity:
+    request_id: int            # the sanity request still wanted (older ones are dropped)
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+# -- worker → viewer -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelLoading:
+    generation: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    generation: int
+    info: ModelInfo
+
+
+@dataclass(frozen=True)
+class ModelFailed:
+    generation: int
+    message: str
+    kept: str = ""             # the model still loaded in the worker (a failed switch keeps it)
+
+
+@dataclass(frozen=True)
+class Answer:
+    request_id: int
+    prediction: Prediction
+    cam: CamResult | None
+
+
+@dataclass(frozen=True)
+class RequestFailed:
+    request_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class SanityDone:
+    outcome: SanityOutcome
+
+
+@dataclass(frozen=True)
+class TensorflowReady:
+    model_name: str
+    seconds: float
+
+
+# -- the viewer's own events (not sent by the worker) ---------------------------------------
+@dataclass(frozen=True)
+class WorkerLost:
+    """The worker process ended without being asked to (crash, kill, out of memory)."""
+
+    exit_code: int | None
+    restarting: bool
+    message: str

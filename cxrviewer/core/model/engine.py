@@ -1,0 +1,243 @@
+"""The one model engine every caller uses: the viewer's worker process, `predict`,
+`render --overlay`, `screenshot` and `selftest`.
+
+ONNX Runtime answers what it can (probabilities; every heat-map method at the layer that
+feeds global average pooling, exact there); TensorFlow is loaded only when something needs
+real gradients (another layer, the sanity check) or when the folder has no ONNX export.
+`preload_tensorflow()` lets the worker load it in the background after its first answer,
+so a later layer change does not wait for a 3 s import.
+
+Thread use: one thread calls the predict methods; `preload_tensorflow` may run on another
+(the TensorFlow engine is built under a lock and only handed over when complete).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from cxrviewer.core.errors import InferenceError, ModelLoadError
+from cxrviewer.core.model.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
+from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.model.onnx_engine import OnnxEngine, OnnxExport, onnx_disabled
+from cxrviewer.core.model.preprocessing import model_input
+from cxrviewer.core.types import CamResult, Prediction, XrayImage, readonly
+
+if TYPE_CHECKING:
+    from cxrviewer.core.model.runtime import InferenceEngine, LoadedModel
+
+log = logging.getLogger(__name__)
+
+ONNX_RUNTIME = "ONNX Runtime"
+TENSORFLOW = "TensorFlow"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One preprocessed image as the model takes it: what crosses into the worker process."""
+
+    image_key: str
+    x: np.ndarray          # (S, S, 1) float32, from core.model.preprocessing.model_input
+
+
+class ModelEngine:
+    """A model folder behind one interface, ONNX Runtime first, TensorFlow when needed."""
+
+    def __init__(self, folder: Path, card: ModelCard, fast: OnnxEngine | None, tf_options: dict | None = None) -> None:
+        self.folder = folder
+        self.card = card
+        self._fast = fast
+        self._tf: "InferenceEngine | None" = None
+        self._tf_lock = threading.Lock()
+        self._tf_error: ModelLoadError | None = None
+        self._tf_options = dict(tf_options or {})
+        if fast is None:
+            self._load_tensorflow()
+        reference = fast if fast is not None else self._tf
+        assert reference is not None
+        self.labels: tuple[str, ...] = tuple(card.labels)
+        self.input_size = int(card.input_size)
+        self.default_layer = card.cam_layer
+        self.conv_layers: tuple[str, ...] = tuple(reference.conv_layers)
+        self.layer_grids: dict[str, tuple[int, int]] = dict(reference.layer_grids)
+        self.cam_layer_for_dense_weights: str | None = reference.cam_layer_for_dense_weights
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path, use_onnx: bool = True, **tf_options) -> "ModelEngine":
+        """Verify and open a model folder: ONNX when exported (and `use_onnx`), else TensorFlow now."""
+        from cxrviewer.core.model.runtime import read_card, verify_weights
+
+        folder = Path(folder)
+        card = read_card(folder)
+        verify_weights(folder, card)
+        fast = None
+        export = OnnxExport.from_card(card)
+        if use_onnx and export is not None and not onnx_disabled():
+            try:
+                fast = OnnxEngine(folder, card, export)
+            except ModelLoadError as exc:
+                if "checksum" in str(exc) or "outside" in str(exc):
+                    raise   # a tampered file is an error, not a reason to fall back
+                log.warning("%s; using TensorFlow for model %s", exc, card.name)
+        return cls(folder, card, fast, tf_options)
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def runtime(self) -> str:
+        return ONNX_RUNTIME if self._fast is not None else TENSORFLOW
+
+    @property
+    def device(self) -> str:
+        if self._fast is not None:
+            return self._fast.device
+        from cxrviewer.core.model.device import configure_devices
+
+        return configure_devices().label
+
+    @property
+    def head_activation(self) -> str:
+        """"softmax" or "sigmoid": whether the probabilities add up to one."""
+        if self._fast is not None:
+            return self._fast.head_activation
+        return self.tensorflow().head_activation
+
+    @property
+    def tensorflow_loaded(self) -> bool:
+        return self._tf is not None
+
+    def _load_tensorflow(self) -> "InferenceEngine":
+        with self._tf_lock:
+            if self._tf is not None:
+                return self._tf
+            if self._tf_error is not None:
+                raise self._tf_error
+            from cxrviewer.core.model.device import configure_devices
+            from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+
+            configure_devices()
+            try:
+                self._tf = InferenceEngine(load_classifier(self.folder), **self._tf_options)
+            except ModelLoadError as exc:
+                self._tf_error = exc
+                raise
+            return self._tf
+
+    def tensorflow(self) -> "InferenceEngine":
+        """The TensorFlow engine (gradients at any layer, weight randomisation), loaded on first use."""
+        return self._load_tensorflow()
+
+    def preload_tensorflow(self) -> None:
+        """Load TensorFlow now (e.g. on a background thread); failures are kept for the first real use."""
+        try:
+            self._load_tensorflow()
+        except Exception:  # reported when a request needs it
+            log.warning("TensorFlow preload of model %s failed", self.name, exc_info=True)
+
+    @property
+    def loaded(self) -> "LoadedModel":
+        return self.tensorflow().loaded
+
+    @property
+    def has_untraced(self) -> bool:
+        return self._tf is not None and self._tf.has_untraced
+
+    def trace_pending(self) -> bool:
+        """Idle work: trace one graph a layer so far ran eagerly (False when there is none)."""
+        return self._tf is not None and self._tf.trace_pending()
+
+    # -- inference ------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        zeros = np.zeros((1, self.input_size, self.input_size, 1), np.float32)
+        self.predict(zeros)
+        self.predict_and_cam(zeros[0], layer=self.default_layer, method=GRADCAM)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self._fast.predict(batch) if self._fast is not None else self.tensorflow().predict(batch)
+
+    def predict_many(self, inputs: np.ndarray | Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
+        engine = self._fast if self._fast is not None else self.tensorflow()
+        return engine.predict_many(inputs, batch_size)
+
+    def predict_images(self, images: Sequence[XrayImage], batch_size: int = 8) -> np.ndarray:
+        return self.predict_many([model_input(image, self.input_size) for image in images], batch_size)
+
+    def features(self, batch: np.ndarray) -> np.ndarray | None:
+        """Pooled features (N, k) from the fast path; None without an ONNX export."""
+        return self._fast.features(batch) if self._fast is not None else None
+
+    def needs_tensorflow(self, layer: str | None, method: str) -> bool:
+        return self._fast is None or not self._fast.supports(layer, method)
+
+    def check_cam_request(self, layer: str | None, method: str, class_index: int | None) -> str:
+        layer = layer or self.default_layer
+        if method not in METHODS:
+            raise InferenceError(f"unknown heat-map method {method!r}; choose one of {', '.join(METHODS)}")
+        if method == CAM and layer != self.cam_layer_for_dense_weights:
+            raise InferenceError(
+                f"{METHOD_LABELS[CAM]} only works on the layer feeding global average pooling "
+                f"({self.cam_layer_for_dense_weights}); use Grad-CAM for layer {layer}"
+            )
+        if class_index is not None and not 0 <= class_index < len(self.labels):
+            raise InferenceError(f"class index {class_index} is out of range for {len(self.labels)} labels")
+        return layer
+
+    def predict_and_cam(
+        self, x: np.ndarray, class_index: int | None = None, layer: str | None = None, method: str = GRADCAM,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        layer = self.check_cam_request(layer, method, class_index)
+        if not self.needs_tensorflow(layer, method):
+            assert self._fast is not None
+            return self._fast.predict_and_cam(x, class_index, layer, method)
+        return self.tensorflow().predict_and_cam(x, class_index, layer, method)
+
+
+def run_on_input(engine, request_id: int, item: ModelInput, class_index: int | None, method: str | None,
+                 layer: str | None) -> tuple[Prediction, CamResult | None]:
+    """One request end to end on a preprocessed input, packaged as frozen results.
+
+    `engine` is a ModelEngine or a TensorFlow InferenceEngine (same predict methods)."""
+    if method is None:
+        probabilities = engine.predict(item.x)[0]
+        cam_result = None
+    else:
+        probabilities, cam = engine.predict_and_cam(item.x, class_index, layer, method)
+        cam_result = CamResult(
+            request_id=request_id,
+            image_key=item.image_key,
+            model_name=engine.name,
+            class_index=int(np.argmax(probabilities)) if class_index is None else int(class_index),
+            method=method,
+            layer=layer or engine.default_layer,
+            cam=readonly(np.ascontiguousarray(cam, dtype=np.float32)),
+        )
+    prediction = Prediction(
+        request_id=request_id,
+        image_key=item.image_key,
+        model_name=engine.name,
+        labels=engine.labels,
+        probabilities=tuple(float(p) for p in probabilities),
+    )
+    return prediction, cam_result
+
+
+def open_model(name_or_folder: str, root: Path | None = None, **tf_options) -> ModelEngine:
+    """A registered model by name, or a model folder; "" is the default model.
+
+    LookupError when no model matches (its message says what was found)."""
+    from cxrviewer.core.model.registry import default_model_name, models_root, resolve_model_folder, scan_models
+
+    if not name_or_folder:
+        scan = scan_models(root)
+        name_or_folder = default_model_name([entry.card for entry in scan.models]) or ""
+        if not name_or_folder:
+            details = "; ".join(problem.message for problem in scan.problems)
+            raise LookupError(f"no AI models found in {models_root(root)}" + (f" ({details})" if details else ""))
+    return ModelEngine.open(resolve_model_folder(name_or_folder, root), **tf_options)
