@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 from cxrviewer.core.errors import ImageLoadError
 from cxrviewer.core.io import natural_sort_key, read_header
-from cxrviewer.core.io._common import has_dicom_preamble, raster_format
+from cxrviewer.core.io._common import has_dicom_preamble, open_regular, raster_format
 from cxrviewer.core.io.dicom import header_metadata
 from cxrviewer.core.types import XrayImage
 
@@ -103,9 +103,9 @@ class StudyTree:
 
 def _is_raster_file(path: Path) -> bool:
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(132)
-    except OSError:
+    except (OSError, ImageLoadError):
         return False
     return raster_format(head) is not None and not has_dicom_preamble(head)
 

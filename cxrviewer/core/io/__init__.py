@@ -21,13 +21,16 @@ from cxrviewer.core.io._common import (
     PRESET_FULL,
     PRESET_VOI_LUT,
     has_dicom_preamble,
+    max_file_bytes,
     max_pixels_limit,
+    open_regular,
     raster_format,
     read_file_bytes,
+    regular_file_stat,
     sha256_hex,
 )
 from cxrviewer.core.io._guards import check_deflated_size, inflated_size_limit, is_plugin_panic
-from cxrviewer.core.io.dicom import dicom_tag_rows, load_dicom, read_header, sniff_dicom
+from cxrviewer.core.io.dicom import check_header_size, dicom_tag_rows, load_dicom, read_header, sniff_dicom
 from cxrviewer.core.io.raster import load_raster
 from cxrviewer.core.types import XrayImage
 
@@ -52,6 +55,7 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".dcm", ".dicom", ".dic", ".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp"}
 )
 _SKIPPED_NAMES = frozenset({"DICOMDIR", "Thumbs.db"})
+HEADER_FIRST_BYTES = 16 * 2**20   # larger DICOM files are size-checked from their header first
 
 
 def load_image(path: str | os.PathLike[str], frame: int = 0, *, max_pixels: int | None = None) -> XrayImage:
@@ -83,7 +87,10 @@ def _load(path: Path, frame: int, max_pixels: int | None) -> XrayImage:
     except TypeError:
         raise ImageLoadError(path, f"frame must be a whole number, not {frame!r}") from None
     limit = max_pixels_limit(max_pixels)
-    data = read_file_bytes(path)
+    file_limit = max_file_bytes(limit)
+    if regular_file_stat(path, file_limit).st_size > HEADER_FIRST_BYTES:
+        check_header_size(path, limit)
+    data = read_file_bytes(path, file_limit)
     check_deflated_size(path, data, inflated_size_limit(limit))
     digest = sha256_hex(data)
     if has_dicom_preamble(data):
@@ -112,9 +119,9 @@ def is_supported_path(path: str | os.PathLike[str]) -> bool:
 
 def _has_preamble_on_disk(path: Path) -> bool:
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             return has_dicom_preamble(handle.read(132))
-    except OSError:
+    except (OSError, ImageLoadError):
         return False
 
 

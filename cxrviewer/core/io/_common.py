@@ -1,11 +1,15 @@
 """Helpers shared by the raster and DICOM readers: reading bytes, sniffing, size limits."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -32,20 +36,124 @@ _RASTER_MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def read_file_bytes(path: Path) -> bytes:
-    """Read the whole file, turning OS errors into trainee-readable ImageLoadErrors."""
+def max_file_bytes(max_pixels: int | None = None) -> int:
+    """Largest file read into memory: 8 bytes for each allowed pixel plus 64 MB of header room.
+
+    Checked from the file system before a single byte is read, so a sparse 3.5 GB file (or
+    one that keeps growing) never reaches memory; $CXRVIEWER_MAX_PIXELS raises both limits.
+    """
+    return 64 * 2**20 + 8 * max_pixels_limit(max_pixels)
+
+
+def _os_error(path: Path, exc: OSError) -> ImageLoadError:
+    """An OS error while looking at or reading `path`, in a trainee's words."""
+    if isinstance(exc, FileNotFoundError):
+        if os.path.islink(path):
+            return ImageLoadError(path, "file not found: it is a link to a file that does not exist")
+        return ImageLoadError(path, "file not found")
+    if isinstance(exc, IsADirectoryError):
+        return ImageLoadError(path, "this is a folder, not an image file")
+    if isinstance(exc, PermissionError):
+        return ImageLoadError(path, "permission denied: the file cannot be read")
+    if exc.errno == errno.ELOOP:
+        return ImageLoadError(path, "the link cannot be followed: it leads back to itself (a symbolic link loop)")
+    if exc.errno == errno.ENAMETOOLONG:
+        return ImageLoadError(path, "the file name is too long for this file system")
+    if exc.errno == errno.ENOTDIR:
+        return ImageLoadError(path, "file not found (a part of its path is not a folder)")
+    return ImageLoadError(path, f"the file cannot be read ({exc.strerror or exc})")
+
+
+def _not_regular(path: Path, mode: int) -> ImageLoadError | None:
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return ImageLoadError(path, "this is a folder, not an image file")
+    if stat.S_ISFIFO(mode):
+        kind = "a named pipe (FIFO)"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    elif stat.S_ISSOCK(mode):
+        kind = "a network socket"
+    else:
+        kind = "a special file"
+    return ImageLoadError(path, f"this is {kind}, not an image file; only ordinary files are opened")
+
+
+def regular_file_stat(path: Path, max_bytes: int | None = None) -> os.stat_result:
+    """`os.stat(path)` (links followed) for an ordinary, non-empty file of at most `max_bytes`.
+
+    Nothing is opened: a named pipe would block the reader forever and a device such as
+    /dev/zero never ends, so both are refused from their file type alone.
+    """
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImageLoadError(path, "file not found") from None
-    except IsADirectoryError:
-        raise ImageLoadError(path, "this is a folder, not an image file") from None
-    except PermissionError:
-        raise ImageLoadError(path, "permission denied: the file cannot be read") from None
+        info = os.stat(path)
     except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:
-            raise ImageLoadError(path, "the file name is too long for this file system") from None
-        raise ImageLoadError(path, f"the file cannot be read ({exc.strerror or exc})") from None
+        raise _os_error(path, exc) from None
+    problem = _not_regular(path, info.st_mode)
+    if problem is not None:
+        raise problem
+    if info.st_size == 0:
+        raise ImageLoadError(path, "empty file (0 bytes)")
+    limit = max_file_bytes() if max_bytes is None else max_bytes
+    if info.st_size > limit:
+        raise file_too_large(path, info.st_size, limit)
+    return info
+
+
+def file_too_large(path: Path, size: int, limit: int) -> ImageLoadError:
+    return ImageLoadError(
+        path,
+        f"file too large to open safely ({_bytes_text(size)}; the limit is {_bytes_text(limit)}, "
+        f"set {MAX_PIXELS_ENV} to raise it)",
+    )
+
+
+def _bytes_text(size: int) -> str:
+    if size >= 2**30:
+        return f"{size / 2**30:.1f} GB"
+    if size >= 2**20:
+        return f"{size / 2**20:,.0f} MB"
+    return f"{size:,} bytes"
+
+
+@contextlib.contextmanager
+def open_regular(path: Path, max_bytes: int | None = None) -> Iterator[BinaryIO]:
+    """Open an ordinary file for reading (see `regular_file_stat`); ImageLoadError otherwise.
+
+    The file is opened non-blocking and checked again through its descriptor, so a pipe
+    swapped in between the two looks is refused rather than waited on.
+    """
+    regular_file_stat(path, max_bytes)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise _os_error(path, exc) from None
+    try:
+        problem = _not_regular(path, os.fstat(fd).st_mode)
+        if problem is not None:
+            raise problem
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        yield handle
+
+
+def read_file_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """Read a whole ordinary file of at most `max_bytes` (see `max_file_bytes`), never more.
+
+    OS errors, special files and oversized files become trainee-readable ImageLoadErrors.
+    """
+    limit = max_file_bytes() if max_bytes is None else max_bytes
+    with open_regular(path, limit) as handle:
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise _os_error(path, exc) from None
+    if len(data) > limit:   # it grew after it was measured
+        raise file_too_large(path, len(data), limit)
     if not data:
         raise ImageLoadError(path, "empty file (0 bytes)")
     return data

@@ -56,6 +56,8 @@ J2K_FAMILY = frozenset({
     "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",
 })
 _JPEG_LS_SOF = 0xF7
+_J2K_SOC_SIZ = b"\xff\x4f\xff\x51"
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 
 # Frame headers (SOFn); libjpeg itself refuses the hierarchical and arithmetic ones.
 _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -84,6 +86,10 @@ def stream_problem(ds: Dataset, uid: str, plugin: str, frame: int, frame_count: 
     stream = _frame_stream(ds, frame, frame_count)
     if stream is None:
         return "its fragments cannot be read"
+    if uid in J2K_FAMILY:
+        stream, problem = j2k_codestream(stream)
+        if problem:
+            return problem
     declared = codestream_size(stream, uid)
     if declared is not None and declared != (int(ds.Rows), int(ds.Columns)) and declared[0] != 0:
         kind = "JPEG 2000" if uid in J2K_FAMILY else "JPEG-LS" if uid in JPEG_LS_FAMILY else "JPEG"
@@ -100,7 +106,7 @@ def stream_problem(ds: Dataset, uid: str, plugin: str, frame: int, frame_count: 
 def codestream_size(stream: bytes, uid: str) -> tuple[int, int] | None:
     """(rows, columns) a frame's codestream declares, or None when its header cannot be read."""
     if uid in J2K_FAMILY:
-        at = stream.find(b"\xff\x4f\xff\x51", 0, 4096)     # SOC + SIZ (also inside a JP2 wrapper)
+        at = 0 if stream.startswith(_J2K_SOC_SIZ) else stream.find(_J2K_SOC_SIZ)   # anywhere, not the first 4 kB
         if at < 0 or at + 24 > len(stream):
             return None
         width, height, x_offset, y_offset = struct.unpack(">IIII", stream[at + 8:at + 24])
@@ -126,6 +132,35 @@ def codestream_size(stream: bytes, uid: str) -> tuple[int, int] | None:
             return int.from_bytes(stream[pos + 5:pos + 7], "big"), int.from_bytes(stream[pos + 7:pos + 9], "big")
         pos += 2 + int.from_bytes(stream[pos + 2:pos + 4], "big")
     return None
+
+
+def j2k_codestream(stream: bytes) -> tuple[bytes, str | None]:
+    """The JPEG 2000 codestream inside a JP2 file wrapper (the stream itself when unwrapped),
+    or a problem that makes the stream unsafe to hand to pydicom.
+
+    pydicom 3.0.2 (`get_j2k_parameters`) walks the wrapper's boxes with `offset += length`
+    before any plugin decodes: a box of length 0 ("up to the end of the file" in the JP2
+    specification) before the codestream box never moves the offset, so it loops forever; an
+    extended length (1) or a length under 8 leaves it walking garbage. The same walk is done
+    here first, and refused where pydicom's would not end at the codestream box.
+    """
+    if not stream.startswith(_JP2_SIGNATURE[:8]):   # the prefix pydicom recognises
+        return stream, None
+    offset, end = len(_JP2_SIGNATURE), len(stream)
+    while offset + 8 <= end:
+        length = int.from_bytes(stream[offset:offset + 4], "big")
+        kind = stream[offset + 4:offset + 8]
+        if kind == b"jp2c":
+            if length == 1:
+                return stream[offset + 16:], None
+            return stream[offset + 8:offset + length if length >= 8 else end], None
+        if length == 0:
+            return stream, ("the JPEG 2000 file wrapper is corrupt: a box before the image data claims "
+                            "to run to the end of the file, so the image data cannot be found")
+        if length < 8:
+            return stream, f"the JPEG 2000 file wrapper is corrupt: a box has an impossible length ({length} bytes)"
+        offset += length
+    return stream, "the JPEG 2000 file wrapper contains no image data (no codestream box)"
 
 
 def _frame_stream(ds: Dataset, frame: int, frame_count: int) -> bytes | None:

@@ -35,6 +35,7 @@ from cxrviewer.core.io._common import (
     display_name,
     has_dicom_preamble,
     max_pixels_limit,
+    open_regular,
     read_file_bytes,
     rgb_to_gray,
 )
@@ -688,7 +689,7 @@ def read_header(path: str | Path) -> Dataset:
     """
     path = Path(path)
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(16384)
             if DEFLATED_UID in head:
                 check_deflated_size(path, head + handle.read(), inflated_size_limit(max_pixels_limit()))
@@ -706,6 +707,26 @@ def read_header(path: str | Path) -> Dataset:
     if not (has_dicom_preamble(head) or looks_like_dicom(ds)):
         raise ImageLoadError(path, "not a DICOM file")
     return ds
+
+
+def check_header_size(path: Path, max_pixels: int) -> None:
+    """Refuse a DICOM file whose header promises more than `max_pixels`, reading only the header.
+
+    Used before a large file is read whole: its Rows × Columns × frames decide, not its bytes.
+    Files that are not DICOM, deflated ones (see `check_deflated_size`) and headers pydicom
+    cannot parse are left to the full read, which reports them.
+    """
+    with open_regular(path) as handle:
+        head = handle.read(16384)
+        if not has_dicom_preamble(head) or DEFLATED_UID in head:
+            return
+        handle.seek(0)
+        try:
+            ds = pydicom.dcmread(handle, force=True, stop_before_pixels=True)
+            rows, columns = int(ds.Rows), int(ds.Columns)
+        except Exception:  # noqa: BLE001 - the full read says what is wrong
+            return
+    check_pixel_limit(path, rows, columns, frame_count(ds), max_pixels)
 
 
 TagRow = tuple[str, str, str, str]

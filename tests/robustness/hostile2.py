@@ -1,0 +1,113 @@
+"""The second hostile corpus (issue #14): files that hung the viewer or exhausted memory.
+
+Each builder writes one file into a folder and returns its path. They are small: a "3.5 GB"
+file is sparse, a "30000²" JPEG 2000 image only claims that size in its header.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import JPEG2000Lossless, RLELossless
+
+from .hostile import chest_pixels, dicom, save
+
+JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+JP2_FTYP = struct.pack(">I4s4sI4s", 20, b"ftyp", b"jp2 ", 0, b"jp2 ")
+
+
+def box(kind: bytes, body: bytes, length: int | None = None) -> bytes:
+    """A JP2 box; `length` overrides the real one (0 = "to the end of the file")."""
+    return struct.pack(">I4s", len(body) + 8 if length is None else length, kind) + body
+
+
+def j2k_codestream() -> tuple[bytes, object]:
+    """A real 96 × 80 JPEG 2000 codestream and the dataset it came from."""
+    ds = dicom()
+    ds.compress(JPEG2000Lossless)
+    stream = next(generate_frames(ds.PixelData, number_of_frames=1))
+    return stream, ds
+
+
+def j2k_dicom(folder: Path, name: str, stream: bytes, ds: object | None = None) -> Path:
+    if ds is None:
+        _, ds = j2k_codestream()
+    ds.PixelData = encapsulate([stream])
+    return save(ds, folder / name)
+
+
+def set_siz_size(stream: bytes, rows: int, columns: int) -> bytes:
+    data = bytearray(stream)
+    at = data.index(b"\xff\x4f\xff\x51")
+    data[at + 8:at + 16] = struct.pack(">II", columns, rows)
+    return bytes(data)
+
+
+# ------------------------------------------------------------------------------ not regular files
+def fifo(folder: Path, name: str = "x.png") -> Path:
+    path = folder / name
+    os.mkfifo(path)
+    return path
+
+
+def dev_zero_link(folder: Path) -> Path:
+    path = folder / "big.dcm"
+    path.symlink_to("/dev/zero")
+    return path
+
+
+def symlink_loop(folder: Path) -> Path:
+    path = folder / "loop.png"
+    path.symlink_to(path.name)
+    return path
+
+
+def sparse_huge_dicom(folder: Path, size: int = 3_500 * 2**20) -> Path:
+    """A DICOM header declaring 42000 × 42000 in front of a sparse file of `size` bytes."""
+    ds = dicom(np.zeros((4, 4), np.uint16))
+    path = save(ds, folder / "sparse_huge.dcm")
+    data = bytearray(path.read_bytes())
+    for tag, value in ((b"\x28\x00\x10\x00", 42000), (b"\x28\x00\x11\x00", 42000)):   # Rows, Columns (US)
+        at = data.index(tag + b"US")
+        data[at + 8:at + 10] = struct.pack("<H", value)
+    with path.open("wb") as handle:
+        handle.write(bytes(data))
+        handle.truncate(size)
+    return path
+
+
+# ------------------------------------------------------------------------------ JPEG 2000 wrapper
+def jp2_zero_length_box(folder: Path) -> Path:
+    """JP2-wrapped codestream with an 'xml ' box of length 0 before it: pydicom's box walk never ends."""
+    stream, ds = j2k_codestream()
+    wrapped = JP2_SIGNATURE + JP2_FTYP + box(b"xml ", b"<x/>", length=0) + box(b"jp2c", stream)
+    return j2k_dicom(folder, "jp2_zero_box.dcm", wrapped, ds)
+
+
+def jp2_short_box(folder: Path) -> Path:
+    stream, ds = j2k_codestream()
+    wrapped = JP2_SIGNATURE + JP2_FTYP + box(b"xml ", b"<x/>", length=3) + box(b"jp2c", stream)
+    return j2k_dicom(folder, "jp2_short_box.dcm", wrapped, ds)
+
+
+def jp2_header(rows: int = 96, columns: int = 80) -> bytes:
+    ihdr = box(b"ihdr", struct.pack(">IIHBBBB", rows, columns, 1, 15, 7, 0, 0))   # 16-bit gray
+    colr = box(b"colr", struct.pack(">BBBI", 1, 0, 0, 17))                      # greyscale
+    return box(b"jp2h", ihdr + colr)
+
+
+def jp2_valid(folder: Path) -> Path:
+    """A legal JP2 wrapper whose codestream box has length 0 (it runs to the end)."""
+    stream, ds = j2k_codestream()
+    wrapped = JP2_SIGNATURE + JP2_FTYP + jp2_header() + box(b"xml ", b"<x/>") + box(b"jp2c", stream, length=0)
+    return j2k_dicom(folder, "jp2_valid.dcm", wrapped, ds)
+
+
+def jp2_late_siz_bomb(folder: Path) -> Path:
+    """JP2-wrapped codestream behind a 7 kB box, whose SIZ claims 30000 × 30000."""
+    stream, ds = j2k_codestream()
+    wrapped = JP2_SIGNATURE + JP2_FTYP + box(b"xml ", b" " * 7000) + box(b"jp2c", set_siz_size(stream, 30000, 30000))
+    return j2k_dicom(folder, "jp2_late_siz.dcm", wrapped, ds)

@@ -1,0 +1,127 @@
+"""Issue #14: hostile files that hung the viewer or exhausted memory, one test per family.
+
+Each call into the loader runs under `bounded` so that a regression fails the test instead of
+hanging the suite; the file builders are in hostile2.py.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cxrviewer import cli
+from cxrviewer.core.errors import ImageLoadError
+from cxrviewer.core.io import find_images, load_image, read_header
+from cxrviewer.core.study import group_images
+
+from . import hostile2
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="FIFOs, /dev/zero and symlinks are POSIX")
+
+
+def bounded(call: Callable[[], Any], seconds: float = 20.0, release: Path | None = None) -> Any:
+    """`call()` on a thread; fail (not hang) when it takes longer than `seconds`.
+
+    `release` is a FIFO opened for writing after a timeout, so a reader blocked on it ends.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if release is not None:
+            fd = os.open(release, os.O_WRONLY | os.O_NONBLOCK)
+            os.close(fd)
+        pytest.fail(f"still running after {seconds:g} s (hang)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def load_error(path: Path, **kwargs: Any) -> str:
+    with pytest.raises(ImageLoadError) as info:
+        bounded(lambda: load_image(path, **kwargs), release=path if path.is_fifo() else None)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path.name}: "), message
+    return message
+
+
+# ================================================================================ not regular files
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    pipe = hostile2.fifo(tmp_path)
+    assert "named pipe" in load_error(pipe)
+    with pytest.raises(ImageLoadError, match="named pipe"):
+        bounded(lambda: read_header(pipe), release=pipe)
+
+
+def test_folder_scan_with_a_fifo_finishes(tmp_path: Path) -> None:
+    pipe = hostile2.fifo(tmp_path)
+    hostile2.fifo(tmp_path, "1.2.3")            # no suffix: the scanner peeks for a preamble
+    found = bounded(lambda: find_images([tmp_path]), release=pipe)
+    tree = bounded(lambda: group_images(found), release=pipe)
+    assert [i.path for i in tree.files] == [pipe]
+
+
+def test_cli_render_of_a_fifo_is_one_error_line(tmp_path: Path, capsys, log_dir) -> None:
+    pipe = hostile2.fifo(tmp_path)
+    code = bounded(lambda: cli.main(["render", str(pipe), "-o", str(tmp_path / "o.png")]), release=pipe)
+    assert code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("cxrviewer: error: x.png: this is a named pipe"), err
+
+
+def test_dev_zero_behind_a_dicom_name_is_refused(tmp_path: Path) -> None:
+    assert "this is a device, not an image file" in load_error(hostile2.dev_zero_link(tmp_path))
+
+
+def test_symlink_loop_is_named(tmp_path: Path) -> None:
+    link = hostile2.symlink_loop(tmp_path)
+    assert "symbolic link loop" in load_error(link)
+    assert find_images([tmp_path]) == [link]     # listed, so opening it reports the loop
+
+
+# ================================================================================ size before reading
+def test_huge_sparse_file_is_refused_from_its_size(tmp_path: Path, monkeypatch) -> None:
+    path = hostile2.sparse_huge_dicom(tmp_path)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read the whole file"))
+    message = load_error(path)
+    assert "file too large to open safely" in message and "3.4 GB" in message
+
+
+def test_large_dicom_is_refused_from_its_header_before_it_is_read(tmp_path: Path, monkeypatch) -> None:
+    import cxrviewer.core.io as io_module
+
+    path = hostile2.sparse_huge_dicom(tmp_path, size=40 * 2**20)
+    monkeypatch.setattr(io_module, "read_file_bytes", lambda *a, **k: pytest.fail("read the whole file"))
+    assert "42000 × 42000" in load_error(path)
+
+
+# ================================================================================ JPEG 2000 wrapper
+def test_jp2_box_of_length_zero_is_refused_not_looped_on(tmp_path: Path) -> None:
+    message = load_error(hostile2.jp2_zero_length_box(tmp_path))
+    assert "JPEG 2000 file wrapper is corrupt" in message
+
+
+def test_jp2_box_with_an_impossible_length_is_refused(tmp_path: Path) -> None:
+    assert "impossible length (3 bytes)" in load_error(hostile2.jp2_short_box(tmp_path))
+
+
+def test_legal_jp2_wrapper_still_opens(tmp_path: Path) -> None:
+    image = bounded(lambda: load_image(hostile2.jp2_valid(tmp_path)))
+    assert image.pixels.shape == (96, 80)
+
+
+def test_jp2_size_claim_after_the_first_4_kb_is_found(tmp_path: Path) -> None:
+    message = load_error(hostile2.jp2_late_siz_bomb(tmp_path))
+    assert "stream says it is 30000 × 30000 pixels" in message
