@@ -111,3 +111,67 @@ def jp2_late_siz_bomb(folder: Path) -> Path:
     stream, ds = j2k_codestream()
     wrapped = JP2_SIGNATURE + JP2_FTYP + box(b"xml ", b" " * 7000) + box(b"jp2c", set_siz_size(stream, 30000, 30000))
     return j2k_dicom(folder, "jp2_late_siz.dcm", wrapped, ds)
+
+
+# ------------------------------------------------------------------------------ size guards stepped around
+def tiff_duplicate_size_tags(folder: Path) -> Path:
+    """ImageWidth/ImageLength given twice: 24000 × 24000 first (libtiff's), 64 × 64 last (Pillow's)."""
+    entries = [
+        (256, 4, 1, 24000), (256, 4, 1, 64),
+        (257, 4, 1, 24000), (257, 4, 1, 64),
+        (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+        (273, 4, 1, 8), (278, 4, 1, 24000), (279, 4, 1, 16),
+    ]
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        packed = struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + packed
+    ifd += struct.pack("<I", 0)
+    path = folder / "duplicate_tags.tif"
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 24) + bytes(16) + ifd)
+    return path
+
+
+def rle_segment_bomb(folder: Path, expands_to: int = 64 * 2**20) -> Path:
+    """A 64 × 64 RLE DICOM whose one segment expands to `expands_to` bytes (2 bytes → 128 each)."""
+    ds = dicom(np.zeros((64, 64), np.uint8))
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    header = struct.pack("<16I", 1, 64, *([0] * 14))
+    ds.PixelData = encapsulate([header + b"\x81\x00" * (expands_to // 128)])
+    ds["PixelData"].VR = "OB"
+    return save(ds, folder / "rle_bomb.dcm")
+
+
+def rle_valid(folder: Path) -> Path:
+    ds = dicom()
+    ds.compress(RLELossless)
+    return save(ds, folder / "rle_valid.dcm")
+
+
+def deflated_item_bomb(folder: Path, items: int = 5_000_000) -> Path:
+    """Deflated Explicit VR: a ~60 kB file inflating to a sequence of `items` empty items."""
+    import zlib
+
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    fp.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(fp, meta)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    parts = [fp.getvalue(), compressor.compress(struct.pack("<HH", 0x0040, 0x0275) + b"SQ\0\0" + b"\xff" * 4)]
+    block = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" * 100_000
+    parts.extend(compressor.compress(block) for _ in range(items // 100_000))
+    parts.append(compressor.compress(b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"))
+    parts.append(compressor.flush())
+    path = folder / "deflated_items.dcm"
+    path.write_bytes(b"".join(parts))
+    return path

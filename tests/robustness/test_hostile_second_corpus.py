@@ -6,6 +6,7 @@ hanging the suite; the file builders are in hostile2.py.
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -125,3 +126,42 @@ def test_legal_jp2_wrapper_still_opens(tmp_path: Path) -> None:
 def test_jp2_size_claim_after_the_first_4_kb_is_found(tmp_path: Path) -> None:
     message = load_error(hostile2.jp2_late_siz_bomb(tmp_path))
     assert "stream says it is 30000 × 30000 pixels" in message
+
+
+# ================================================================================ size guards stepped around
+def test_tiff_with_duplicate_size_tags_is_checked_at_its_largest(tmp_path: Path) -> None:
+    message = load_error(hostile2.tiff_duplicate_size_tags(tmp_path))
+    assert "image too large" in message and "24000 × 24000" in message
+
+
+def test_rle_segment_that_expands_past_the_frame_is_refused_before_decoding(tmp_path: Path, monkeypatch) -> None:
+    from pydicom.pixels.decoders import rle
+
+    monkeypatch.setattr(rle, "_rle_decode_segment", lambda src: pytest.fail("decoded the bomb"))
+    message = load_error(hostile2.rle_segment_bomb(tmp_path))
+    assert "RLE segment expands to more than twice the image size" in message
+
+
+def test_rle_image_still_opens(tmp_path: Path) -> None:
+    assert bounded(lambda: load_image(hostile2.rle_valid(tmp_path))).pixels.shape == (96, 80)
+
+
+def test_deflated_file_of_millions_of_sequence_items_is_refused(tmp_path: Path) -> None:
+    path = hostile2.deflated_item_bomb(tmp_path)
+    assert path.stat().st_size < 200_000
+    assert "more than 100,000 sequence items" in load_error(path)
+    with pytest.raises(ImageLoadError, match="sequence items"):
+        bounded(lambda: read_header(path))
+
+
+def test_plain_file_of_millions_of_sequence_items_is_refused(tmp_path: Path) -> None:
+    from .hostile import dicom, save
+
+    ds = dicom()
+    path = save(ds, tmp_path / "items.dcm")
+    data = path.read_bytes()
+    items = struct.pack("<HH", 0x0040, 0x0275) + b"SQ\0\0" + b"\xff" * 4
+    items += b"\xfe\xff\x00\xe0\x00\x00\x00\x00" * 200_000 + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    at = data.index(b"\x10\x00\x10\x00PN")          # before (0010,0010), keeping tag order
+    path.write_bytes(data[:at] + items + data[at:])
+    assert "sequence items" in load_error(path)

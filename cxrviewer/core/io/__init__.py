@@ -29,7 +29,7 @@ from cxrviewer.core.io._common import (
     regular_file_stat,
     sha256_hex,
 )
-from cxrviewer.core.io._guards import check_deflated_size, inflated_size_limit, is_plugin_panic
+from cxrviewer.core.io._guards import check_deflated_size, check_item_count, inflated_size_limit, is_plugin_panic
 from cxrviewer.core.io.dicom import check_header_size, dicom_tag_rows, load_dicom, read_header, sniff_dicom
 from cxrviewer.core.io.raster import load_raster
 from cxrviewer.core.types import XrayImage
@@ -92,6 +92,8 @@ def _load(path: Path, frame: int, max_pixels: int | None) -> XrayImage:
         check_header_size(path, limit)
     data = read_file_bytes(path, file_limit)
     check_deflated_size(path, data, inflated_size_limit(limit))
+    if raster_format(data) is None:
+        check_item_count(path, data)
     digest = sha256_hex(data)
     if has_dicom_preamble(data):
         return load_dicom(path, data, digest, frame, limit)

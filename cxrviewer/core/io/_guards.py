@@ -21,7 +21,12 @@ Each was found by fuzzing the loader (tests/robustness/test_fuzz_loader.py):
   JPEG-LS SOF55) with the DICOM header's Rows × Columns before any plugin decodes it.
 * pydicom inflates a Deflated Explicit VR Little Endian dataset in one `zlib.decompress`
   call: a 1 MB file can ask for gigabytes. `check_deflated_size` counts the inflated size
-  in 1 MB steps first and refuses more than the limit.
+  in 1 MB steps first and refuses more than the limit; it also counts sequence items, since a
+  63 kB file inflating to 5 million empty items costs gigabytes once pydicom parses them.
+* pydicom's RLE decoder expands a whole segment before comparing it with the frame size;
+  `rle_problem` counts each segment's output first (issue #14).
+* pydicom's JP2 box walk (`get_j2k_parameters`) never ends on a box of length 0;
+  `j2k_codestream` walks the boxes first (issue #14).
 """
 from __future__ import annotations
 
@@ -39,6 +44,8 @@ from cxrviewer.core.io._common import MAX_PIXELS_ENV
 
 DEFLATED_UID = b"1.2.840.10008.1.2.1.99"
 INFLATE_STEP = 1 << 20
+ITEM_TAG = b"\xfe\xff\x00\xe0"     # (FFFE,E000) little endian: one sequence item or fragment
+MAX_ITEMS = 100_000
 GDCM = "gdcm"
 PYJPEGLS = "pyjpegls"
 
@@ -56,6 +63,8 @@ J2K_FAMILY = frozenset({
     "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203",
 })
 _JPEG_LS_SOF = 0xF7
+RLE_UID = "1.2.840.10008.1.2.5"
+RLE_MAX_SEGMENTS = 15
 _J2K_SOC_SIZ = b"\xff\x4f\xff\x51"
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 
@@ -81,11 +90,13 @@ def plugin_order(available: list[str]) -> list[str]:
 def stream_problem(ds: Dataset, uid: str, plugin: str, frame: int, frame_count: int) -> str | None:
     """Why handing this frame to `plugin` could abort the process, take very long or exhaust
     memory, or None."""
-    if uid not in JPEG_FAMILY | JPEG_LS_FAMILY | J2K_FAMILY:
+    if uid not in JPEG_FAMILY | JPEG_LS_FAMILY | J2K_FAMILY | {RLE_UID}:
         return None
     stream = _frame_stream(ds, frame, frame_count)
     if stream is None:
         return "its fragments cannot be read"
+    if uid == RLE_UID:
+        return rle_problem(stream, int(ds.Rows) * int(ds.Columns))
     if uid in J2K_FAMILY:
         stream, problem = j2k_codestream(stream)
         if problem:
@@ -161,6 +172,45 @@ def j2k_codestream(stream: bytes) -> tuple[bytes, str | None]:
             return stream, f"the JPEG 2000 file wrapper is corrupt: a box has an impossible length ({length} bytes)"
         offset += length
     return stream, "the JPEG 2000 file wrapper contains no image data (no codestream box)"
+
+
+def rle_problem(stream: bytes, segment_bytes: int) -> str | None:
+    """Why an RLE frame would expand beyond its size, or None.
+
+    pydicom's own RLE decoder expands each segment completely before it compares the result
+    with Rows × Columns, and PackBits turns 2 bytes into 128: a 56 MB segment asked for
+    3.6 GB. Here the header's segment count is checked and each segment's output length is
+    counted, stopping as soon as it passes twice the frame size (pydicom trims padding).
+    """
+    if len(stream) < 64:
+        return "the RLE header is cut short"
+    count = struct.unpack("<I", stream[:4])[0]
+    if not 1 <= count <= RLE_MAX_SEGMENTS:
+        return f"the RLE header gives {count:,} segments (1 to {RLE_MAX_SEGMENTS} are possible)"
+    offsets = list(struct.unpack(f"<{count}I", stream[4:4 + 4 * count])) + [len(stream)]
+    limit = 2 * segment_bytes + 4096
+    for index in range(count):
+        segment = stream[offsets[index]:offsets[index + 1]]
+        if 64 * len(segment) > limit and packbits_length(segment, limit) > limit:
+            return (f"an RLE segment expands to more than twice the image size "
+                    f"({segment_bytes:,} bytes expected; a decompression bomb?)")
+    return None
+
+
+def packbits_length(segment: bytes, stop_after: int) -> int:
+    """Bytes the PackBits `segment` decodes to, counted up to just past `stop_after`."""
+    total, pos, end = 0, 0, len(segment)
+    while pos < end and total <= stop_after:
+        header = segment[pos]
+        if header > 128:
+            total += 257 - header
+            pos += 2
+        elif header < 128:
+            total += header + 1
+            pos += header + 2
+        else:
+            pos += 1
+    return total
 
 
 def _frame_stream(ds: Dataset, frame: int, frame_count: int) -> bytes | None:
@@ -281,10 +331,16 @@ def check_deflated_size(path: Path, data: bytes, limit: int) -> None:
         return
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     pending = data[start:]
-    total = 0
+    total = items = 0
+    tail = b""
     try:
         while pending and not inflater.eof:
-            total += len(inflater.decompress(pending, INFLATE_STEP))
+            chunk = inflater.decompress(pending, INFLATE_STEP)
+            total += len(chunk)
+            items += (tail + chunk).count(ITEM_TAG)
+            tail = chunk[-3:]
+            if items > MAX_ITEMS:
+                raise too_many_items(path)
             if total > limit:
                 raise ImageLoadError(
                     path,
@@ -294,6 +350,24 @@ def check_deflated_size(path: Path, data: bytes, limit: int) -> None:
             pending = inflater.unconsumed_tail
     except zlib.error:
         return
+
+
+def too_many_items(path: Path) -> ImageLoadError:
+    return ImageLoadError(
+        path,
+        f"the DICOM file holds more than {MAX_ITEMS:,} sequence items (a decompression bomb?); "
+        "refused before reading it",
+    )
+
+
+def check_item_count(path: Path, data: bytes) -> None:
+    """Refuse a DICOM file with more than MAX_ITEMS sequence items (each costs pydicom a Dataset).
+
+    5 million empty items are 40 MB of file but gigabytes once parsed. Deflated datasets are
+    counted while they are inflated (`check_deflated_size`).
+    """
+    if data.count(ITEM_TAG) > MAX_ITEMS:
+        raise too_many_items(path)
 
 
 def _dataset_offset(data: bytes) -> int | None:

@@ -102,7 +102,9 @@ def tiff_size(data: bytes) -> tuple[int, int] | None:
     """(rows, columns) from the first IFD of a TIFF or BigTIFF file, or None.
 
     Read here rather than by Pillow, which refuses to even report sizes past its own bomb
-    limit (~179 megapixels), so the message could not give the real dimensions.
+    limit (~179 megapixels), so the message could not give the real dimensions. A tag given
+    twice counts with its larger value: libtiff (OpenCV) reads the first, Pillow the last,
+    and a 64 × 64 duplicate must not hide a 24000 × 24000 image from the size limit.
     """
     order = {b"II": "<", b"MM": ">"}.get(data[:2])
     if order is None or len(data) < 16:
@@ -125,7 +127,8 @@ def tiff_size(data: bytes) -> tuple[int, int] | None:
             tag, kind, number = struct.unpack(order + head, data[pos:pos + value_at])
             if tag in (256, 257) and kind in _TIFF_VALUE_TYPES and number >= 1:
                 fmt, size = _TIFF_VALUE_TYPES[kind]
-                found[tag] = struct.unpack(order + fmt, data[pos + value_at:pos + value_at + size])[0]
+                value = struct.unpack(order + fmt, data[pos + value_at:pos + value_at + size])[0]
+                found[tag] = max(value, found.get(tag, 0))
     except struct.error:
         return None
     if 256 in found and 257 in found:
