@@ -30,6 +30,7 @@ from cxrviewer.core.errors import CxrError, ImageLoadError
 if TYPE_CHECKING:
     import numpy as np
 
+    from cxrviewer.core.memory import MemoryBudget
     from cxrviewer.core.model.engine import ModelEngine
 
 log = logging.getLogger(__name__)
@@ -151,16 +152,28 @@ def predict_paths(
     items: Sequence[tuple[Path, str | None]],
     batch_size: int = 8,
     workers: int = LOADER_THREADS,
+    budget: "MemoryBudget | None" = None,
 ) -> Iterator[PredictionLine]:
-    """One PredictionLine per item, in order; images are loaded ahead while the model runs."""
+    """One PredictionLine per item, in order; images are loaded ahead while the model runs.
+
+    Each load first reserves its estimated peak memory from `budget` (default: one of
+    `load_memory_limit()` bytes), so big files are read one after another, not all at once.
+    """
     import numpy as np
+
+    from cxrviewer.core.io import estimated_load_bytes
+    from cxrviewer.core.memory import MemoryBudget, load_memory_limit
 
     labels = tuple(engine.labels)
     pneumonia = tuple(engine.card.pneumonia_labels)
+    budget = budget if budget is not None else MemoryBudget(load_memory_limit())
 
     def prepare(item: tuple[Path, str | None]) -> PreparedInput:
         path, error = item
-        return PreparedInput(path, error=error) if error is not None else prepare_input(path, engine.input_size)
+        if error is not None:
+            return PreparedInput(path, error=error)
+        with budget.reserve(estimated_load_bytes(path)):
+            return prepare_input(path, engine.input_size)
 
     def run(batch: list[PreparedInput]) -> list[PredictionLine]:
         good = [entry for entry in batch if entry.x is not None]
