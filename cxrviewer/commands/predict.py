@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.cli import EXIT_OK, _positive_int, subcommand
-from cxrviewer.core.errors import CxrError, ImageLoadError
+from cxrviewer.core.errors import CxrError, ImageLoadError, printable_name, valid_unicode
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,7 +114,7 @@ def expand_inputs(inputs: Iterable[Path]) -> list[tuple[Path, str | None]]:
     for raw in inputs:
         found = find_images([raw])
         if raw.is_dir() and not found:
-            expanded.append((raw, f"{raw.name}: no images found in this folder"))
+            expanded.append((raw, f"{printable_name(raw.name)}: no images found in this folder"))
         expanded.extend((path, None) for path in found)
     return expanded
 
@@ -129,10 +129,10 @@ def prepare_input(path: Path, input_size: int) -> PreparedInput:
     except ImageLoadError as exc:
         return PreparedInput(path, error=str(exc))
     except CxrError as exc:
-        return PreparedInput(path, error=f"{path.name}: {exc}")
+        return PreparedInput(path, error=f"{printable_name(path.name)}: {exc}")
     except Exception as exc:  # one odd file must not stop a run over a thousand
         log.exception("preparing %s failed", path)
-        return PreparedInput(path, error=f"{path.name}: unexpected {type(exc).__name__}: {exc}")
+        return PreparedInput(path, error=f"{printable_name(path.name)}: unexpected {type(exc).__name__}: {exc}")
 
 
 def prefetched(items: Sequence[Any], function: Callable[[Any], Any], workers: int, depth: int) -> Iterator[Any]:
@@ -209,12 +209,23 @@ def predict_paths(
         yield from run(pending)
 
 
+def _valid_json(value: Any) -> Any:
+    """Strings made valid Unicode (undecodable file-name bytes as "\\xff"): JSON is UTF-8."""
+    if isinstance(value, str):
+        return valid_unicode(value)
+    if isinstance(value, dict):
+        return {valid_unicode(str(key)): _valid_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_json(item) for item in value]
+    return value
+
+
 def write_lines(lines: Iterable[PredictionLine], as_json: bool, stream: TextIO) -> int:
     """Print every line as it comes; returns how many inputs failed."""
     failures = 0
     for line in lines:
         failures += line.error is not None
-        text = json.dumps(line.to_json(), ensure_ascii=False) if as_json else line.to_text()
+        text = json.dumps(_valid_json(line.to_json()), ensure_ascii=False) if as_json else printable_name(line.to_text())
         stream.write(text + "\n")
         stream.flush()
     return failures

@@ -165,3 +165,38 @@ def test_plain_file_of_millions_of_sequence_items_is_refused(tmp_path: Path) -> 
     at = data.index(b"\x10\x00\x10\x00PN")          # before (0010,0010), keeping tag order
     path.write_bytes(data[:at] + items + data[at:])
     assert "sequence items" in load_error(path)
+
+
+# ================================================================================ names and JSON
+def test_bidi_and_control_characters_in_a_name_are_escaped_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "chest\u202egnp.dcm"          # shows as "chestmcd.png" when printed raw
+    path.write_bytes(b"not an image at all, just text " * 10)
+    message = load_error_escaped(path)
+    assert message.startswith("chest\\u202egnp.dcm: ") and "\u202e" not in message
+    newline = tmp_path / "two\nlines.png"
+    newline.write_bytes(b"x" * 64)
+    assert "\n" not in load_error_escaped(newline)
+
+
+def load_error_escaped(path: Path) -> str:
+    with pytest.raises(ImageLoadError) as info:
+        bounded(lambda: load_image(path))
+    return str(info.value)
+
+
+def test_json_lines_are_valid_utf8_for_undecodable_names(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from cxrviewer.commands.predict import PredictionLine, write_lines
+
+    path = Path(os.fsdecode(tmp_path)) / os.fsdecode(b"bad\xff\xfe.png")
+    stream = io.StringIO()
+    failures = write_lines([PredictionLine(path, error=f"{path.name}: broken")], True, stream)
+    assert failures == 1
+    raw = stream.getvalue().encode("utf-8")           # strict: no lone surrogates left
+    record = json.loads(raw.decode("utf-8"))
+    assert record["path"].endswith("bad\\xff\\xfe.png")
+    text = io.StringIO()
+    write_lines([PredictionLine(path, error="broken")], False, text)
+    text.getvalue().encode("utf-8")
