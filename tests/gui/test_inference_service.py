@@ -193,12 +193,13 @@ print("ok")
 def test_the_workers_log_reaches_the_viewers_log(qtbot, caplog) -> None:
     import logging
 
-    service = InferenceService(models_root=Path("/nonexistent-models"))
-    try:
-        with caplog.at_level(logging.INFO), qtbot.waitSignal(service.model_failed, timeout=60_000) as blocker:
-            service.switch_model("")
-    finally:
-        service.shutdown()
+    with caplog.at_level(logging.INFO):
+        service = InferenceService(models_root=Path("/nonexistent-models"))
+        try:
+            with qtbot.waitSignal(service.model_failed, timeout=60_000) as blocker:
+                service.switch_model("")
+        finally:
+            service.shutdown()
     assert "no AI models found in /nonexistent-models" in blocker.args[0]
     assert any(r.name == "cxrviewer.core.inference.client" and "worker started" in r.getMessage()
                for r in caplog.records)
