@@ -200,3 +200,27 @@ def test_json_lines_are_valid_utf8_for_undecodable_names(tmp_path: Path) -> None
     text = io.StringIO()
     write_lines([PredictionLine(path, error="broken")], False, text)
     text.getvalue().encode("utf-8")
+
+
+# ================================================================================ quieter faults
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_and_noted(tmp_path: Path, orientation: int) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    pixels = np.zeros((40, 60), np.uint8)
+    pixels[:10, :20] = 255                            # a bright corner shows every turn and flip
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", exif=exif.tobytes())
+    path = tmp_path / f"orientation_{orientation}.png"
+    path.write_bytes(buffer.getvalue())
+    with Image.open(path) as img:
+        expected = np.asarray(ImageOps.exif_transpose(img), dtype=np.float32)
+    image = bounded(lambda: load_image(path))
+    assert np.array_equal(image.pixels, expected)
+    noted = [n for n in image.notes if "EXIF orientation" in n]
+    assert bool(noted) == (orientation != 1), image.notes

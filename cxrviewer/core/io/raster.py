@@ -232,6 +232,50 @@ def decode_with_pillow(data: bytes) -> np.ndarray:
         return np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
 
 
+_ORIENTATION_NOTES = {
+    2: "mirrored left to right", 3: "turned 180°", 4: "mirrored top to bottom",
+    5: "mirrored along its diagonal", 6: "turned 90° clockwise", 7: "mirrored along its other diagonal",
+    8: "turned 90° anticlockwise",
+}
+
+
+def exif_orientation(data: bytes, fmt: str | None) -> int:
+    """The EXIF Orientation tag (1–8; 1 = as stored) of a JPEG, TIFF or PNG, read by Pillow
+    from the header only; 1 when absent or unreadable."""
+    if fmt not in ("JPEG", "TIFF", "PNG"):
+        return 1
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            value = int(img.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a broken EXIF block just means "as stored"
+        return 1
+    return value if value in _ORIENTATION_NOTES else 1
+
+
+def apply_orientation(arr: np.ndarray, orientation: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Turn a decoded image upright as its EXIF Orientation says (as Pillow's exif_transpose).
+
+    OpenCV's IMREAD_UNCHANGED ignores the tag, so a phone photo of a film was shown, and fed
+    to the model, sideways; the note says what was done, since the file's pixels differ.
+    """
+    if orientation not in _ORIENTATION_NOTES:
+        return arr, ()
+    transforms = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    upright = np.ascontiguousarray(transforms[orientation](arr))
+    note = f"shown upright: {_ORIENTATION_NOTES[orientation]} as the file's EXIF orientation ({orientation}) says"
+    return upright, (note,)
+
+
 def composite_over_black(values: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     """Weight `values` by opacity; a fully opaque alpha channel changes nothing."""
     if np.issubdtype(alpha.dtype, np.integer):
@@ -323,13 +367,17 @@ def load_raster(path: Path, data: bytes, sha256: str, frame: int, max_pixels: in
         raise ImageLoadError(path, "the image has no pixels")
     if size is None:  # no readable header (rare TIFF variants): enforce the limit after all
         check_pixel_limit(path, arr.shape[0], arr.shape[1], 1, max_pixels)
-    return build_raster_image(path, arr, sha256, fmt or "image")
+    arr, orientation_notes = apply_orientation(arr, exif_orientation(data, fmt))
+    return build_raster_image(path, arr, sha256, fmt or "image", orientation_notes)
 
 
-def build_raster_image(path: Path, arr: np.ndarray, sha256: str, fmt: str) -> XrayImage:
+def build_raster_image(
+    path: Path, arr: np.ndarray, sha256: str, fmt: str, notes: tuple[str, ...] = ()
+) -> XrayImage:
     """Turn a decoded array (RGB(A) order) into an XrayImage with its windows and notes."""
     source_dtype = arr.dtype
-    pixels, notes = to_gray(arr)
+    pixels, gray_notes = to_gray(arr)
+    notes = notes + gray_notes
     pixels, finite_notes = replace_non_finite(pixels)
     notes += finite_notes
     default, presets = raster_windows(pixels, source_dtype)
