@@ -237,7 +237,9 @@ def scan_paths(paths: Sequence[Path]) -> list[object]:
     from cxrviewer.core.io import find_images
     from cxrviewer.ui.study_browser import BrowserEntry, entries_from_paths
 
-    files = [f for f in find_images(paths) if f.exists()]
+    # A link that cannot be followed (a loop, a missing target) stays listed: opening it puts
+    # the reason in Problems, where dropping it here left no trace.
+    files = [f for f in find_images(paths) if f.exists() or f.is_symlink()]
     if not files:
         return []
     try:

@@ -224,3 +224,13 @@ def test_exif_orientation_is_applied_and_noted(tmp_path: Path, orientation: int)
     assert np.array_equal(image.pixels, expected)
     noted = [n for n in image.notes if "EXIF orientation" in n]
     assert bool(noted) == (orientation != 1), image.notes
+
+
+def test_gui_folder_scan_keeps_a_symlink_loop_so_it_can_be_reported(tmp_path: Path, qapp) -> None:
+    from cxrviewer.ui.loader import scan_paths
+
+    link = hostile2.symlink_loop(tmp_path)
+    pipe = hostile2.fifo(tmp_path)
+    entries = bounded(lambda: scan_paths([tmp_path]), release=pipe)
+    listed = {getattr(entry, "path", None) for entry in entries}
+    assert link in listed and pipe in listed, entries
