@@ -94,3 +94,32 @@ def make_xray(size: int = 64, seed: int = 0, frame_index: int = 0) -> XrayImage:
         frame_index=frame_index,
         sha256=hashlib.sha256(pixels.tobytes()).hexdigest(),
     )
+
+
+def make_gated_model_folder(parent: Path, name: str = "tiny", threshold: float | None = None) -> Path:
+    """A tiny model with an ONNX export and an out-of-distribution gate fitted on its own features
+    of smooth synthetic films (`threshold` overrides the calibrated one, e.g. -1 to flag everything)."""
+    import json
+    from dataclasses import replace
+
+    from cxrviewer.core.model.card import sha256_file
+    from cxrviewer.core.model.engine import ModelEngine
+    from cxrviewer.core.model.preprocessing import model_input
+    from cxrviewer.core.ood_gate import OOD_CARD_KEY, OOD_FILENAME, OodGate
+    from trainer.onnx_export import export_onnx
+
+    folder = make_model_folder(parent, name, model=build_tiny_classifier(3, 32, seed=2))
+    export_onnx(folder)
+    engine = ModelEngine.open(folder)
+    films = [make_xray(96, seed=seed) for seed in range(120)]
+    features = np.stack([engine.features(model_input(film, 32))[0] for film in films])
+    labels = np.array(["NORMAL", "VIRAL"] * 60)
+    gate = OodGate.fit(features[:80], labels[:80], features[80:], components=8)
+    if threshold is not None:
+        gate = replace(gate, threshold=float(threshold))
+    gate.save(folder / OOD_FILENAME)
+    card = json.loads((folder / "model.json").read_text())
+    card[OOD_CARD_KEY] = {"file": OOD_FILENAME, "sha256": sha256_file(folder / OOD_FILENAME),
+                          "threshold": gate.threshold}
+    (folder / "model.json").write_text(json.dumps(card))
+    return folder

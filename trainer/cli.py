@@ -195,6 +195,27 @@ def _run_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_fit_ood(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit-ood", help="fit, calibrate and measure a model's out-of-distribution gate (ood.npz + card)")
+    p.add_argument("--model", required=True, help="model folder with an ONNX export, e.g. resources/models/pneumonia3")
+    p.add_argument("--data", default="../shared/data", help="folder the model's split.csv paths are relative to")
+
+
+def _run_fit_ood(args: argparse.Namespace) -> int:
+    from trainer.ood_fit import fit_ood
+
+    try:
+        card = fit_ood(Path(args.model), Path(args.data))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cxr-train: error: {exc}", file=sys.stderr)
+        return 2
+    entry = card.extra["ood"]
+    print(f"{card.name}: threshold {entry['threshold']}")
+    for name, rates in entry["flag_rates"].items():
+        print(f"  {name}: {rates['flagged']:.1%} of {rates['images']} flagged")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cxr-train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,9 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_evaluate_model(sub)
     _add_export(sub)
     _add_export_onnx(sub)
+    _add_fit_ood(sub)
     args = parser.parse_args(argv)
     handlers = {"train": _run_train, "evaluate": _run_evaluate, "evaluate-model": _run_evaluate_model,
-                "export": _run_export, "export-onnx": _run_export_onnx}
+                "export": _run_export, "export-onnx": _run_export_onnx,
+                "fit-ood": _run_fit_ood}
     return handlers[args.command](args)
 
 

@@ -78,14 +78,39 @@ class XrayImage:
 
 
 @dataclass(frozen=True)
+class OodVerdict:
+    """The out-of-distribution gate's answer for one image (see core/ood_gate.py)."""
+
+    flagged: bool
+    score: float | None          # None when an image check decided before the model ran
+    threshold: float | None      # None when the model has no fitted gate
+    reason: str                  # "" when not flagged
+
+    def as_json(self) -> dict[str, object]:
+        finite = self.score is not None and bool(np.isfinite(self.score))
+        return {"flagged": self.flagged,
+                "score": round(float(self.score), 4) if finite else None,
+                "threshold": None if self.threshold is None else round(float(self.threshold), 4),
+                "reason": self.reason}
+
+    def message(self, model_name: str) -> str:
+        return f"Outside what {model_name} knows: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Prediction:
-    """Class probabilities for one image from one model."""
+    """Class probabilities for one image from one model, and whether the image is like its training data."""
 
     request_id: int
     image_key: str
     model_name: str
     labels: tuple[str, ...]
     probabilities: tuple[float, ...]
+    ood: OodVerdict | None = None
+
+    @property
+    def outside_training_data(self) -> bool:
+        return self.ood is not None and self.ood.flagged
 
     @property
     def top_index(self) -> int:

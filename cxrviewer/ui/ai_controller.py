@@ -162,6 +162,7 @@ class AiController(QObject):
         self._results_hidden = False             # read first: nothing of the result is shown
         self._shown_anyway: set[tuple[str, str, int]] = set()   # (model, image key, class) let through
         self._gate: HeatmapGate | None = None
+        self._ood_shown_anyway: set[tuple[str, str]] = set()   # (model, image key) shown although flagged
         self._last_error = ""
         self._restarted = False                  # the worker died and was replaced: say so once ready
         self.requests_sent = 0   # diagnostics and tests: requests this controller made
@@ -249,8 +250,26 @@ class AiController(QObject):
         return (gate is not None and not gate.shown_by_default and cam is not None
                 and (cam.model_name, cam.image_key, cam.class_index) in self._shown_anyway)
 
+    def is_outside_training_data(self) -> bool:
+        """True when the gate flagged the image shown (whether or not the user chose to see the result)."""
+        prediction = self.current_prediction()
+        return prediction is not None and prediction.outside_training_data
+
+    def ood_hidden(self) -> bool:
+        """True while the result of a flagged image is held back (no call, no map)."""
+        prediction = self.current_prediction()
+        return (prediction is not None and prediction.outside_training_data
+                and (prediction.model_name, prediction.image_key) not in self._ood_shown_anyway)
+
     def show_anyway(self) -> None:
-        """Show the map loaded now although its class is below the operating threshold."""
+        """Show what is held back: a flagged image's result first, else a map below the operating threshold."""
+        prediction = self.current_prediction()
+        if prediction is not None and self.ood_hidden():
+            self._ood_shown_anyway.add((prediction.model_name, prediction.image_key))
+            if not self._results_hidden:
+                self._display_prediction(prediction)
+            self._update_heatmap_display()
+            return
         cam = self.shown_cam()
         if cam is not None:
             self._shown_anyway.add((cam.model_name, cam.image_key, cam.class_index))
@@ -434,6 +453,12 @@ class AiController(QObject):
         self.prediction_shown.emit(prediction)
 
     def _display_prediction(self, prediction: Prediction) -> None:
+        if prediction.outside_training_data \
+                and (prediction.model_name, prediction.image_key) not in self._ood_shown_anyway:
+            self.panel.clear_prediction(prediction.ood.message(prediction.model_name)
+                                        + ". No call and no heat map: the model's answer here would be a guess.")
+            self.controls.set_top_label(None)
+            return
         card = self._model.card if self._model is not None else None
         pneumonia = card.pneumonia_labels if card is not None else ()
         self.panel.show_prediction(prediction, pneumonia)
@@ -468,7 +493,8 @@ class AiController(QObject):
         self._gate = gate = self._gate_for(cam)
         below = gate is not None and not gate.shown_by_default
         anyway = self.is_shown_anyway()
-        allowed = cam is not None and not self._results_hidden and (not below or anyway)
+        ood_hidden = self.ood_hidden()
+        allowed = cam is not None and not self._results_hidden and not ood_hidden and (not below or anyway)
         visible = allowed and self.controls.is_overlay_visible()
         self.overlay.setVisible(visible)
         if cam is None:
@@ -477,9 +503,16 @@ class AiController(QObject):
         elif self._results_hidden:
             self.panel.set_caption(READ_FIRST_CAPTION)
             self.panel.set_gate("")
+        elif ood_hidden:
+            prediction = self.current_prediction()
+            self.panel.set_caption("")
+            self.panel.set_gate(prediction.ood.message(prediction.model_name), offer_show=True)
         else:
             self.panel.set_caption(self._caption(cam))
-            if below and not anyway:
+            if self.is_outside_training_data():
+                prediction = self.current_prediction()
+                self.panel.set_gate(f"Shown anyway — {prediction.ood.message(prediction.model_name)}.")
+            elif below and not anyway:
                 self.panel.set_gate(gate.message, offer_show=True)
             elif below:
                 self.panel.set_gate(f"Shown anyway: p({gate.class_label}) = {gate.probability:.2f} is below the "
@@ -496,6 +529,8 @@ class AiController(QObject):
         label = self._model.labels[cam.class_index] if self._model is not None else str(cam.class_index)
         number = f"  p = {prediction.probability(label):.2f}" if prediction is not None else ""
         note = "  (below threshold)" if self.is_shown_anyway() else ""
+        if prediction is not None and prediction.outside_training_data:
+            note += "  (outside training data)"
         absolute = self.controls.normalisation() == "absolute"
         self.legend.set_scale(self.controls.colormap(), self.controls.threshold(),
                               self.controls.absolute_max() if absolute else None)

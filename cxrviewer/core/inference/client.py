@@ -32,8 +32,7 @@ from cxrviewer.core.inference.protocol import (
     RunSanity, SanityDone, SanityRequest, Stop, TensorflowReady, WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerLog, WorkerOptions, serve
-from cxrviewer.core.model.engine import ModelInput
-from cxrviewer.core.model.preprocessing import model_input
+from cxrviewer.core.model.engine import prepare_input
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import XrayImage
 
@@ -213,7 +212,7 @@ class InferenceClient:
         self._latest_sanity_id = request_id
         size = self._model.input_size if self._model is not None else 0
         if size:
-            item = ModelInput(image_key(image), model_input(image, size))
+            item = prepare_input(image, size)
             self._control(RunSanity(SanityRequest(request_id, item, class_index, layer, method)))
         else:
             self._deliver(SanityDone(_no_model_outcome(request_id, image)))
@@ -297,7 +296,7 @@ class InferenceClient:
 
     def _send_request(self, process: _Process, wanted: _Wanted, size: int) -> None:
         try:
-            item = ModelInput(image_key(wanted.image), model_input(wanted.image, size))
+            item = prepare_input(wanted.image, size)
         except Exception as exc:  # a frame the model cannot take: say so like any failed request
             log.exception("preprocessing for request %d failed", wanted.request_id)
             self._deliver(RequestFailed(wanted.request_id, f"the image could not be prepared for the model: {exc}"))

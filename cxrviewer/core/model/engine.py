@@ -25,7 +25,7 @@ from cxrviewer.core.model.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.onnx_engine import OnnxEngine, OnnxExport, onnx_disabled
 from cxrviewer.core.model.preprocessing import model_input
-from cxrviewer.core.types import CamResult, Prediction, XrayImage, readonly
+from cxrviewer.core.types import CamResult, OodVerdict, Prediction, XrayImage, readonly
 
 if TYPE_CHECKING:
     from cxrviewer.core.model.runtime import InferenceEngine, LoadedModel
@@ -42,6 +42,21 @@ class ModelInput:
 
     image_key: str
     x: np.ndarray          # (S, S, 1) float32, from core.model.preprocessing.model_input
+    flag: str = ""         # why the radiograph itself is out of distribution (core.ood_gate.image_flag)
+
+
+def prepare_input(image: XrayImage, input_size: int) -> ModelInput:
+    """The one way a radiograph becomes a model input: preprocessing plus the image checks."""
+    from cxrviewer.core.model.runtime import image_key
+    from cxrviewer.core.ood_gate import image_flag
+
+    flag = image_flag(image)
+    if not np.all(np.isfinite(image.pixels)) and flag:
+        # NaN/inf pixels have no display; the model still gets a defined (blank) input
+        x = np.zeros((input_size, input_size, 1), np.float32)
+    else:
+        x = model_input(image, input_size)
+    return ModelInput(image_key(image), x, flag)
 
 
 class ModelEngine:
@@ -65,6 +80,9 @@ class ModelEngine:
         self.conv_layers: tuple[str, ...] = tuple(reference.conv_layers)
         self.layer_grids: dict[str, tuple[int, int]] = dict(reference.layer_grids)
         self.cam_layer_for_dense_weights: str | None = reference.cam_layer_for_dense_weights
+        from cxrviewer.core.ood_gate import OodGate
+
+        self.ood_gate = OodGate.load(folder, card) if fast is not None else None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -173,6 +191,17 @@ class ModelEngine:
         """Pooled features (N, k) from the fast path; None without an ONNX export."""
         return self._fast.features(batch) if self._fast is not None else None
 
+    def ood_verdict(self, x: np.ndarray, flag: str = "") -> "OodVerdict | None":
+        """The gate's verdict for a model input (`flag`: the image checks' reason, if any)."""
+        from cxrviewer.core.ood_gate import input_flag
+
+        flag = flag or input_flag(x)
+        gate = self.ood_gate
+        if gate is None:
+            return OodVerdict(True, None, None, flag) if flag else None
+        features = self._fast.features(x) if self._fast is not None else None
+        return gate.verdict(features, flag) if features is not None else None
+
     def needs_tensorflow(self, layer: str | None, method: str) -> bool:
         return self._fast is None or not self._fast.supports(layer, method)
 
@@ -218,12 +247,14 @@ def run_on_input(engine, request_id: int, item: ModelInput, class_index: int | N
             layer=layer or engine.default_layer,
             cam=readonly(np.ascontiguousarray(cam, dtype=np.float32)),
         )
+    verdict = engine.ood_verdict(item.x, item.flag) if hasattr(engine, "ood_verdict") else None
     prediction = Prediction(
         request_id=request_id,
         image_key=item.image_key,
         model_name=engine.name,
         labels=engine.labels,
         probabilities=tuple(float(p) for p in probabilities),
+        ood=verdict,
     )
     return prediction, cam_result
 

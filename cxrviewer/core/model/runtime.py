@@ -411,7 +411,7 @@ def run_request(engine: Any, request: InferenceRequest) -> tuple[Prediction, Cam
     """Run one request end to end (preprocess → model → CAM) and package frozen results.
 
     `engine`: an InferenceEngine or a ModelEngine (core.model.engine)."""
-    from cxrviewer.core.model.engine import ModelInput, run_on_input
+    from cxrviewer.core.model.engine import prepare_input, run_on_input
 
-    item = ModelInput(image_key(request.image), model_input(request.image, engine.input_size))
+    item = prepare_input(request.image, engine.input_size)
     return run_on_input(engine, request.request_id, item, request.class_index, request.method, request.layer)
