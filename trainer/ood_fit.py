@@ -64,14 +64,12 @@ class _Extractor:
             raise ValueError(f"model {self.engine.name} has no ONNX export: run cxr-train export-onnx first")
 
     def image(self, image: XrayImage) -> tuple[np.ndarray, str]:
-        from cxrviewer.core.model.preprocessing import model_input
+        from cxrviewer.core.model.engine import prepare_input
 
-        flag = image_flag(image)
-        x = model_input(image, self.engine.input_size) if not flag.startswith(("the image is empty",)) else None
-        if x is None:
-            return np.full(self._width(), np.nan, np.float32), flag
-        flag = flag or input_flag(x)
-        return self.engine.features(x)[0], flag
+        if image.pixels.size == 0:
+            return np.full(self._width(), np.nan, np.float32), image_flag(image)
+        item = prepare_input(image, self.engine.input_size)     # as the viewer: image checks + input
+        return self.engine.features(item.x)[0], item.flag or input_flag(item.x)
 
     def _width(self) -> int:
         size = self.engine.input_size
