@@ -45,6 +45,7 @@ PNEUMONIA_BINARY = "pneumonia vs normal"
 class ScoredImage:
     sample: Sample
     probabilities: tuple[float, ...]
+    ood_flagged: bool = False          # the model's out-of-distribution gate flagged it (core/ood_gate.py)
 
 
 def discover(data: Path, model_labels: Sequence[str], label_map: Mapping[str, str] | None = None) -> list[Sample]:
@@ -78,18 +79,19 @@ def scoring_mode(data_labels: set[str], model_labels: Sequence[str], pneumonia_l
 
 
 def score_images(model_folder: Path, samples: Sequence[Sample], batch_size: int = 16) -> tuple[list[ScoredImage], list[Problem]]:
-    """Probabilities for every readable sample, through `cxrviewer predict`'s runner."""
+    """Probabilities and the gate's verdict for every readable sample, through `cxrviewer predict`'s runner
+    and the viewer's engine."""
     from cxrviewer.commands.predict import predict_paths
-    from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+    from cxrviewer.core.model.engine import ModelEngine
 
-    engine = InferenceEngine(load_classifier(model_folder))
+    engine = ModelEngine.open(model_folder)
     scored: list[ScoredImage] = []
     problems: list[Problem] = []
     for sample, line in zip(samples, predict_paths(engine, [(s.path, None) for s in samples], batch_size)):
         if line.error is not None:
             problems.append(Problem(sample.path, "unreadable", line.error))
         else:
-            scored.append(ScoredImage(sample, line.probabilities))
+            scored.append(ScoredImage(sample, line.probabilities, bool(line.ood is not None and line.ood.flagged)))
     return scored, problems
 
 
@@ -175,6 +177,14 @@ def evaluate_model(
     data_labels = [s.sample.label for s in scored]
     result = score_metrics(probabilities, data_labels, labels, pneumonia_labels, card.operating_threshold, mode,
                            [s.sample.source for s in scored])
+    flagged = np.array([s.ood_flagged for s in scored])
+    result["ood"] = {"flagged": int(flagged.sum()), "rate": float(flagged.mean()),
+                     "threshold": (card.extra.get("ood") or {}).get("threshold")}
+    if flagged.any() and not flagged.all():
+        keep = ~flagged
+        result["unflagged"] = score_metrics(probabilities[keep], [l for l, k in zip(data_labels, keep) if k], labels,
+                                            pneumonia_labels, card.operating_threshold, mode,
+                                            [s.sample.source for s, k in zip(scored, keep) if k])
     overlap = training_overlap(model_folder, [s.sample for s in scored])
     result.update(model=card.name, weights_sha256=card.weights_sha256, data=str(data),
                   label_counts=dict(Counter(data_labels)), skipped=len(problems),
@@ -251,6 +261,28 @@ def _write_predictions(path: Path, scored: Sequence[ScoredImage], labels: Sequen
                              *[f"{p:.6f}" for p in item.probabilities]])
 
 
+def summary_lines(result: Mapping) -> list[str]:
+    """Accuracy, AUC, sensitivity and specificity lines of one scored set."""
+    lines: list[str] = []
+    if "classification" in result:
+        c = result["classification"]
+        present = [row["f1"] for row in c["per_class"].values() if row["support"]]
+        lines.append(f"- accuracy **{_fmt(c['accuracy'])}**, macro F1 over the classes present "
+                     f"{_fmt(float(np.mean(present)))}, macro one-vs-rest AUC {_fmt(c['macro_auc_ovr'])}, "
+                     f"ECE {_fmt(result['ece'])}")
+    for key, title in (("pneumonia_vs_normal", "pneumonia vs normal"), ("covid_vs_rest", "COVID-19 vs rest")):
+        if key in result:
+            b = result[key]
+            parts = [f"AUC **{_fmt(b['auc'])}**"] if b["n_positive"] and b["n_negative"] else []
+            parts.append(f"at {b['threshold']:.3f}: accuracy {_fmt(b['accuracy'])}")
+            if b["n_positive"]:
+                parts.append(f"sensitivity {_fmt(b['sensitivity'])} (n = {b['n_positive']})")
+            if b["n_negative"]:
+                parts.append(f"specificity **{_fmt(b['specificity'])}** (n = {b['n_negative']})")
+            lines.append(f"- {title}: " + ", ".join(parts))
+    return lines
+
+
 def external_report(name: str, sha256: str, temperature: float, data: Path, result: dict,
                     problems: Sequence[Problem], overlap: Mapping[str, Sequence[str]]) -> str:
     counts = ", ".join(f"{label} {n}" for label, n in sorted(result["label_counts"].items()))
@@ -269,29 +301,24 @@ def external_report(name: str, sha256: str, temperature: float, data: Path, resu
         lines += [f"**Warning:** file names of these images also appear in the model's own split.csv "
                   f"({where}; e.g. `{example}`): those images are not unseen, and the training ones "
                   "make these numbers optimistic.", ""]
-    if "classification" in result:
-        c = result["classification"]
-        present = [row["f1"] for row in c["per_class"].values() if row["support"]]
-        lines.append(f"- accuracy **{_fmt(c['accuracy'])}**, macro F1 over the classes present "
-                     f"{_fmt(float(np.mean(present)))}, macro one-vs-rest AUC {_fmt(c['macro_auc_ovr'])}, "
-                     f"ECE {_fmt(result['ece'])}")
-    for key, title in (("pneumonia_vs_normal", "pneumonia vs normal"), ("covid_vs_rest", "COVID-19 vs rest")):
-        if key in result:
-            b = result[key]
-            parts = [f"AUC **{_fmt(b['auc'])}**"] if b["n_positive"] and b["n_negative"] else []
-            parts.append(f"at {b['threshold']:.3f}: accuracy {_fmt(b['accuracy'])}")
-            if b["n_positive"]:
-                parts.append(f"sensitivity {_fmt(b['sensitivity'])} (n = {b['n_positive']})")
-            if b["n_negative"]:
-                parts.append(f"specificity **{_fmt(b['specificity'])}** (n = {b['n_negative']})")
-            lines.append(f"- {title}: " + ", ".join(parts))
+    lines += summary_lines(result)
     if "bacterial_vs_viral_auc" in result:
         lines.append(f"- bacterial vs viral AUC (true pneumonias only): **{_fmt(result['bacterial_vs_viral_auc'])}**")
+    gate = result.get("ood") or {}
+    if gate:
+        lines.append(f"- out-of-distribution gate: **{gate['flagged']} of {result['n']}** "
+                     f"({gate['rate']:.0%}) flagged as unlike the training images")
+    if "unflagged" in result:
+        lines += ["", f"On the {result['unflagged']['n']} images the gate lets through (the viewer shows a call "
+                      "without \"Show anyway\" only for these):"]
+        lines += summary_lines(result["unflagged"])
+        lines.append("")
     if "classification" in result:
         c = result["classification"]
         lines += class_table_lines(c, list(c["per_class"]))
         for source, sm in result.get("per_source", {}).items():
             lines.append(f"- `{source}`: n = {sm['n']}, accuracy {_fmt(sm['accuracy'])}")
+        present = [row["f1"] for row in c["per_class"].values() if row["support"]]
         lines += ["", "![confusion](confusion_matrix.png)" + (" ![roc](roc.png)" if len(present) > 1 else "")]
     if problems:
         lines += ["", "## Skipped images", "", problems_table(problems)]

@@ -2,7 +2,7 @@
 
 Inputs are files or folders (searched recursively, `core.io.find_images`). Images are read
 and preprocessed (`model_input`, the one preprocessing path) by a small thread pool a few
-batches ahead, while the main thread runs `ModelEngine.predict_many` (ONNX Runtime) on full batches,
+batches ahead, while the main thread runs `ModelEngine.predict_with_ood` (ONNX Runtime: probabilities and the out-of-distribution verdict) on full batches,
 so a folder of 1,000 images runs in one process with the model busy all the time.
 
 One line per input, in input order: a JSON object with --json, else a readable line. A
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from cxrviewer.core.memory import MemoryBudget
     from cxrviewer.core.model.engine import ModelEngine
+    from cxrviewer.core.types import OodVerdict
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class PreparedInput:
     path: Path
     x: "np.ndarray | None" = None
     error: str | None = None
+    flag: str = ""          # the image checks' reason when it cannot be like the training images
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class PredictionLine:
     probabilities: tuple[float, ...] = ()
     pneumonia_labels: tuple[str, ...] = ()
     error: str | None = None
+    ood: "OodVerdict | None" = None
 
     @property
     def top(self) -> str:
@@ -83,6 +86,9 @@ class PredictionLine:
         pneumonia = self.pneumonia_probability
         if pneumonia is not None:
             record["pneumonia_probability"] = round(pneumonia, 6)
+        record["ood"] = (self.ood.as_json() if self.ood is not None else
+                         {"flagged": False, "score": None, "threshold": None,
+                          "reason": f"model {self.model} has no out-of-distribution gate"})
         return record
 
     def to_text(self) -> str:
@@ -93,6 +99,8 @@ class PredictionLine:
         pneumonia = self.pneumonia_probability
         if pneumonia is not None:
             line += f"  |  pneumonia {pneumonia * 100:5.1f} %"
+        if self.ood is not None and self.ood.flagged:
+            line += f"  |  OUTSIDE TRAINING DATA: {self.ood.reason}"
         return line
 
 
@@ -122,10 +130,11 @@ def expand_inputs(inputs: Iterable[Path]) -> list[tuple[Path, str | None]]:
 def prepare_input(path: Path, input_size: int) -> PreparedInput:
     """Read one image and turn it into model input (runs in a loader thread)."""
     from cxrviewer.core.io import load_image
-    from cxrviewer.core.model.preprocessing import model_input
+    from cxrviewer.core.model.engine import prepare_input as model_item
 
     try:
-        return PreparedInput(path, model_input(load_image(path), input_size))
+        item = model_item(load_image(path), input_size)
+        return PreparedInput(path, item.x, flag=item.flag)
     except ImageLoadError as exc:
         return PreparedInput(path, error=str(exc))
     except CxrError as exc:
@@ -178,15 +187,19 @@ def predict_paths(
     def run(batch: list[PreparedInput]) -> list[PredictionLine]:
         good = [entry for entry in batch if entry.x is not None]
         probabilities: dict[int, tuple[float, ...]] = {}
+        verdicts: dict[int, "OodVerdict | None"] = {}
         errors: dict[int, str] = {}
         if good:
             try:
-                rows = engine.predict_many(np.stack([entry.x for entry in good]), batch_size=batch_size)
+                rows, found = engine.predict_with_ood(np.stack([entry.x for entry in good]), [e.flag for e in good])
                 probabilities = {id(entry): tuple(float(p) for p in row) for entry, row in zip(good, rows)}
+                verdicts = {id(entry): verdict for entry, verdict in zip(good, found)}
             except CxrError:   # find the culprit: run the batch's images one by one
                 for entry in good:
                     try:
-                        probabilities[id(entry)] = tuple(float(p) for p in engine.predict(entry.x)[0])
+                        rows, found = engine.predict_with_ood(entry.x[np.newaxis], [entry.flag])
+                        probabilities[id(entry)] = tuple(float(p) for p in rows[0])
+                        verdicts[id(entry)] = found[0]
                     except CxrError as exc:
                         errors[id(entry)] = f"{entry.path.name}: {exc}"
         lines = []
@@ -194,7 +207,8 @@ def predict_paths(
             if entry.error is not None or id(entry) in errors:
                 lines.append(PredictionLine(entry.path, error=entry.error or errors[id(entry)]))
             else:
-                lines.append(PredictionLine(entry.path, engine.name, labels, probabilities[id(entry)], pneumonia))
+                lines.append(PredictionLine(entry.path, engine.name, labels, probabilities[id(entry)], pneumonia,
+                                            ood=verdicts.get(id(entry))))
         return lines
 
     pending: list[PreparedInput] = []

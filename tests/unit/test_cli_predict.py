@@ -20,7 +20,7 @@ from cxrviewer.core.overlay import blend, cam_index_image
 from cxrviewer.core.overlay_style import CONTOURS, HEATMAP, overlay_rgba
 from tests.model_factory import build_tiny_classifier, make_model_folder
 
-KEYS = {"path", "model", "labels", "probabilities", "top", "pneumonia_probability"}
+KEYS = {"path", "model", "labels", "probabilities", "top", "pneumonia_probability", "ood"}
 
 
 
@@ -204,3 +204,28 @@ def test_render_offers_every_cam_method() -> None:
     from cxrviewer.core.model.cam import METHODS
 
     assert METHOD_NAMES == METHODS      # spelled out there so that building the parser imports no numpy
+
+
+def test_every_json_line_carries_the_out_of_distribution_verdict(tmp_path, monkeypatch, capsys):
+    """A gated model: a blank image and a NaN-free radiograph-like image, both with an `ood` object."""
+    pytest.importorskip("tf2onnx", reason="tf2onnx (dev extra) exports the ONNX model")
+    import cv2
+
+    from cxrviewer.cli import main
+    from tests.model_factory import make_gated_model_folder
+
+    root = tmp_path / "models"
+    make_gated_model_folder(root, "tiny")
+    monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(root))
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "blank.png"), np.zeros((128, 128), np.uint8))
+    cv2.imwrite(str(images / "film.png"), (np.indices((128, 128)).sum(0) % 256).astype(np.uint8))
+    assert main(["predict", "--json", str(images)]) == 0
+    records = {Path(r["path"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    blank = records["blank.png"]["ood"]
+    assert blank["flagged"] is True and "blank" in blank["reason"] and blank["score"] is None
+    film = records["film.png"]["ood"]
+    assert set(film) == {"flagged", "score", "threshold", "reason"} and isinstance(film["score"], float)
+    assert main(["predict", str(images / "blank.png")]) == 0
+    assert "OUTSIDE TRAINING DATA: it is blank" in capsys.readouterr().out

@@ -202,6 +202,20 @@ class ModelEngine:
         features = self._fast.features(x) if self._fast is not None else None
         return gate.verdict(features, flag) if features is not None else None
 
+    def predict_with_ood(self, batch: np.ndarray, flags: Sequence[str]) -> tuple[np.ndarray, list["OodVerdict | None"]]:
+        """Probabilities and the gate's verdicts for a batch, from one forward pass when ONNX runs it."""
+        from cxrviewer.core.ood_gate import input_flag
+
+        batch = np.asarray(batch, np.float32)
+        flags = [flag or input_flag(x) for flag, x in zip(flags, batch)]
+        if self._fast is None:
+            return self.predict(batch), [OodVerdict(True, None, None, f) if f else None for f in flags]
+        probabilities, features = self._fast.predict_with_features(batch)
+        gate = self.ood_gate
+        verdicts = [gate.verdict(f, flag) if gate is not None else (OodVerdict(True, None, None, flag) if flag else None)
+                    for f, flag in zip(features, flags)]
+        return probabilities, verdicts
+
     def needs_tensorflow(self, layer: str | None, method: str) -> bool:
         return self._fast is None or not self._fast.supports(layer, method)
 

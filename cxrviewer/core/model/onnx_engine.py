@@ -177,8 +177,12 @@ class OnnxEngine:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (N, n_classes) for a batch (N, S, S, 1) or one input (S, S, 1)."""
+        return self.predict_with_features(batch)[0]
+
+    def predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N, n_classes), pooled features (N, k)) from one forward pass."""
         _, features = self._run(self._as_batch(batch))
-        return self._probabilities(features)
+        return self._probabilities(features), features
 
     def predict_many(self, inputs: np.ndarray | Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
         array = self._as_batch(np.stack(list(inputs)) if not isinstance(inputs, np.ndarray) else inputs)
