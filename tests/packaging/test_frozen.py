@@ -101,7 +101,11 @@ def test_bundle_contents(exe):
     for plugin in ("pylibjpeg", "pylibjpeg_openjpeg", "pylibjpeg_rle"):
         assert list(INTERNAL.glob(f"{plugin}-*.dist-info")), f"{plugin} metadata (entry points) not bundled"
     assert list(INTERNAL.glob("pylibjpeg_openjpeg-*.dist-info/entry_points.txt"))
-    for excluded in ("jax", "torch", "tensorboard", "scipy", "sklearn", "onnx", "onnxruntime",
+    assert (INTERNAL / "onnxruntime").is_dir(), "ONNX Runtime (the worker's fast path) is not bundled"
+    for model in ("pneumonia3", "covid3"):
+        for name in ("model.onnx", "head.npz", "ood.npz"):
+            assert (INTERNAL / "resources" / "models" / model / name).is_file(), f"{model}/{name} not bundled"
+    for excluded in ("jax", "torch", "tensorboard", "scipy", "sklearn", "onnx", "tf2onnx",
                      "pytest", "_pytest", "hypothesis", "trainer", "libjpeg", "PyInstaller"):
         assert not (INTERNAL / excluded).exists(), f"{excluded} should not be bundled"
     gpl_files = [path.name for path in INTERNAL.rglob("*") if path.name.startswith(("libreadline", "libgdbm"))

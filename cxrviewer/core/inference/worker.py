@@ -346,3 +346,6 @@ def serve(requests: Connection, results: Connection, options: WorkerOptions) -> 
             results.close()
         except OSError:
             pass
+    logging.shutdown()
+    # Nothing to save here, and TensorFlow's interpreter-exit handlers can take seconds: leave now.
+    os._exit(0)
