@@ -64,6 +64,7 @@ def _fake_engine() -> SimpleNamespace:
     return SimpleNamespace(
         labels=("A", "B"), name="fake", input_size=8, card=SimpleNamespace(pneumonia_labels=()),
         predict_many=lambda x, batch_size: np.full((len(x), 2), 0.5, np.float32),
+        predict_with_ood=lambda x, flags: (np.full((len(x), 2), 0.5, np.float32), [None] * len(x)),
     )
 
 
