@@ -179,9 +179,22 @@ def export_run(run_dir: Path, models_dir: Path) -> Path:
     card = replace(card, extra={**card.extra, "cam_absolute_max": scale})
     card.write(folder)
     from trainer.onnx_export import export_onnx
+    from trainer.ood_fit import fit_ood
 
     export_onnx(folder)   # the viewer's fast path, checked against TensorFlow
+    root = _data_root(read_split(run_dir / "split.csv"))
+    if root is not None:  # the out-of-distribution gate, from the same split (cxr-train fit-ood)
+        fit_ood(folder, root)
     return folder
+
+
+def _data_root(samples) -> Path | None:
+    """The folder the portable split's paths are relative to (the one named "data"), if any."""
+    for sample in samples:
+        parts = Path(sample.path).parts
+        if "data" in parts:
+            return Path(*parts[:parts.index("data") + 1])
+    return None
 
 
 def absolute_cam_scale(folder: Path, run_dir: Path, config: TrainConfig, n_images: int = 48) -> dict[str, float]:

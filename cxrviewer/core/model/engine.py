@@ -216,6 +216,24 @@ class ModelEngine:
                     for f, flag in zip(features, flags)]
         return probabilities, verdicts
 
+    def predict_cam_and_ood(
+        self, item: ModelInput, class_index: int | None, layer: str | None, method: str,
+    ) -> tuple[np.ndarray, np.ndarray, "OodVerdict | None"]:
+        """Probabilities, heat map and the gate's verdict; one forward pass on the fast path."""
+        layer = self.check_cam_request(layer, method, class_index)
+        if self.needs_tensorflow(layer, method):
+            probabilities, cam = self.tensorflow().predict_and_cam(item.x, class_index, layer, method)
+            return probabilities, cam, self.ood_verdict(item.x, item.flag)
+        from cxrviewer.core.ood_gate import input_flag
+
+        assert self._fast is not None
+        probabilities, cam, features = self._fast.predict_cam_and_features(item.x, class_index, layer, method)
+        flag = item.flag or input_flag(item.x)
+        gate = self.ood_gate
+        if gate is None:
+            return probabilities, cam, OodVerdict(True, None, None, flag) if flag else None
+        return probabilities, cam, gate.verdict(features, flag)
+
     def needs_tensorflow(self, layer: str | None, method: str) -> bool:
         return self._fast is None or not self._fast.supports(layer, method)
 
@@ -247,11 +265,20 @@ def run_on_input(engine, request_id: int, item: ModelInput, class_index: int | N
     """One request end to end on a preprocessed input, packaged as frozen results.
 
     `engine` is a ModelEngine or a TensorFlow InferenceEngine (same predict methods)."""
+    gated = isinstance(engine, ModelEngine)
+    verdict = None
     if method is None:
-        probabilities = engine.predict(item.x)[0]
+        if gated:
+            rows, verdicts = engine.predict_with_ood(item.x[np.newaxis], [item.flag])
+            probabilities, verdict = rows[0], verdicts[0]
+        else:
+            probabilities = engine.predict(item.x)[0]
         cam_result = None
     else:
-        probabilities, cam = engine.predict_and_cam(item.x, class_index, layer, method)
+        if gated:
+            probabilities, cam, verdict = engine.predict_cam_and_ood(item, class_index, layer, method)
+        else:
+            probabilities, cam = engine.predict_and_cam(item.x, class_index, layer, method)
         cam_result = CamResult(
             request_id=request_id,
             image_key=item.image_key,
@@ -261,7 +288,6 @@ def run_on_input(engine, request_id: int, item: ModelInput, class_index: int | N
             layer=layer or engine.default_layer,
             cam=readonly(np.ascontiguousarray(cam, dtype=np.float32)),
         )
-    verdict = engine.ood_verdict(item.x, item.flag) if hasattr(engine, "ood_verdict") else None
     prediction = Prediction(
         request_id=request_id,
         image_key=item.image_key,

@@ -120,6 +120,9 @@ class OnnxEngine:
             raise ModelLoadError(f"{export.head_file} of model {card.name} does not match its card")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # no busy-waiting between runs: on a 2-core machine the spinning threads starve the image
+        # loaders (cxrviewer predict) and the GUI process
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(graph), options, providers=_providers(ort))
         except Exception as exc:
@@ -200,6 +203,13 @@ class OnnxEngine:
         self, x: np.ndarray, class_index: int | None = None, layer: str | None = None, method: str = "gradcam",
     ) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n_classes,), raw CAM (h, w) ≥ 0), exactly as the TensorFlow engine computes them."""
+        probabilities, cam, _ = self.predict_cam_and_features(x, class_index, layer, method)
+        return probabilities, cam
+
+    def predict_cam_and_features(
+        self, x: np.ndarray, class_index: int | None = None, layer: str | None = None, method: str = "gradcam",
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`predict_and_cam` plus the pooled features (k,), all from one forward pass."""
         if not self.supports(layer, method):
             raise InferenceError(f"{METHOD_LABELS.get(method, method)} at layer {layer} needs TensorFlow")
         array = self._as_batch(x)
@@ -217,4 +227,4 @@ class OnnxEngine:
             # d logit_c / dA[i, j, k] = kernel[k, c] / (H·W) for GAP → Dense
             gradients = np.broadcast_to(self._kernel[:, chosen] / float(rows * cols), maps.shape).astype(np.float32)
         cam = compute_cam(method, maps, gradients, dense_kernel=self._kernel, class_index=chosen)
-        return probabilities, cam
+        return probabilities, cam, features[0]
