@@ -52,10 +52,10 @@ _INPUT_LAYERS = ("gray_to_rgb", "to_unit", "imagenet_norm")   # fixed preprocess
 class HeatmapGate:
     """Whether a class's heat map is shown by default, and the sentence that says why.
 
-    The card's operating threshold applies to one score (the pneumonia probability for the
-    pneumonia models, p(COVID-19) for covid3, else the top probability); the model's call is
-    the class that score decides at that threshold. Only the called class's map is shown by
-    default: any other map explains a class the model does not predict.
+    The model's call is `core.model_call.model_call` (the card's operating threshold on its
+    score: the pneumonia probability for the pneumonia models, p(COVID-19) for covid3, else
+    the top class). Only the called class's map is shown by default: any other map explains a
+    class the model does not predict.
     """
 
     class_label: str
@@ -64,6 +64,7 @@ class HeatmapGate:
     call: str = ""
     score_name: str = ""
     score: float = 0.0
+    reason: str = ""
 
     @property
     def shown_by_default(self) -> bool:
@@ -72,45 +73,37 @@ class HeatmapGate:
     @property
     def message(self) -> str:
         p = f"p({self.class_label}) = {self.probability:.2f}"
-        side = "below" if self.score < self.threshold else "at or above"
-        reason = f"its {self.score_name} {self.score:.2f} is {side} the model's operating threshold {self.threshold:.2f}"
         if self.shown_by_default:
-            return f"{p}: the model's call ({reason})."
-        return (f"Heat map hidden: {p}, but the model calls {self.call} ({reason}), so the map would "
+            return f"{p}: the model's call ({self.reason})."
+        return (f"Heat map hidden: {p}, but the model calls {self.call} ({self.reason}), so the map would "
                 "explain a class the model does not predict.")
+
+    @property
+    def shown_anyway_message(self) -> str:
+        """The note beside a map shown although it is not of the model's call."""
+        return (f"Shown anyway: this map explains {self.class_label} (p = {self.probability:.2f}), but the model "
+                f"calls {self.call} ({self.reason}).")
 
 
 def operating_call(labels: Sequence[str], probabilities: Sequence[float], threshold: float) -> tuple[str, str, float]:
-    """(call, score name, score): the model's decision at its operating threshold."""
-    from cxrviewer.core.model.card import PNEUMONIA_LABELS
+    """(call, score name, score): the model's decision at its operating threshold (`model_call`)."""
+    from cxrviewer.core.model_call import model_call
 
-    labels = [str(label) for label in labels]
-    p = np.asarray(probabilities, dtype=np.float64)
-    others = [label for label in labels if label != "NORMAL"]
-
-    def best(candidates: list[str]) -> str:
-        return max(candidates, key=lambda label: p[labels.index(label)])
-
-    if "NORMAL" in labels and others and set(others) <= PNEUMONIA_LABELS:
-        score = float(p[[labels.index(label) for label in others]].sum())
-        return ("NORMAL" if score < threshold else best(others)), "pneumonia probability", score
-    if "COVID-19" in labels and len(labels) > 1:
-        score = float(p[labels.index("COVID-19")])
-        rest = [label for label in labels if label != "COVID-19"]
-        return ("COVID-19" if score >= threshold else best(rest)), "p(COVID-19)", score
-    top = best(labels)
-    return top, f"p({top})", float(p.max())
+    decided = model_call(labels, probabilities, threshold)
+    return decided.label, decided.score_name, decided.score
 
 
 def heatmap_gate(labels: tuple[str, ...] | list[str], probabilities: tuple[float, ...] | list[float],
                  class_index: int, operating_threshold: float) -> HeatmapGate:
     """The display decision for the map of class `class_index` (the card's operating threshold)."""
+    from cxrviewer.core.model_call import model_call
+
     if not 0 <= class_index < len(labels) or len(labels) != len(probabilities):
         raise ValueError(f"class index {class_index} does not fit {len(labels)} labels / {len(probabilities)} "
                          "probabilities")
-    call, score_name, score = operating_call(labels, probabilities, operating_threshold)
+    decided = model_call(labels, probabilities, operating_threshold)
     return HeatmapGate(str(labels[class_index]), float(probabilities[class_index]), float(operating_threshold),
-                       call, score_name, score)
+                       decided.label, decided.score_name, decided.score, decided.reason)
 
 
 # ------------------------------------------------------------------------ rank correlation
