@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
-from cxrviewer.core.errors import CxrError
+from cxrviewer.core.errors import CxrError, printable_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -171,14 +171,14 @@ def write_image(path: Path, image: np.ndarray) -> None:
 
     suffix = path.suffix.lower() or ".png"
     if suffix not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
-        raise CliError(f"{path.name}: cannot write {suffix} files; use .png")
+        raise CliError(f"{printable_name(path.name)}: cannot write {printable_name(suffix)} files; use .png")
     ok, encoded = cv2.imencode(suffix, image)
     if not ok:
-        raise CliError(f"{path.name}: the image could not be encoded as {suffix}")
+        raise CliError(f"{printable_name(path.name)}: the image could not be encoded as {printable_name(suffix)}")
     try:
         path.write_bytes(encoded.tobytes())
     except OSError as exc:
-        raise CliError(f"{path.name}: cannot write the output file ({exc.strerror or exc})") from exc
+        raise CliError(f"{printable_name(path.name)}: cannot write the output file ({exc.strerror or exc})") from exc
 
 
 @subcommand("render", help="write the image as the viewer first shows it (8-bit gray PNG)",

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from cxrviewer.cli import EXIT_OK, CliError, _positive_float, subcommand
+from cxrviewer.core.errors import printable_name, printable_path
 
 DEFAULT_SIZE = (1400, 900)
 
@@ -57,9 +58,9 @@ def use_offscreen_without_display() -> None:
             configure=_configure_screenshot)
 def run_screenshot(args: argparse.Namespace) -> int:
     if args.output.suffix.lower() not in ("", ".png"):
-        raise CliError(f"{args.output.name}: screenshots are written as PNG; use a .png name")
+        raise CliError(f"{printable_name(args.output.name)}: screenshots are written as PNG; use a .png name")
     if not args.input.exists():
-        raise CliError(f"{args.input.name}: file or folder not found")
+        raise CliError(f"{printable_name(args.input.name)}: file or folder not found")
     use_offscreen_without_display()
     from cxrviewer.ui.app import render_window_screenshot
 
@@ -68,5 +69,5 @@ def run_screenshot(args: argparse.Namespace) -> int:
         [args.input], output, size=args.size, timeout_ms=int(args.timeout * 1000),
         wait_for_ai=True, model=args.model, read_first=args.read_first, anonymise=args.anonymise,
     )
-    print(output, flush=True)
+    print(printable_path(output), flush=True)
     return EXIT_OK

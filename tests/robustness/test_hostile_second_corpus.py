@@ -234,3 +234,13 @@ def test_gui_folder_scan_keeps_a_symlink_loop_so_it_can_be_reported(tmp_path: Pa
     entries = bounded(lambda: scan_paths([tmp_path]), release=pipe)
     listed = {getattr(entry, "path", None) for entry in entries}
     assert link in listed and pipe in listed, entries
+
+
+def test_cli_output_and_screenshot_errors_escape_file_names(tmp_path: Path, capsys, log_dir) -> None:
+    source = hostile2.rle_valid(tmp_path)
+    code = cli.main(["render", str(source), "-o", str(tmp_path / "out\u202egnp.xyz")])
+    err = capsys.readouterr().err
+    assert code != 0 and "out\\u202egnp.xyz: cannot write .xyz files" in err and "\u202e" not in err, err
+    code = cli.main(["screenshot", str(tmp_path / "gone\u202e.png"), "-o", str(tmp_path / "s.png")])
+    err = capsys.readouterr().err
+    assert code != 0 and "gone\\u202e.png: file or folder not found" in err and "\u202e" not in err, err
