@@ -107,6 +107,15 @@ def model_call(labels: Sequence[str], probabilities: Sequence[float], threshold:
     return ModelCall(top, TOP_RULE, f"p({top})", score, threshold, "the most likely class", top, score)
 
 
+def top_call(labels: Sequence[str], probabilities: Sequence[float]) -> ModelCall:
+    """The arg-max class as a call (no operating threshold known, e.g. a read stored before it was)."""
+    labels = [str(label) for label in labels]
+    p = [float(value) for value in probabilities]
+    top = _best(labels, p, labels)
+    score = p[labels.index(top)]
+    return ModelCall(top, TOP_RULE, f"p({top})", score, 0.0, "the most likely class", top, score)
+
+
 def call_for(prediction: "Prediction", card: "ModelCard | None") -> ModelCall:
     """The call for a prediction under its model card (threshold 0.5 without a card)."""
     threshold = card.operating_threshold if card is not None else 0.5

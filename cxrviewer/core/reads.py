@@ -1,7 +1,11 @@
 """A trainee's reads ("calls") before the AI reveal, stored locally; agreement and calibration.
 
-Read-first mode asks the trainee for a call (normal / bacterial / viral / other), a
-confidence 0–100 and optionally a point of concern before the model's result is shown.
+Read-first mode asks the trainee for a call (one of the model's classes, lower-cased, or
+"other"), a confidence 0–100 and optionally a point of concern before the model's result is
+shown. Agreement with the model is scored on the model's CALL (`core.model_call`: the card's
+operating threshold), never on the arg-max class, so the reveal, My Reads and the AI panel
+say the same thing. Reading an image again replaces its current read; the earlier one is
+kept as history (`superseded_by`) and no longer counts in the summary.
 `compare_read` builds what the reveal shows; `ReadStore` keeps each read in SQLite in the
 user data folder so "My reads" can show agreement with the model, with the known label of a
 labelled folder, and the trainee's own calibration curve.
@@ -27,16 +31,38 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from cxrviewer.core.errors import CxrError
+from cxrviewer.core.model_call import ModelCall, model_call, top_call
 from cxrviewer.core.overlay import normalise_cam, upsample_cam
 
 DATA_DIR_ENV = "CXRVIEWER_DATA_DIR"
 STORE_FILENAME = "reads.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-CALLS: tuple[str, ...] = ("normal", "bacterial", "viral", "other")
-CALL_TITLES: dict[str, str] = {"normal": "Normal", "bacterial": "Bacterial", "viral": "Viral", "other": "Other"}
-DEFAULT_HOT_THRESHOLD = 0.5   # a point is "in the hot region" when the normalised map is ≥ this there
+CALLS: tuple[str, ...] = ("normal", "bacterial", "viral", "other")   # the choices when no model is known
+CALL_TITLES: dict[str, str] = {"normal": "Normal", "bacterial": "Bacterial", "viral": "Viral", "other": "Other",
+                               "covid-19": "COVID-19", "pneumonia": "Pneumonia"}
+DEFAULT_HOT_THRESHOLD = 0.5   # an explicit level on the normalised map (tests, old callers)
+HOT_MASS_SHARE = 0.5          # the hot region: the smallest set of pixels holding this share of the map's heat
+HOT_REGION_RULE = ("the hot region is the smallest part of the image that holds half of the map's heat "
+                   "(hottest pixels first)")
 HEAT_MAX_SIDE = 1024          # as the viewer's overlay: maps are upsampled to at most this size
+_CALL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9 _+-]{0,31}$")
+
+
+def call_for_label(label: str) -> str:
+    """The read-first call that names a model class, e.g. "COVID-19" → "covid-19"."""
+    return label.strip().lower()
+
+
+def call_title(call: str) -> str:
+    """The button text of a call ("covid-19" → "COVID-19", "normal" → "Normal")."""
+    return CALL_TITLES.get(call, call.upper() if len(call) <= 4 else call.capitalize())
+
+
+def calls_for_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    """Read-first choices for a model: its classes (in card order), then "other"."""
+    calls = [call_for_label(label) for label in labels if call_for_label(label) != "other"]
+    return tuple(dict.fromkeys(calls)) + ("other",) if calls else CALLS
 
 # Which calls agree with a model or folder label. COVID-19 is a viral pneumonia; a
 # two-class PNEUMONIA label is matched by either pneumonia call. Unknown labels match "other".
@@ -44,8 +70,8 @@ _LABEL_CALLS: dict[str, frozenset[str]] = {
     "NORMAL": frozenset({"normal"}),
     "BACTERIAL": frozenset({"bacterial"}),
     "VIRAL": frozenset({"viral"}),
-    "COVID-19": frozenset({"viral"}),
-    "COVID": frozenset({"viral"}),
+    "COVID-19": frozenset({"covid-19", "viral"}),
+    "COVID": frozenset({"covid-19", "viral"}),
     "PNEUMONIA": frozenset({"bacterial", "viral"}),
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -61,10 +87,30 @@ def calls_agreeing_with(label: str) -> frozenset[str]:
 
 
 def call_agrees(call: str, label: str | None) -> bool | None:
-    """True/False when `label` is known, None when there is nothing to compare with."""
+    """True/False when `label` is known, None when there is nothing to compare with.
+
+    A call that names a class agrees with that class; beyond that the folder-label mapping
+    applies (a two-class PNEUMONIA label is matched by either subtype, COVID-19 by "viral").
+    """
     if not label:
         return None
+    if call == call_for_label(label):
+        return True
     return call in calls_agreeing_with(label)
+
+
+def call_agrees_with_model(call: str, model_label: str | None) -> bool | None:
+    """Agreement with the model's call: the trainee chose from the model's own classes, so exactly that class."""
+    if not model_label:
+        return None
+    return call == call_for_label(model_label)
+
+
+def _model_call(labels: Sequence[str], probabilities: Sequence[float], threshold: float | None) -> ModelCall | None:
+    """The model's call; a read stored before the threshold was recorded (schema 1) gets the top class."""
+    if not probabilities:
+        return None
+    return model_call(labels, probabilities, threshold) if threshold is not None else top_call(labels, probabilities)
 
 
 @dataclass(frozen=True)
@@ -76,8 +122,8 @@ class ReadCall:
     point: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.call not in CALLS:
-            raise ValueError(f"unknown call {self.call!r}; choose one of {', '.join(CALLS)}")
+        if not isinstance(self.call, str) or not _CALL_PATTERN.match(self.call):
+            raise ValueError(f"unknown call {self.call!r}; choose a class of the model or 'other'")
         if not 0 <= int(self.confidence) <= 100:
             raise ValueError(f"confidence must be 0–100, got {self.confidence}")
         object.__setattr__(self, "confidence", int(self.confidence))
@@ -89,7 +135,7 @@ class ReadCall:
 
     @property
     def title(self) -> str:
-        return CALL_TITLES[self.call]
+        return call_title(self.call)
 
 
 # ----------------------------------------------------------------------------- reveal
@@ -120,6 +166,35 @@ def heat_at_point(
     return float(upsampled[row, col])
 
 
+def hot_level(
+    cam: np.ndarray,
+    image_shape: tuple[int, int],
+    mode: str = "per_image",
+    absolute_max: float | None = None,
+    mass_share: float = HOT_MASS_SHARE,
+    max_side: int = HEAT_MAX_SIDE,
+) -> tuple[float, float]:
+    """(level, area): the hot region is where the normalised map is ≥ `level`.
+
+    `level` is chosen so that the region is the smallest set of pixels (hottest first) whose
+    heat adds up to `mass_share` of the map's total heat, on the same upsampled grid as
+    `heat_at_point`; `area` is the share of the image it covers. Unlike a display threshold,
+    this does not grow when the map is flat: a map with a clear focus gives a small region.
+    A map without heat gives (inf, 0): no point is inside.
+    """
+    height, width = int(image_shape[0]), int(image_shape[1])
+    scale = min(1.0, max_side / max(height, width))
+    rows, cols = max(1, round(height * scale)), max(1, round(width * scale))
+    values = np.sort(np.clip(upsample_cam(normalise_cam(cam, mode, absolute_max), (rows, cols)), 0.0, None),
+                     axis=None)[::-1]
+    total = float(values.sum())
+    if not total > 0:
+        return float("inf"), 0.0
+    count = int(np.searchsorted(np.cumsum(values), mass_share * total)) + 1
+    count = min(count, values.size)
+    return float(values[count - 1]), count / values.size
+
+
 @dataclass(frozen=True)
 class RevealComparison:
     """The trainee's call beside the model's result, as the reveal shows it."""
@@ -131,6 +206,18 @@ class RevealComparison:
     hot_threshold: float
     point_heat: float | None = None          # normalised map value at the marked point
     known_label: str | None = None
+    operating_threshold: float | None = None  # the card's; None: agreement on the top class
+    hot_area: float | None = None            # share of the image in the hot region (mass rule)
+
+    @property
+    def model_call(self) -> ModelCall | None:
+        """The model's decision (`core.model_call`), the one the panel and the gate show."""
+        return _model_call(self.labels, self.probabilities, self.operating_threshold)
+
+    @property
+    def model_call_label(self) -> str | None:
+        call = self.model_call
+        return call.label if call is not None else None
 
     @property
     def top_index(self) -> int:
@@ -146,7 +233,7 @@ class RevealComparison:
 
     @property
     def agrees_with_model(self) -> bool | None:
-        return call_agrees(self.call.call, self.model_top_label)
+        return call_agrees_with_model(self.call.call, self.model_call_label)
 
     @property
     def point_in_hot_region(self) -> bool | None:
@@ -166,17 +253,27 @@ def compare_read(
     probabilities: Sequence[float],
     cam: np.ndarray | None = None,
     image_shape: tuple[int, int] | None = None,
-    hot_threshold: float = DEFAULT_HOT_THRESHOLD,
+    hot_threshold: float | None = DEFAULT_HOT_THRESHOLD,
     known_label: str | None = None,
     mode: str = "per_image",
     absolute_max: float | None = None,
+    operating_threshold: float | None = None,
 ) -> RevealComparison:
-    """Everything the reveal shows; the point's heat needs the raw CAM and the image shape."""
+    """Everything the reveal shows; the point's heat needs the raw CAM and the image shape.
+
+    `hot_threshold` None: the hot region follows the mass rule (`hot_level`, HOT_REGION_RULE),
+    which the viewer uses; a number is a fixed level on the normalised map.
+    """
     if len(labels) != len(probabilities):
         raise ValueError(f"{len(labels)} labels but {len(probabilities)} probabilities")
     heat = None
+    area = None
     if call.point is not None and cam is not None and image_shape is not None:
         heat = heat_at_point(cam, image_shape, call.point, mode, absolute_max)
+        if hot_threshold is None:
+            hot_threshold, area = hot_level(cam, image_shape, mode, absolute_max)
+    if hot_threshold is None:
+        hot_threshold = float("inf")
     return RevealComparison(
         call=call,
         model_name=model_name,
@@ -185,6 +282,8 @@ def compare_read(
         hot_threshold=float(hot_threshold),
         point_heat=heat,
         known_label=known_label,
+        operating_threshold=None if operating_threshold is None else float(operating_threshold),
+        hot_area=area,
     )
 
 
@@ -211,6 +310,8 @@ class ReadRecord:
     known_label: str | None = None
     created: str = ""
     id: int | None = None
+    operating_threshold: float | None = None   # the card's, at the time of the read (None: schema 1)
+    superseded_by: int | None = None           # a later read of the same image replaced this one
 
     def __post_init__(self) -> None:
         ReadCall(self.call, self.confidence, self.point)   # validates call, confidence, point
@@ -238,7 +339,17 @@ class ReadRecord:
             point_in_hot_region=comparison.point_in_hot_region,
             known_label=comparison.known_label,
             created=created or _now(),
+            operating_threshold=comparison.operating_threshold,
         )
+
+    @property
+    def model_call(self) -> ModelCall | None:
+        return _model_call(self.labels, self.probabilities, self.operating_threshold)
+
+    @property
+    def model_call_label(self) -> str | None:
+        call = self.model_call
+        return call.label if call is not None else None
 
     @property
     def model_top_label(self) -> str | None:
@@ -250,7 +361,7 @@ class ReadRecord:
 
     @property
     def agrees_with_model(self) -> bool | None:
-        return call_agrees(self.call, self.model_top_label)
+        return call_agrees_with_model(self.call, self.model_call_label)
 
     @property
     def agrees_with_known_label(self) -> bool | None:
@@ -258,8 +369,8 @@ class ReadRecord:
 
     @property
     def model_agrees_with_known_label(self) -> bool | None:
-        """Whether the model's top class matches the known label (same mapping as for calls)."""
-        top, label = self.model_top_label, self.known_label
+        """Whether the model's call matches the known label (same mapping as for calls)."""
+        top, label = self.model_call_label, self.known_label
         if top is None or not label:
             return None
         return bool(calls_agreeing_with(top) & calls_agreeing_with(label))
@@ -372,13 +483,13 @@ def default_store_path() -> Path:
     return data_dir() / STORE_FILENAME
 
 
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS reads (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
     created             TEXT    NOT NULL,
     image_sha256        TEXT    NOT NULL,
     frame_index         INTEGER NOT NULL DEFAULT 0,
-    call                TEXT    NOT NULL CHECK (call IN ({", ".join(repr(c) for c in CALLS)})),
+    call                TEXT    NOT NULL CHECK (length(call) BETWEEN 1 AND 32),
     confidence          INTEGER NOT NULL CHECK (confidence BETWEEN 0 AND 100),
     point_x             REAL,
     point_y             REAL,
@@ -387,14 +498,17 @@ CREATE TABLE IF NOT EXISTS reads (
     model_probabilities TEXT    NOT NULL DEFAULT '[]',
     point_heat          REAL,
     point_in_hot_region INTEGER,
-    known_label         TEXT
+    known_label         TEXT,
+    operating_threshold REAL,
+    superseded_by       INTEGER
 );
 CREATE INDEX IF NOT EXISTS reads_by_image ON reads (image_sha256);
 """
-_COLUMNS = (
+_V1_COLUMNS = (
     "id, created, image_sha256, frame_index, call, confidence, point_x, point_y, model_name, "
     "model_labels, model_probabilities, point_heat, point_in_hot_region, known_label"
 )
+_COLUMNS = _V1_COLUMNS + ", operating_threshold, superseded_by"
 
 
 class ReadStore:
@@ -420,7 +534,15 @@ class ReadStore:
             raise ReadStoreError(
                 f"{self.path}: written by a newer cxrviewer (schema {version}, this one reads {SCHEMA_VERSION})"
             )
-        if version < SCHEMA_VERSION:
+        if version == 1:   # schema 1 fixed the four calls in a CHECK: rebuild the table, keep every read
+            with self._db:
+                self._db.execute("ALTER TABLE reads RENAME TO reads_v1")
+                self._db.execute("DROP INDEX IF EXISTS reads_by_image")
+                self._db.executescript(_SCHEMA)
+                self._db.execute(f"INSERT INTO reads ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM reads_v1")
+                self._db.execute("DROP TABLE reads_v1")
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version < SCHEMA_VERSION:
             with self._db:
                 self._db.executescript(_SCHEMA)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -429,8 +551,12 @@ class ReadStore:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def add(self, record: ReadRecord) -> ReadRecord:
-        """Store `record`; returns it with its id (and a timestamp if it had none)."""
-        record = replace(record, created=record.created or _now())
+        """Store `record` as the current read of its image (and frame); returns it with its id.
+
+        An earlier current read of the same image is kept as history: it gets `superseded_by`
+        set to the new read's id and no longer appears in `records()`.
+        """
+        record = replace(record, created=record.created or _now(), superseded_by=None)
         point_x, point_y = record.point if record.point is not None else (None, None)
         hot = None if record.point_in_hot_region is None else int(record.point_in_hot_region)
         try:
@@ -438,26 +564,34 @@ class ReadStore:
                 cursor = self._db.execute(
                     "INSERT INTO reads (created, image_sha256, frame_index, call, confidence, point_x, "
                     "point_y, model_name, model_labels, model_probabilities, point_heat, "
-                    "point_in_hot_region, known_label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "point_in_hot_region, known_label, operating_threshold) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.created, record.image_sha256, int(record.frame_index), record.call,
                      int(record.confidence), point_x, point_y, record.model_name,
                      json.dumps(list(record.labels)), json.dumps(list(record.probabilities)),
-                     record.point_heat, hot, record.known_label),
+                     record.point_heat, hot, record.known_label, record.operating_threshold),
                 )
+                self._db.execute(
+                    "UPDATE reads SET superseded_by = ? WHERE image_sha256 = ? AND frame_index = ? "
+                    "AND superseded_by IS NULL AND id != ?",
+                    (int(cursor.lastrowid), record.image_sha256, int(record.frame_index), int(cursor.lastrowid)))
         except sqlite3.Error as exc:
             raise ReadStoreError(f"{self.path}: could not save the read ({exc})") from exc
         return replace(record, id=int(cursor.lastrowid))
 
-    def records(self, model_name: str | None = None) -> list[ReadRecord]:
-        """All reads, oldest first (optionally of one model)."""
-        query = f"SELECT {_COLUMNS} FROM reads"
+    def records(self, model_name: str | None = None, history: bool = False) -> list[ReadRecord]:
+        """The current read of every image, oldest first (optionally of one model; `history`: all reads)."""
+        query = f"SELECT {_COLUMNS} FROM reads WHERE 1 = 1"
         args: tuple = ()
+        if not history:
+            query += " AND superseded_by IS NULL"
         if model_name is not None:
-            query += " WHERE model_name = ?"
+            query += " AND model_name = ?"
             args = (model_name,)
         return self._select(query + " ORDER BY id", args)
 
     def records_for_image(self, image_sha256: str) -> list[ReadRecord]:
+        """Every read of one image, current and earlier ones, oldest first."""
         return self._select(f"SELECT {_COLUMNS} FROM reads WHERE image_sha256 = ? ORDER BY id",
                             (image_sha256.strip().lower(),))
 
@@ -485,7 +619,7 @@ class ReadStore:
             raise ReadStoreError(f"{self.path}: could not read the reads ({exc})") from exc
         out = []
         for (id_, created, sha, frame, call, confidence, px, py, model, labels, probs, heat, hot,
-             label) in rows:
+             label, threshold, superseded) in rows:
             out.append(ReadRecord(
                 id=int(id_), created=str(created), image_sha256=str(sha), frame_index=int(frame),
                 call=str(call), confidence=int(confidence),
@@ -495,5 +629,7 @@ class ReadStore:
                 point_heat=None if heat is None else float(heat),
                 point_in_hot_region=None if hot is None else bool(hot),
                 known_label=label,
+                operating_threshold=None if threshold is None else float(threshold),
+                superseded_by=None if superseded is None else int(superseded),
             ))
         return out

@@ -43,8 +43,11 @@ def record(n: int = 0, call: str = "viral", confidence: int = 70, probabilities=
 def test_read_call_validates() -> None:
     assert ReadCall("normal", 0).point is None
     assert ReadCall("other", 100, (3, 4)).point == (3.0, 4.0)
+    assert ReadCall("covid-19", 50).title == "COVID-19"        # calls come from the model's classes
     with pytest.raises(ValueError, match="unknown call"):
-        ReadCall("pneumonia", 50)
+        ReadCall("Pneumonia!", 50)
+    with pytest.raises(ValueError, match="unknown call"):
+        ReadCall("", 50)
     with pytest.raises(ValueError, match="0–100"):
         ReadCall("normal", 101)
     with pytest.raises(ValueError, match="finite"):
@@ -227,3 +230,100 @@ def test_records_serialise_probabilities_as_json(tmp_path: Path) -> None:
         store.add(record(9))
     raw = sqlite3.connect(tmp_path / "r.sqlite3").execute("SELECT model_probabilities FROM reads").fetchone()[0]
     assert json.loads(raw) == pytest.approx([0.1, 0.2, 0.7])
+
+
+# ------------------------------------------------------------------------ the model's call, re-reads, hot region
+
+BORDERLINE = (0.165, 0.37, 0.465)        # pneumonia 0.835, VIRAL on top; the card's threshold 0.85
+
+
+def test_agreement_is_scored_on_the_models_call_not_the_top_class() -> None:
+    viral = compare_read(ReadCall("viral", 70), "pneumonia3", LABELS, BORDERLINE, operating_threshold=0.85)
+    assert viral.model_top_label == "VIRAL" and viral.model_call_label == "NORMAL"
+    assert viral.agrees_with_model is False
+    normal = compare_read(ReadCall("normal", 70), "pneumonia3", LABELS, BORDERLINE, operating_threshold=0.85)
+    assert normal.agrees_with_model is True
+    rec = ReadRecord.from_comparison(normal, sha(5))
+    assert rec.operating_threshold == 0.85 and rec.model_call_label == "NORMAL" and rec.agrees_with_model is True
+    assert ReadRecord.from_comparison(normal, sha(5), ).model_agrees_with_known_label is None
+    assert replace_known(rec, "VIRAL").model_agrees_with_known_label is False
+
+
+def replace_known(rec: ReadRecord, label: str) -> ReadRecord:
+    from dataclasses import replace
+
+    return replace(rec, known_label=label)
+
+
+def test_read_choices_follow_the_models_labels() -> None:
+    from cxrviewer.core.reads import calls_for_labels
+
+    assert calls_for_labels(("COVID-19", "NORMAL", "VIRAL")) == ("covid-19", "normal", "viral", "other")
+    assert calls_for_labels(LABELS) == ("normal", "bacterial", "viral", "other")
+    covid = compare_read(ReadCall("covid-19", 60), "covid3", ("COVID-19", "NORMAL", "VIRAL"), (0.3, 0.6, 0.1),
+                         operating_threshold=0.19)
+    assert covid.model_call_label == "COVID-19" and covid.agrees_with_model is True
+    viral = compare_read(ReadCall("viral", 60), "covid3", ("COVID-19", "NORMAL", "VIRAL"), (0.3, 0.6, 0.1),
+                         operating_threshold=0.19)
+    assert viral.agrees_with_model is False     # covid3 offers COVID-19 itself: "viral" is another class
+    assert call_agrees("covid-19", "COVID-19") is True and call_agrees("viral", "COVID-19") is True
+
+
+def test_reading_an_image_again_replaces_its_read_and_keeps_history(tmp_path: Path) -> None:
+    with ReadStore(tmp_path / "reads.sqlite3") as store:
+        first = store.add(record(1, call="viral"))
+        store.add(record(2, call="normal"))
+        second = store.add(record(1, call="bacterial"))
+        current = store.records()
+        assert [(r.image_sha256, r.call) for r in current] == [(sha(2), "normal"), (sha(1), "bacterial")]
+        history = store.records_for_image(sha(1))
+        assert [r.call for r in history] == ["viral", "bacterial"]
+        assert history[0].id == first.id and history[0].superseded_by == second.id
+        assert history[1].superseded_by is None
+        assert len(store.records(history=True)) == 3
+        assert summarise(store.records()).n_reads == 2
+        other_frame = store.add(record(1, call="normal", frame_index=1))   # another frame is another image
+        assert other_frame.id in [r.id for r in store.records()] and second.id in [r.id for r in store.records()]
+
+
+def test_a_schema_1_store_is_migrated_with_its_reads(tmp_path: Path) -> None:
+    path = tmp_path / "reads.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE reads (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL,
+            image_sha256 TEXT NOT NULL, frame_index INTEGER NOT NULL DEFAULT 0,
+            call TEXT NOT NULL CHECK (call IN ('normal', 'bacterial', 'viral', 'other')),
+            confidence INTEGER NOT NULL, point_x REAL, point_y REAL, model_name TEXT NOT NULL DEFAULT '',
+            model_labels TEXT NOT NULL DEFAULT '[]', model_probabilities TEXT NOT NULL DEFAULT '[]',
+            point_heat REAL, point_in_hot_region INTEGER, known_label TEXT);
+        PRAGMA user_version = 1;""")
+    db.execute("INSERT INTO reads (created, image_sha256, call, confidence, model_labels, model_probabilities) "
+               "VALUES ('2024-01-01T00:00:00+00:00', ?, 'viral', 50, ?, ?)",
+               (sha(7), json.dumps(list(LABELS)), json.dumps(list(BORDERLINE))))
+    db.commit()
+    db.close()
+    with ReadStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        (old,) = store.records()
+        assert old.call == "viral" and old.operating_threshold is None
+        assert old.model_call_label == "VIRAL"          # no threshold was stored: the top class, as then
+        store.add(record(8, call="covid-19"))             # the new schema takes any model class
+
+
+def test_hot_region_is_the_smallest_part_holding_half_the_heat() -> None:
+    from cxrviewer.core.reads import HOT_MASS_SHARE, hot_level
+
+    cam = np.zeros((8, 8), np.float32)
+    cam[1:3, 1:3] = 4.0                                 # one clear focus
+    cam += 0.2                                          # a little heat everywhere
+    level, area = hot_level(cam, (200, 200))
+    assert 0 < area < 0.2                               # a focal map gives a small region
+    flat = np.ones((8, 8), np.float32)                  # no focus (absolute scale): half the image
+    assert hot_level(flat, (200, 200), "absolute", 2.0)[1] == pytest.approx(HOT_MASS_SHARE, abs=0.02)
+    assert hot_level(np.zeros((4, 4), np.float32), (50, 50)) == (float("inf"), 0.0)
+    inside = compare_read(ReadCall("viral", 50, (40.0, 40.0)), "tiny", LABELS, (0.1, 0.2, 0.7), cam, (200, 200),
+                          hot_threshold=None)
+    outside = compare_read(ReadCall("viral", 50, (150.0, 150.0)), "tiny", LABELS, (0.1, 0.2, 0.7), cam,
+                           (200, 200), hot_threshold=None)
+    assert inside.point_in_hot_region is True and outside.point_in_hot_region is False
+    assert inside.hot_threshold == pytest.approx(level) and inside.hot_area == pytest.approx(area)
