@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.core.types import Prediction
 from cxrviewer.ui.overlay_controls import ColourBar, OverlayControls
+from cxrviewer.ui.theme import set_tone
 
 BAR_COLOUR = QColor(52, 120, 198)
 TOP_BAR_COLOUR = QColor(214, 120, 30)
@@ -169,7 +170,7 @@ class AiPanel(QDockWidget):
         self.gate_label = QLabel(body)
         self.gate_label.setObjectName("heatMapGate")
         self.gate_label.setWordWrap(True)
-        self.gate_label.setStyleSheet("color: #b35900;")
+        set_tone(self.gate_label, "warning")
         self.show_anyway_button = QPushButton("Show anyway", body)
         self.show_anyway_button.setObjectName("showAnyway")
         self.show_anyway_button.setToolTip("Show the heat map although the model finds this class unlikely")
@@ -185,7 +186,7 @@ class AiPanel(QDockWidget):
         self.disclaimer = QLabel(NOT_FOR_CLINICAL_USE, body)
         self.disclaimer.setObjectName("aiDisclaimer")
         self.disclaimer.setWordWrap(True)
-        self.disclaimer.setStyleSheet("color: #c0392b;")
+        set_tone(self.disclaimer, "problem")
 
         layout = QVBoxLayout(body)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -238,7 +239,7 @@ class AiPanel(QDockWidget):
     def set_state(self, text: str, *, problem: bool = False, retry: bool = False) -> None:
         """The line under the model chooser: loading, ready, analysing, or what went wrong."""
         self.state_label.setText(text)
-        self.state_label.setStyleSheet("color: #c0392b; font-weight: bold;" if problem else "")
+        set_tone(self.state_label, "problem" if problem else "")
         self.retry_button.setVisible(retry)
 
     def state_text(self) -> str:

@@ -62,8 +62,9 @@ def app_icon() -> QIcon:
     return QIcon(str(path)) if path.is_file() else QIcon()
 
 
-def create_application(argv: Sequence[str] | None = None) -> QApplication:
-    """The QApplication (reused if one exists) with names, font and icon set."""
+def create_application(argv: Sequence[str] | None = None, theme: str | None = None) -> QApplication:
+    """The QApplication (reused if one exists) with names, font, icon and theme (`theme`, else the
+    one remembered in View › Theme, dark by default) set."""
     configure_names()
     app = QApplication.instance()
     if app is None:
@@ -72,6 +73,9 @@ def create_application(argv: Sequence[str] | None = None) -> QApplication:
     app.setApplicationDisplayName("cxrviewer")
     load_bundled_font(app)
     app.setWindowIcon(app_icon())
+    from cxrviewer.ui.theme import apply_theme, saved_theme, theme_named
+
+    apply_theme(app, theme_named(theme) if theme else saved_theme())
     return app
 
 

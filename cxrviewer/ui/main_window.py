@@ -48,6 +48,8 @@ from cxrviewer.ui.canvas import ImageCanvas, PixelReadout
 from cxrviewer.ui.loader import FolderScanner, ImageLoader, ScanResult, TagListing
 from cxrviewer.ui.measure import Measurement
 from cxrviewer.ui.notices import NoticeBanner, Problem, ProblemsDock
+from cxrviewer.ui.reading_room import ReadingRoom
+from cxrviewer.ui.theme import set_tone
 from cxrviewer.ui.settings import ViewerSettings
 from cxrviewer.ui.study_browser import BrowserEntry, StudyBrowserDock
 from cxrviewer.ui.tag_dock import TagDock
@@ -136,7 +138,8 @@ class MainWindow(QMainWindow):
         self.pixel_label.setMinimumWidth(220)
         self.clinical_label = QLabel(NOT_FOR_CLINICAL_USE, self)
         self.clinical_label.setObjectName("notForClinicalUse")
-        self.clinical_label.setStyleSheet("color: #c0392b; font-weight: bold; padding: 0 6px;")
+        self.clinical_label.setStyleSheet("padding: 0 6px;")
+        set_tone(self.clinical_label, "problem")
         self.statusBar().addPermanentWidget(self.pixel_label)
         self.statusBar().addPermanentWidget(self.clinical_label)
 
@@ -415,6 +418,7 @@ class MainWindow(QMainWindow):
             file=file_menu, view=view_menu, image=image_menu, tools=tools_menu,
             help=help_menu, panels=panels, presets=presets, recent=recent,
         )
+        self.reading_room = ReadingRoom(self, view_menu, self.settings.qsettings)
         self._preset_group = QActionGroup(self)
         self._preset_group.setExclusive(False)
         self._rebuild_recent_menu()
