@@ -175,3 +175,25 @@ def deflated_item_bomb(folder: Path, items: int = 5_000_000) -> Path:
     path = folder / "deflated_items.dcm"
     path.write_bytes(b"".join(parts))
     return path
+
+
+# ------------------------------------------------------------------------------ quiet partial decodes
+def progressive_jpeg_bytes(rows: int = 256, columns: int = 256, mode: str = "L") -> bytes:
+    """A progressive JPEG written by Pillow (several scans: DC first, then AC bands and refinements)."""
+    import io
+
+    from PIL import Image
+
+    pixels = (chest_pixels(rows, columns) >> 4).astype(np.uint8)
+    image = Image.fromarray(pixels).convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", progressive=True, quality=90)
+    return buffer.getvalue()
+
+
+def truncated_progressive_jpeg(folder: Path, keep: float = 0.5, mode: str = "L") -> Path:
+    """A progressive JPEG cut after `keep` of its bytes, with a new end-of-image marker (FF D9)."""
+    data = progressive_jpeg_bytes(mode=mode)
+    path = folder / "cut_progressive.jpg"
+    path.write_bytes(data[:int(len(data) * keep)] + b"\xff\xd9")
+    return path

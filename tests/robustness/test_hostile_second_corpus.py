@@ -244,3 +244,18 @@ def test_cli_output_and_screenshot_errors_escape_file_names(tmp_path: Path, caps
     code = cli.main(["screenshot", str(tmp_path / "gone\u202e.png"), "-o", str(tmp_path / "s.png")])
     err = capsys.readouterr().err
     assert code != 0 and "gone\\u202e.png: file or folder not found" in err and "\u202e" not in err, err
+
+
+# ================================================================================ quiet partial decodes
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_cut_progressive_jpeg_with_a_fake_end_marker_says_it_is_incomplete(tmp_path: Path, mode: str) -> None:
+    path = hostile2.truncated_progressive_jpeg(tmp_path, mode=mode)
+    image = bounded(lambda: load_image(path))
+    assert any(note.startswith("incomplete JPEG file") for note in image.notes), image.notes
+
+
+def test_whole_progressive_jpeg_has_no_incomplete_note(tmp_path: Path) -> None:
+    path = tmp_path / "whole.jpg"
+    path.write_bytes(hostile2.progressive_jpeg_bytes())
+    image = bounded(lambda: load_image(path))
+    assert not any("incomplete" in note for note in image.notes), image.notes

@@ -397,3 +397,15 @@ def test_find_images_keeps_explicit_files_and_drops_duplicates(tmp_path):
 
 def test_png_size_reads_ihdr():
     assert raster_io.png_size(_png_header_claiming(5, 7)) == (7, 5)
+
+
+def test_progressive_jpeg_scan_coverage():
+    """OpenCV's and Pillow's progressive scripts are complete; a baseline JPEG is not progressive."""
+    gray = gradient(64, 80)
+    colour = np.dstack([gray, gray[::-1], gray[:, ::-1]])
+    for pixels in (gray, colour):
+        progressive = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+        assert raster_io.progressive_jpeg_coverage(progressive) == "complete"
+        assert raster_io.progressive_jpeg_coverage(cv2.imencode(".jpg", pixels)[1].tobytes()) is None
+    scans_cut = progressive[:progressive.index(b"\xff\xda", progressive.index(b"\xff\xda") + 2)] + b"\xff\xd9"
+    assert raster_io.progressive_jpeg_coverage(scans_cut) == "partial"

@@ -196,6 +196,80 @@ def jpeg_problem(data: bytes) -> str | None:
     return None
 
 
+_PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
+INCOMPLETE_JPEG_NOTE = (
+    "incomplete JPEG file: it ends before all of its image detail (probably cut short); "
+    "shown at reduced detail from the part that is there"
+)
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, body) of each marker segment from SOI to the first EOI, skipping scan data."""
+    segments: list[tuple[int, bytes]] = []
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            i = data.find(b"\xff", i)   # scan data: jump to the next marker candidate
+            if i < 0:
+                break
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD7:   # stuffed byte, TEM, restart
+            i += 2
+            continue
+        if marker == 0xD9:
+            break
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if length < 2:
+            break
+        segments.append((marker, data[i + 4:i + 2 + length]))
+        i += 2 + length
+    return segments
+
+
+def progressive_jpeg_coverage(data: bytes) -> str | None:
+    """How much of a progressive JPEG's image its scans carry: "complete", "partial" (the
+    scans stop before every coefficient of every component was sent to full precision) or
+    "none" (a component has no scan at all); None for a JPEG that is not progressive.
+
+    A progressive JPEG cut short and given a new end-of-image marker (FF D9) decodes without
+    an error: libjpeg fills in what is missing and warns on stderr only, so the picture came
+    out blurred with no word said. Its scan headers tell: each coefficient (0 = DC, 1–63 = AC)
+    of each component must be reached by a scan whose last bit position (Al) is 0.
+    """
+    segments = jpeg_segments(data)
+    frame = next((body for marker, body in segments if marker in _JPEG_SOF_MARKERS), None)
+    if frame is None or not any(marker in _PROGRESSIVE_SOF for marker, _ in segments) or len(frame) < 6:
+        return None
+    components = {frame[6 + 3 * k] for k in range(frame[5]) if 6 + 3 * k < len(frame)}
+    final: dict[int, set[int]] = {component: set() for component in components}
+    scanned: set[int] = set()
+    for marker, body in segments:
+        count = body[0] if marker == 0xDA and body else 0
+        if count == 0 or len(body) < 1 + 2 * count + 3:
+            continue
+        start, end, approximation = body[1 + 2 * count], body[2 + 2 * count], body[3 + 2 * count]
+        for k in range(count):
+            scanned.add(body[1 + 2 * k])
+            if approximation & 0x0F == 0:   # Al = 0: these coefficients are now at full precision
+                final.setdefault(body[1 + 2 * k], set()).update(range(start, min(end, 63) + 1))
+    if not components <= scanned:
+        return "none"
+    return "partial" if any(len(final[component]) < 64 for component in components) else "complete"
+
+
+def jpeg_coverage_notes(path: Path, data: bytes) -> tuple[str, ...]:
+    """Refuse a progressive JPEG with no scan for some colour component; note one whose scans
+    stop early (it is shown, blurred, as browsers show a partly loaded image)."""
+    coverage = progressive_jpeg_coverage(data)
+    if coverage == "none":
+        raise ImageLoadError(path, "truncated JPEG file (it ends before the image data is complete)")
+    return (INCOMPLETE_JPEG_NOTE,) if coverage == "partial" else ()
+
+
 # --------------------------------------------------------------------------- decoding
 
 def decode_with_opencv(data: bytes) -> np.ndarray | None:
@@ -354,6 +428,7 @@ def load_raster(path: Path, data: bytes, sha256: str, frame: int, max_pixels: in
     problem = png_problem(data) if fmt == "PNG" else jpeg_problem(data) if fmt == "JPEG" else None
     if problem:
         raise ImageLoadError(path, problem)
+    notes = jpeg_coverage_notes(path, data) if fmt == "JPEG" else ()
 
     arr = decode_with_opencv(data)
     if arr is None:
@@ -368,7 +443,7 @@ def load_raster(path: Path, data: bytes, sha256: str, frame: int, max_pixels: in
     if size is None:  # no readable header (rare TIFF variants): enforce the limit after all
         check_pixel_limit(path, arr.shape[0], arr.shape[1], 1, max_pixels)
     arr, orientation_notes = apply_orientation(arr, exif_orientation(data, fmt))
-    return build_raster_image(path, arr, sha256, fmt or "image", orientation_notes)
+    return build_raster_image(path, arr, sha256, fmt or "image", notes + orientation_notes)
 
 
 def build_raster_image(
