@@ -5,7 +5,9 @@ and preprocessed (`model_input`, the one preprocessing path) by a small thread p
 batches ahead, while the main thread runs `ModelEngine.predict_with_ood` (ONNX Runtime: probabilities and the out-of-distribution verdict) on full batches,
 so a folder of 1,000 images runs in one process with the model busy all the time.
 
-One line per input, in input order: a JSON object with --json, else a readable line. A
+One line per input, in input order: a JSON object with --json, else a readable line. Each
+says the model's `call` (`core.model_call`: the card's operating threshold on its score) and
+the `call_rule` that decided it; `top` (the arg-max class) is kept and can differ. A
 file that cannot be read gives an error line and the run goes on; the exit status is 1
 when any input failed, 0 otherwise; a model that cannot be loaded is a one-line error,
 status 2 (before any output).
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
     from cxrviewer.core.memory import MemoryBudget
     from cxrviewer.core.model.engine import ModelEngine
+    from cxrviewer.core.model_call import ModelCall
     from cxrviewer.core.types import OodVerdict
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,15 @@ class PredictionLine:
     pneumonia_labels: tuple[str, ...] = ()
     error: str | None = None
     ood: "OodVerdict | None" = None
+    operating_threshold: float | None = None   # the card's; None: the call is the top class
+
+    @property
+    def call(self) -> "ModelCall":
+        from cxrviewer.core.model_call import model_call, top_call
+
+        if self.operating_threshold is None:
+            return top_call(self.labels, self.probabilities)
+        return model_call(self.labels, self.probabilities, self.operating_threshold)
 
     @property
     def top(self) -> str:
@@ -81,6 +93,8 @@ class PredictionLine:
             "model": self.model,
             "labels": list(self.labels),
             "probabilities": {label: round(p, 6) for label, p in zip(self.labels, self.probabilities)},
+            "call": self.call.label,
+            "call_rule": self.call.rule,
             "top": self.top,
         }
         pneumonia = self.pneumonia_probability
@@ -95,7 +109,7 @@ class PredictionLine:
         if self.error is not None:
             return f"{self.path}  ERROR  {self.error}"
         parts = [f"{label} {p * 100:5.1f} %" for label, p in zip(self.labels, self.probabilities)]
-        line = f"{self.path}  top {self.top}  |  " + "  ".join(parts)
+        line = f"{self.path}  call {self.call.headline}  top {self.top}  |  " + "  ".join(parts)
         pneumonia = self.pneumonia_probability
         if pneumonia is not None:
             line += f"  |  pneumonia {pneumonia * 100:5.1f} %"
@@ -175,6 +189,7 @@ def predict_paths(
 
     labels = tuple(engine.labels)
     pneumonia = tuple(engine.card.pneumonia_labels)
+    threshold = float(engine.card.operating_threshold)
     budget = budget if budget is not None else MemoryBudget(load_memory_limit())
 
     def prepare(item: tuple[Path, str | None]) -> PreparedInput:
@@ -208,7 +223,7 @@ def predict_paths(
                 lines.append(PredictionLine(entry.path, error=entry.error or errors[id(entry)]))
             else:
                 lines.append(PredictionLine(entry.path, engine.name, labels, probabilities[id(entry)], pneumonia,
-                                            ood=verdicts.get(id(entry))))
+                                            ood=verdicts.get(id(entry)), operating_threshold=threshold))
         return lines
 
     pending: list[PreparedInput] = []

@@ -20,7 +20,7 @@ from cxrviewer.core.overlay import blend, cam_index_image
 from cxrviewer.core.overlay_style import CONTOURS, HEATMAP, overlay_rgba
 from tests.model_factory import build_tiny_classifier, make_model_folder
 
-KEYS = {"path", "model", "labels", "probabilities", "top", "pneumonia_probability", "ood"}
+KEYS = {"path", "model", "labels", "probabilities", "call", "call_rule", "top", "pneumonia_probability", "ood"}
 
 
 
@@ -87,6 +87,22 @@ def test_folder_with_a_bad_file_gives_json_lines_an_error_line_and_exit_1(capsys
         assert record["top"] == max(probabilities, key=probabilities.get)
         assert record["pneumonia_probability"] == pytest.approx(
             probabilities["BACTERIAL"] + probabilities["VIRAL"], abs=2e-6)
+        # the call follows the card's operating threshold on the pneumonia probability
+        threshold = engine.card.operating_threshold
+        subtype = max(("BACTERIAL", "VIRAL"), key=probabilities.get)
+        assert record["call"] == (subtype if record["pneumonia_probability"] >= threshold else "NORMAL")
+        assert record["call_rule"].startswith("pneumonia probability (BACTERIAL + VIRAL) ≥ ")
+
+
+def test_json_call_differs_from_top_on_a_borderline_image() -> None:
+    from cxrviewer.commands.predict import PredictionLine
+
+    line = PredictionLine(Path("person1022_virus.jpeg"), "pneumonia3", ("NORMAL", "BACTERIAL", "VIRAL"),
+                          (0.165, 0.37, 0.465), ("BACTERIAL", "VIRAL"), operating_threshold=0.8507)
+    record = line.to_json()
+    assert record["top"] == "VIRAL" and record["call"] == "NORMAL"
+    assert "0.8507" in record["call_rule"]
+    assert "call NORMAL (pneumonia probability 0.83 < threshold 0.85)  top VIRAL" in line.to_text()
 
 
 def test_batch_size_does_not_change_the_results(capsys, folder) -> None:
@@ -106,7 +122,7 @@ def test_readable_lines_without_json_and_exit_0_when_all_good(capsys, folder) ->
     assert status == 0
     assert lines[0].startswith("# model pneumonia3") and "not for clinical use" in lines[0]
     assert len(lines) == 3
-    assert lines[1].startswith(f"{folder / 'img_0.png'}  top ")
+    assert lines[1].startswith(f"{folder / 'img_0.png'}  call ") and "  top " in lines[1]
     assert "NORMAL" in lines[1] and "%" in lines[1] and "pneumonia" in lines[1]
 
 
