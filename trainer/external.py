@@ -115,6 +115,7 @@ def score_metrics(
         return result
     targets = np.array([model_labels.index(label) for label in data_labels])
     result["classification"] = m.classification_metrics(probabilities, targets, model_labels)
+    result["call"] = call_metrics(probabilities, targets, model_labels, threshold)
     result["ece"] = m.expected_calibration_error(probabilities, targets)
     pneumonia = m.pneumonia_score(probabilities, model_labels)
     if pneumonia is not None:
@@ -130,6 +131,29 @@ def score_metrics(
     if per_source is not None:
         result["per_source"] = per_source
     return result
+
+
+def model_calls(probabilities: np.ndarray, model_labels: Sequence[str], threshold: float) -> list[str]:
+    """The viewer's call for every row (`core.model_call`: the card's rule at its threshold)."""
+    from cxrviewer.core.model_call import model_call
+
+    return [model_call(model_labels, row, threshold).label for row in probabilities]
+
+
+def call_metrics(probabilities: np.ndarray, targets: np.ndarray, model_labels: Sequence[str],
+                 threshold: float) -> dict[str, object]:
+    """Accuracy and confusion matrix of the model's CALL (what the viewer says), not of the arg-max."""
+    from cxrviewer.core.model_call import model_call
+
+    model_labels = list(model_labels)
+    calls = np.array([model_labels.index(label) for label in model_calls(probabilities, model_labels, threshold)])
+    confusion = np.zeros((len(model_labels), len(model_labels)), dtype=int)
+    for truth, called in zip(targets, calls):
+        confusion[int(truth), int(called)] += 1
+    rule = model_call(model_labels, probabilities[0], threshold).rule if len(probabilities) else ""
+    return {"rule": rule, "accuracy": float((calls == targets).mean()) if len(targets) else None,
+            "confusion_matrix": confusion.tolist(),
+            "differs_from_top": int((calls != probabilities.argmax(axis=1)).sum())}
 
 
 def training_overlap(model_folder: Path, samples: Sequence[Sample]) -> dict[str, list[str]]:
@@ -192,7 +216,8 @@ def evaluate_model(
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    _write_predictions(out / "predictions.csv", scored, labels)
+    _write_predictions(out / "predictions.csv", scored, labels,
+                       model_calls(probabilities, labels, card.operating_threshold))
     title = dataset_name(data)
     if "classification" in result:
         targets = np.array([labels.index(label) for label in data_labels])
@@ -252,13 +277,14 @@ def add_to_card(model_folder: Path, entry: Mapping[str, object]) -> None:
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _write_predictions(path: Path, scored: Sequence[ScoredImage], labels: Sequence[str]) -> None:
+def _write_predictions(path: Path, scored: Sequence[ScoredImage], labels: Sequence[str],
+                       calls: Sequence[str]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["path", "label", "source", *[f"p_{label}" for label in labels]])
-        for item in scored:
+        writer.writerow(["path", "label", "source", *[f"p_{label}" for label in labels], "call"])
+        for item, call in zip(scored, calls):
             writer.writerow([str(item.sample.path), item.sample.label, item.sample.source,
-                             *[f"{p:.6f}" for p in item.probabilities]])
+                             *[f"{p:.6f}" for p in item.probabilities], call])
 
 
 def summary_lines(result: Mapping) -> list[str]:
@@ -270,6 +296,10 @@ def summary_lines(result: Mapping) -> list[str]:
         lines.append(f"- accuracy **{_fmt(c['accuracy'])}**, macro F1 over the classes present "
                      f"{_fmt(float(np.mean(present)))}, macro one-vs-rest AUC {_fmt(c['macro_auc_ovr'])}, "
                      f"ECE {_fmt(result['ece'])}")
+    if "call" in result:
+        c = result["call"]
+        lines.append(f"- accuracy of the model's call (as the viewer shows it: {c['rule']}) "
+                     f"**{_fmt(c['accuracy'])}**; the call differs from the top class on {c['differs_from_top']} images")
     for key, title in (("pneumonia_vs_normal", "pneumonia vs normal"), ("covid_vs_rest", "COVID-19 vs rest")):
         if key in result:
             b = result[key]

@@ -61,6 +61,10 @@ def test_scores_every_readable_image_as_the_viewer_does_and_reports_the_rest(mod
     assert metrics["pneumonia_vs_normal"]["n_positive"] == 6 and metrics["pneumonia_vs_normal"]["n_negative"] == 3
     assert sum(map(sum, metrics["classification"]["confusion_matrix"])) == 9
     assert "bacterial_vs_viral_auc" in metrics
+    # the call is the card's rule (threshold 0.6 on the pneumonia probability), as the viewer shows it
+    assert sum(map(sum, metrics["call"]["confusion_matrix"])) == 9
+    assert metrics["call"]["rule"].startswith("pneumonia probability (BACTERIAL + VIRAL) ≥ 0.6")
+    assert "accuracy of the model's call" in report
     assert metrics["name_overlap_with_model_split"] == {"train": 1}
     assert "person9_virus_9.png" in report and "not unseen" in report and "IM-0001-0001.png" in report
     assert (out / "confusion_matrix.png").is_file() and (out / "roc.png").is_file()
@@ -73,6 +77,9 @@ def test_scores_every_readable_image_as_the_viewer_does_and_reports_the_rest(mod
     expected = engine.predict(model_input(load_image(Path(row["path"])), engine.input_size))[0]
     assert [float(row[f"p_{label}"]) for label in LABELS] == pytest.approx(expected.tolist(), abs=1e-5)
     assert row["label"] == "BACTERIAL"
+    from cxrviewer.core.model_call import model_call
+
+    assert row["call"] == model_call(LABELS, expected.tolist(), 0.6).label
 
 
 def test_a_normal_vs_pneumonia_set_is_scored_as_pneumonia_vs_normal(model_folder, tmp_path) -> None:
