@@ -197,3 +197,18 @@ def truncated_progressive_jpeg(folder: Path, keep: float = 0.5, mode: str = "L")
     path = folder / "cut_progressive.jpg"
     path.write_bytes(data[:int(len(data) * keep)] + b"\xff\xd9")
     return path
+
+
+def png_with_text_chunk(folder: Path, kind: bytes = b"zTXt", size: int = 50 * 2**20) -> Path:
+    """A valid 96 × 80 PNG carrying a `size`-byte text chunk before its image data."""
+    import zlib
+
+    from .hostile import encode, png_chunk
+
+    png = encode(".png", (chest_pixels() >> 4).astype(np.uint8))
+    text = np.random.default_rng(14).bytes(size)           # incompressible: the chunk itself is big
+    body = b"Comment\0" + (b"\0" + zlib.compress(text, 0) if kind == b"zTXt" else text)
+    at = png.index(b"IDAT") - 4
+    path = folder / f"big_{kind.decode()}.png"
+    path.write_bytes(png[:at] + png_chunk(kind, body) + png[at:])
+    return path

@@ -259,3 +259,14 @@ def test_whole_progressive_jpeg_has_no_incomplete_note(tmp_path: Path) -> None:
     path.write_bytes(hostile2.progressive_jpeg_bytes())
     image = bounded(lambda: load_image(path))
     assert not any("incomplete" in note for note in image.notes), image.notes
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"tEXt"])
+def test_png_with_a_50_mb_text_chunk_opens_and_says_what_was_skipped(tmp_path: Path, kind: bytes) -> None:
+    import numpy as np
+
+    from .hostile import chest_pixels
+
+    image = bounded(lambda: load_image(hostile2.png_with_text_chunk(tmp_path, kind)))
+    assert np.array_equal(image.pixels, (chest_pixels() >> 4).astype(np.float32))
+    assert any("50 MB of metadata" in note and kind.decode() in note for note in image.notes), image.notes

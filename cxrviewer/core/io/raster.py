@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cxrviewer.core.errors import ImageLoadError
+from cxrviewer.core.errors import ImageLoadError, printable_name
 from cxrviewer.core.imaging import full_range_window, percentile_window
 from cxrviewer.core.io._common import (
     COLOUR_NOTE,
@@ -187,6 +187,47 @@ def png_problem(data: bytes) -> str | None:
         if kind == b"IEND":
             return None
         pos = end
+
+
+_PNG_KEPT_ANCILLARY = frozenset({b"tRNS", b"eXIf"})   # transparency, orientation
+PNG_KEPT_ANCILLARY_BYTES = 2**20
+PNG_NOTED_SKIP_BYTES = 2**20
+
+
+def png_image_chunks(data: bytes) -> tuple[bytes, dict[str, int]]:
+    """The PNG with only the chunks its pixels need (critical ones, tRNS, a small eXIf), and
+    the bytes skipped per chunk type. Call after `png_problem` found the chunks intact.
+
+    Text and other metadata chunks are never shown, but the decoders read them: libpng
+    refuses a chunk over 8 MB and Pillow one that inflates past 1 MB, so a valid PNG with a
+    50 MB zTXt comment was reported as "truncated or corrupt". Dropping them avoids both.
+    """
+    kept = [data[:8]]
+    skipped: dict[str, int] = {}
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        end = pos + 12 + length
+        critical = kind[:1].isupper()
+        if critical or (kind in _PNG_KEPT_ANCILLARY and length <= PNG_KEPT_ANCILLARY_BYTES):
+            kept.append(data[pos:end])
+        else:
+            name = kind.decode("latin-1", "replace")
+            skipped[name] = skipped.get(name, 0) + length
+        if kind == b"IEND":
+            break
+        pos = end
+    return (data if not skipped else b"".join(kept)), skipped
+
+
+def png_skip_notes(skipped: dict[str, int]) -> tuple[str, ...]:
+    """A note when the skipped metadata was large enough to matter (a 50 MB text chunk)."""
+    total = sum(skipped.values())
+    if total < PNG_NOTED_SKIP_BYTES:
+        return ()
+    kinds = ", ".join(printable_name(kind) for kind, size in sorted(skipped.items(), key=lambda kv: -kv[1]))
+    return (f"the PNG file's {total / 2**20:,.0f} MB of metadata ({kinds}) was skipped; "
+            "the image does not need it",)
 
 
 def jpeg_problem(data: bytes) -> str | None:
@@ -429,6 +470,9 @@ def load_raster(path: Path, data: bytes, sha256: str, frame: int, max_pixels: in
     if problem:
         raise ImageLoadError(path, problem)
     notes = jpeg_coverage_notes(path, data) if fmt == "JPEG" else ()
+    if fmt == "PNG":
+        data, skipped = png_image_chunks(data)
+        notes += png_skip_notes(skipped)
 
     arr = decode_with_opencv(data)
     if arr is None:
