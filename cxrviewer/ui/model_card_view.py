@@ -39,18 +39,23 @@ _SHOWN_FIELDS = frozenset({
     "known_limitations", "shortcut_warning", "shortcut_warnings", "external_checks",
 })
 
-_STYLE = """
+def _style() -> str:
+    """The card's HTML style in the current theme's colours (AA contrast, tests/gui/test_theme.py)."""
+    from cxrviewer.ui.theme import current_theme
+
+    t = current_theme()
+    return f"""
 <style>
- body { font-size: 10pt; }
- h2 { margin-bottom: 2px; }
- h3 { margin-top: 14px; margin-bottom: 4px; }
- table { border-collapse: collapse; }
- td, th { padding: 2px 8px; }
- th { text-align: left; background: #e6e6e6; color: #222; }
- .num { text-align: right; }
- .muted { color: #777; }
- .warn { color: #b35900; }
- .banner { background: #fde7e7; color: #8b1a1a; padding: 4px; }
+ body {{ font-size: 10pt; }}
+ h2 {{ margin-bottom: 2px; }}
+ h3 {{ margin-top: 14px; margin-bottom: 4px; }}
+ table {{ border-collapse: collapse; }}
+ td, th {{ padding: 2px 8px; }}
+ th {{ text-align: left; background: {t.table_header}; color: {t.table_header_text}; }}
+ .num {{ text-align: right; }}
+ .muted {{ color: {t.muted}; }}
+ .warn {{ color: {t.warning}; }}
+ .banner {{ background: {t.banner}; color: {t.banner_text}; padding: 4px; }}
 </style>
 """
 
@@ -184,7 +189,7 @@ def _section_training(training: Mapping[str, Any]) -> str:
 def card_html(card: ModelCard, sanity: str = "") -> str:
     """The card as HTML; missing sections are skipped, unknown fields listed at the end."""
     extra = dict(card.extra)
-    parts = [_STYLE, f"<h2>{_e(card.name)}</h2>"]
+    parts = [_style(), f"<h2>{_e(card.name)}</h2>"]
     if extra.get("not_for_clinical_use", True):
         parts.append(f"<p class='banner'><b>{_e(NOT_FOR_CLINICAL_USE)}.</b> Not a medical device.</p>")
     facts = [f"classes {', '.join(_e(label) for label in card.labels)}",

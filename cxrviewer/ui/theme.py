@@ -37,8 +37,10 @@ class Theme:
     warning: str
     problem: str
     ok: str
-    banner: str           # background of notice banners (model-card warnings, problems)
+    banner: str           # background of the model card's "not for clinical use" line
     banner_text: str
+    table_header: str
+    table_header_text: str
 
     def colour(self, name: str) -> QColor:
         return QColor(getattr(self, name))
@@ -51,18 +53,21 @@ class Theme:
         pairs["text on button"] = (self.text, self.button)
         pairs["highlighted text"] = (self.highlighted_text, self.highlight)
         pairs["banner"] = (self.banner_text, self.banner)
+        pairs["table header"] = (self.table_header_text, self.table_header)
         return pairs
 
 
 DARK_THEME = Theme(
     name=DARK, window="#1c1d20", base="#141517", alternate_base="#222327", text="#e8e8e8", muted="#a9adb4",
     disabled="#8b8f96", button="#2a2c30", highlight="#2f6fce", highlighted_text="#ffffff", link="#7fb2ff",
-    warning="#f2a93b", problem="#ff7a6e", ok="#62d394", banner="#4a3300", banner_text="#fff1d6",
+    warning="#f2a93b", problem="#ff7a6e", ok="#62d394", banner="#4a1f1a", banner_text="#ffe3de",
+    table_header="#2a2c30", table_header_text="#e8e8e8",
 )
 LIGHT_THEME = Theme(
     name=LIGHT, window="#efefef", base="#ffffff", alternate_base="#f5f5f5", text="#1d1d1d", muted="#555a60",
     disabled="#6e7278", button="#e4e4e4", highlight="#2f6fce", highlighted_text="#ffffff", link="#1a56b0",
-    warning="#8a4a00", problem="#b02a1d", ok="#1c7040", banner="#5a4300", banner_text="#fff4cc",
+    warning="#8a4a00", problem="#b02a1d", ok="#1c7040", banner="#fde7e7", banner_text="#8b1a1a",
+    table_header="#e6e6e6", table_header_text="#222222",
 )
 _BY_NAME = {DARK: DARK_THEME, LIGHT: LIGHT_THEME}
 
@@ -113,8 +118,10 @@ def apply_theme(app: QApplication, theme: Theme) -> Theme:
 
 
 def current_theme() -> Theme:
+    """The theme applied with `apply_theme`; Light when none was (Qt's own palette is light)."""
     app = QApplication.instance()
-    return theme_named(app.property("cxrviewerTheme") if app is not None else None)
+    name = app.property("cxrviewerTheme") if app is not None else None
+    return theme_named(name) if name else LIGHT_THEME
 
 
 def set_tone(widget: QWidget, tone: str) -> None:
