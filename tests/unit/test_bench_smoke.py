@@ -84,3 +84,12 @@ def test_quick_run_judges_the_viewer_paths(quick_report: dict) -> None:
     # memory is measured on as many images as asked for
     assert "6 synthetic" in quick_report["config"]["memory"]
     assert quick_report["settings"]["quick"] is True
+
+
+def test_quick_run_measures_the_ai_session_with_the_bundled_model(quick_report: dict) -> None:
+    figures = quick_report["figures"]
+    for name in ("ai_ready_s", "layer_change_s", "model_switch_s", "max_gui_stall_ms", "quit_s"):
+        assert figures[name] is not None and figures[name] > 0, name
+    phases = quick_report["config"]["gui_stall_ms_by_phase"]
+    assert {"start", "layer_change", "model_switch"} <= set(phases)
+    assert not any("imported TensorFlow" in note for note in quick_report["notes"])
