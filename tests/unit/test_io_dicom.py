@@ -609,3 +609,31 @@ def test_truncated_real_dicom(tmp_path, name):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageLoadError, match=rf"cut_{name}: truncated"):
         load_image(path)
+
+
+def test_ybr_full_with_one_sample_per_pixel_is_shown_gray_with_note(make_dicom):
+    """pydicom's YBR conversion failed here with numpy's 'operands could not be broadcast'."""
+    gray = np.random.default_rng(3).integers(0, 256, size=(16, 20)).astype(np.uint8)
+    image = load_image(make_dicom(gray, photometric="MONOCHROME2", PhotometricInterpretation="YBR_FULL"))
+    np.testing.assert_array_equal(image.pixels, gray.astype(np.float32))
+    assert any("calls this a colour image (YBR_FULL)" in note for note in image.notes), image.notes
+
+
+def test_16_bit_ybr_full_is_refused_in_words(make_dicom):
+    rgb = np.random.default_rng(4).integers(0, 4000, size=(16, 20, 3)).astype(np.uint16)
+    path = make_dicom(rgb, photometric="RGB", bits_stored=16, PhotometricInterpretation="YBR_FULL")
+    with pytest.raises(ImageLoadError) as info:
+        load_image(path)
+    message = str(info.value)
+    assert "YBR_FULL colour with 16-bit samples cannot be converted to gray" in message
+    assert "3 samples per pixel of 16 bits, 16 × 20 pixels" in message
+    assert "broadcast" not in message and "ndarray" not in message
+
+
+def test_numpy_wording_in_a_decode_failure_is_replaced_by_the_header_layout():
+    from cxrviewer.core.io.dicom import decode_failure_message
+
+    exc = ValueError("operands could not be broadcast together with shapes (32,40) (3,) (32,40)")
+    message = decode_failure_message("1.2.840.10008.1.2.1", exc, "photometric interpretation YBR_FULL, ...")
+    assert message.startswith("the pixel data does not match its header (photometric interpretation YBR_FULL")
+    assert "broadcast" not in message

@@ -57,6 +57,7 @@ COLOUR_PHOTOMETRICS = ("RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "YBR_
 FLAT_FRACTION = 0.98
 JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
 NUMBER_OF_FRAMES_TAG = 0x00280008
+PHOTOMETRIC_TAG = 0x00280004
 TRANSFER_SYNTAX_TAG = 0x00020010
 
 # Tags that any real DICOM object carries at least one of; used to tell a DICOM file without
@@ -283,7 +284,7 @@ def _decode_with_safe_plugin(path: Path, ds: Dataset, decoder: Any, uid: str, fr
             errors.append(exc if isinstance(exc, Exception) else RuntimeError(f"decoder panic: {exc}"))
     if not errors:
         raise ImageLoadError(path, unsupported_syntax_message(uid))
-    raise ImageLoadError(path, decode_failure_message(uid, errors[0])) from errors[0]
+    raise ImageLoadError(path, decode_failure_message(uid, errors[0], header_layout(ds))) from errors[0]
 
 
 def require_supported_variant(path: Path, ds: Dataset, decoder: Any, uid: str) -> None:
@@ -298,7 +299,9 @@ def require_supported_variant(path: Path, ds: Dataset, decoder: Any, uid: str) -
         )
 
 
-def decode_failure_message(uid: str, exc: Exception) -> str:
+def decode_failure_message(uid: str, exc: Exception, layout: str = "") -> str:
+    """One line for a failed decode; numpy's own words ("operands could not be broadcast")
+    are replaced by what the header describes, which a trainee can compare with the file."""
     name = syntax_name(uid)
     text = str(exc)
     syntax = UID(uid)
@@ -306,7 +309,49 @@ def decode_failure_message(uid: str, exc: Exception) -> str:
         return f"the compressed {name} image data is corrupt or truncated and cannot be decoded"
     if "less than expected" in text or "shorter than expected" in text:
         return f"truncated DICOM file: its pixel data is incomplete ({_short(exc)})"
+    if layout and isinstance(exc, (ValueError, TypeError, IndexError)) and _is_numpy_wording(text):
+        return f"the pixel data does not match its header ({layout}) and cannot be decoded ({name})"
     return f"the pixel data cannot be decoded ({name}): {_short(exc)}"
+
+
+def _is_numpy_wording(text: str) -> bool:
+    return any(words in text for words in ("broadcast", "ndarray", "reshape", "shape", "dtype", "index"))
+
+
+def header_layout(ds: Dataset) -> str:
+    """The image layout the header describes, in words: "photometric interpretation YBR_FULL,
+    1 sample per pixel of 8 bits, 32 × 40 pixels"."""
+    photometric = str(tag_value(ds, "PhotometricInterpretation", "(none)")).strip()
+    samples = tag_value(ds, "SamplesPerPixel", 1)
+    bits = tag_value(ds, "BitsAllocated", "?")
+    plural = "" if samples == 1 else "s"
+    return (f"photometric interpretation {photometric}, {samples} sample{plural} per pixel of {bits} bits, "
+            f"{tag_value(ds, 'Rows', '?')} × {tag_value(ds, 'Columns', '?')} pixels")
+
+
+def colour_layout_notes(path: Path, ds: Dataset) -> tuple[str, ...]:
+    """Settle a colour photometric interpretation that does not fit the samples, before decoding.
+
+    RGB or YBR with 1 sample per pixel: that one sample is all there is, so it is shown as
+    gray (pydicom's YBR conversion failed with numpy's "operands could not be broadcast").
+    YBR with samples deeper than 8 bits: pydicom converts 8-bit YBR only; refused in words.
+    """
+    photometric = str(tag_value(ds, "PhotometricInterpretation", "")).strip().upper()
+    if photometric == "PALETTE COLOR" or photometric not in COLOUR_PHOTOMETRICS:
+        return ()
+    samples = tag_value(ds, "SamplesPerPixel", 1)
+    if samples == 1:
+        ds[PHOTOMETRIC_TAG] = DataElement(PHOTOMETRIC_TAG, "CS", "MONOCHROME2")
+        return (f"the header calls this a colour image ({photometric}) but it has one sample per pixel; "
+                "shown as a gray image",)
+    bits = tag_value(ds, "BitsAllocated", 8)
+    if photometric.startswith("YBR") and samples == 3 and bits != 8 and not UID(ds.file_meta.TransferSyntaxUID).is_compressed:
+        raise ImageLoadError(
+            path,
+            f"{photometric} colour with {bits}-bit samples cannot be converted to gray; only 8-bit "
+            f"{photometric} is supported (the header gives {header_layout(ds)})",
+        )
+    return ()
 
 
 # --------------------------------------------------------------------------- colour
@@ -642,6 +687,7 @@ def load_dicom(
     count = frame_count(ds)
     check_pixel_limit(path, rows, columns, count, max_pixels)
     check_frame(path, frame, count)
+    notes += colour_layout_notes(path, ds)
 
     arr, photometric = decode_frame(path, ds, frame)
     monochrome = photometric.startswith("MONOCHROME")
