@@ -13,8 +13,13 @@ What happens when:
 * overlay controls: opacity → item opacity; colour map / threshold / style → recolour via
   the LUT; normalisation / absolute scale → rebuild the index image from the cached raw
   CAM; class / method / layer → the LRU cache, else exactly one request.
-* honest maps: the map of a class whose probability is below the card's operating threshold
-  is drawn into the item but kept hidden (`core.sanity.heatmap_gate`) until "Show anyway".
+* one call: the panel's headline, the gate and read first all use `model_call` (the card's
+  operating threshold on its score). The default map ("Model's call") is the called class's:
+  when the worker's first map is of the arg-max class and the call differs (a borderline
+  image), the called class's map is asked for once more.
+* honest maps: a map of a class the model does not call is drawn into the item but kept
+  hidden (`core.sanity.heatmap_gate`) until "Show anyway"; a class the user picks by hand in
+  the class list is shown at once, with the note that the model calls another class.
 * read first (`set_results_hidden`): probabilities, top class and map stay hidden while
   results keep arriving — `prediction_shown` and `overlay_updated` still fire, so the
   read-first session can compare the trainee's call with them.
@@ -33,6 +38,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMenu
 
 from cxrviewer.core.model.cam import METHOD_LABELS
+from cxrviewer.core.model_call import ModelCall, model_call
 from cxrviewer.core.model.registry import default_model_name, scan_models
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.overlay import cam_index_image
@@ -239,16 +245,29 @@ class AiController(QObject):
     def results_hidden(self) -> bool:
         return self._results_hidden
 
+    def current_call(self) -> ModelCall | None:
+        """The model's call for the image shown (`core.model_call`), known even while hidden."""
+        prediction = self.current_prediction()
+        return self.call_of(prediction) if prediction is not None else None
+
+    def call_of(self, prediction: Prediction) -> ModelCall | None:
+        model = self._model
+        if model is None or model.card is None or prediction.model_name != model.name:
+            return None
+        return model_call(prediction.labels, prediction.probabilities, model.card.operating_threshold)
+
     def heatmap_gate(self) -> HeatmapGate | None:
         """The operating-threshold decision for the map loaded now (None: no map or no prediction)."""
         return self._gate
 
     def is_shown_anyway(self) -> bool:
-        """True when the map loaded now is below the threshold and the user chose to see it."""
+        """True when the map loaded now is not of the model's call and the user chose to see it
+        (with "Show anyway", or by picking its class by hand)."""
         gate = self._gate
         cam = self.shown_cam()
         return (gate is not None and not gate.shown_by_default and cam is not None
-                and (cam.model_name, cam.image_key, cam.class_index) in self._shown_anyway)
+                and ((cam.model_name, cam.image_key, cam.class_index) in self._shown_anyway
+                     or self.controls.target().class_index == cam.class_index))
 
     def is_outside_training_data(self) -> bool:
         """True when the gate flagged the image shown (whether or not the user chose to see the result)."""
@@ -420,8 +439,8 @@ class AiController(QObject):
         if image is None or model is None:
             return
         key = image_key(image)
-        target = self.controls.target()
         prediction = self._predictions.get((model.name, key))
+        target = self._resolved(self.controls.target(), prediction)
         if prediction is not None:
             self._show_prediction(prediction)
         cam = self._cams.get(self._cam_key(model.name, key, target))
@@ -442,6 +461,15 @@ class AiController(QObject):
         if model is None or self._predictions.get((model.name, image_key(image))) is None:
             self.panel.clear_prediction(READ_FIRST_MESSAGE if self._results_hidden else "Analysing…")
 
+    def _resolved(self, target: CamTarget, prediction: Prediction | None) -> CamTarget:
+        """"Model's call" (class None) as the called class's index once the prediction is known."""
+        if target.class_index is not None or prediction is None:
+            return target
+        call = self.call_of(prediction)
+        if call is None:
+            return target
+        return CamTarget(prediction.labels.index(call.label), target.method, target.layer)
+
     def _cam_key(self, model: str, key: str, target: CamTarget) -> tuple:
         layer = target.layer or (self._model.default_layer if self._model is not None else None)
         return (model, key, target.class_index, target.method, layer)
@@ -461,8 +489,9 @@ class AiController(QObject):
             return
         card = self._model.card if self._model is not None else None
         pneumonia = card.pneumonia_labels if card is not None else ()
-        self.panel.show_prediction(prediction, pneumonia)
-        self.controls.set_top_label(prediction.top_label)
+        call = self.call_of(prediction)
+        self.panel.show_prediction(prediction, pneumonia, call)
+        self.controls.set_top_label(call.label if call is not None else prediction.top_label)
 
     def _show_cam(self, cam: CamResult, image: XrayImage) -> None:
         """Build the index image from the raw CAM (current normalisation) and draw it (if allowed)."""
@@ -515,8 +544,7 @@ class AiController(QObject):
             elif below and not anyway:
                 self.panel.set_gate(gate.message, offer_show=True)
             elif below:
-                self.panel.set_gate(f"Shown anyway: p({gate.class_label}) = {gate.probability:.2f} is below the "
-                                    f"model's operating threshold {gate.threshold:.2f}.")
+                self.panel.set_gate(gate.shown_anyway_message)
             else:
                 self.panel.set_gate("")
         self._update_legend(cam if visible else None)
@@ -528,7 +556,8 @@ class AiController(QObject):
         prediction = self._predictions.get((cam.model_name, cam.image_key))
         label = self._model.labels[cam.class_index] if self._model is not None else str(cam.class_index)
         number = f"  p = {prediction.probability(label):.2f}" if prediction is not None else ""
-        note = "  (below threshold)" if self.is_shown_anyway() else ""
+        gate = self._gate
+        note = f"  (not the call: {gate.call})" if self.is_shown_anyway() and gate is not None else ""
         if prediction is not None and prediction.outside_training_data:
             note += "  (outside training data)"
         absolute = self.controls.normalisation() == "absolute"
@@ -640,7 +669,7 @@ class AiController(QObject):
         self._loading_name = None
         self._last_error = ""
         self.controls.set_model(info)
-        self.panel.set_labels(info.labels)
+        self.panel.set_labels(info.labels, bool(info.card is not None and info.card.pneumonia_labels))
         self.panel.set_shortcut_warning(shortcut_warnings(info.card))
         if info.name not in self._registered:
             self._scan_registry()
@@ -712,8 +741,14 @@ class AiController(QObject):
         resolved = CamTarget(cam.class_index, cam.method, cam.layer)
         self._cams.put(self._cam_key(model.name, cam.image_key, resolved), cam)
         if requested is not None:
-            self._cams.put(self._cam_key(model.name, cam.image_key, requested), cam)
-            if requested != self.controls.target():
+            wanted = self._resolved(requested, self._predictions.get((model.name, cam.image_key)))
+            if wanted.class_index is not None and wanted.class_index != cam.class_index:
+                # "Model's call" on a borderline image: the worker explained the top class; ask for the call's map
+                self._request(image, CamTarget(wanted.class_index, requested.method, requested.layer))
+                return
+            if requested.class_index is not None:
+                self._cams.put(self._cam_key(model.name, cam.image_key, requested), cam)
+            if wanted != self._resolved(self.controls.target(), self._predictions.get((model.name, cam.image_key))):
                 return   # the user picked another class/method/layer meanwhile
         self._show_cam(cam, image)
 

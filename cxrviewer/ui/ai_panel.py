@@ -1,7 +1,10 @@
 """The AI second reader dock: model chooser and state, class probabilities, heat-map controls.
 
-Shows what the model says, never more: per-class probability bars, the top class, the
-summed "Pneumonia probability" for pneumonia models, and beside the heat map the class it
+Shows what the model says, never more: first the model's CALL (`core.model_call`: the
+card's operating threshold on its score) with the reason in numbers, then per-class
+probability bars with the called class highlighted and the operating point drawn as a
+marker on the bar of the score the threshold applies to (the summed "Pneumonia" bar for
+pneumonia models, the COVID-19 bar for covid3), the top class, and beside the heat map the class it
 explains with that class's probability ("Heat map for VIRAL — p = 0.73"), so a map is
 never read without the number it belongs to. A map of a class below the model's operating
 threshold waits behind a "Show anyway" button; a model card's shortcut warning is a banner
@@ -30,12 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
+from cxrviewer.core.model_call import ModelCall, PNEUMONIA_RULE, COVID_RULE
 from cxrviewer.core.types import Prediction
 from cxrviewer.ui.overlay_controls import ColourBar, OverlayControls
 from cxrviewer.ui.theme import set_tone
 
 BAR_COLOUR = QColor(52, 120, 198)
 TOP_BAR_COLOUR = QColor(214, 120, 30)
+MARKER_COLOUR = QColor(20, 20, 20)
 
 
 def percent(probability: float) -> str:
@@ -57,6 +62,7 @@ class ProbabilityBar(QWidget):
         super().__init__(parent)
         self._value = 0.0
         self._highlight = False
+        self._marker: float | None = None
         self.setMinimumWidth(80)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
@@ -75,6 +81,16 @@ class ProbabilityBar(QWidget):
     def text(self) -> str:
         return percent(self._value)
 
+    def set_marker(self, value: float | None) -> None:
+        """The operating threshold as a tick on the bar (None: no tick)."""
+        self._marker = None if value is None else min(max(float(value), 0.0), 1.0)
+        if self._marker is not None:
+            self.setToolTip(f"{percent(self._value)} — the model's operating threshold is at {percent(self._marker)}")
+        self.update()
+
+    def marker(self) -> float | None:
+        return self._marker
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         frame = QRectF(0.5, 0.5, self.width() - 1.0, self.height() - 1.0)
@@ -83,6 +99,14 @@ class ProbabilityBar(QWidget):
         painter.fillRect(fill, TOP_BAR_COLOUR if self._highlight else BAR_COLOUR)
         painter.setPen(self.palette().color(self.palette().ColorRole.Mid))
         painter.drawRect(frame)
+        if self._marker is not None:
+            x = frame.left() + frame.width() * self._marker
+            for colour, width in ((QColor(255, 255, 255), 4.0), (MARKER_COLOUR, 2.0)):
+                pen = painter.pen()
+                pen.setColor(colour)
+                pen.setWidthF(width)
+                painter.setPen(pen)
+                painter.drawLine(int(round(x)), int(frame.top()) - 1, int(round(x)), int(frame.bottom()) + 1)
         painter.setPen(self.palette().color(self.palette().ColorRole.Text))
         painter.drawText(frame.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                          self.text())
@@ -143,6 +167,12 @@ class AiPanel(QDockWidget):
         self._bars_layout.setHorizontalSpacing(8)
         self._bar_labels: list[QLabel] = []
         self._bars: list[ProbabilityBar] = []
+        self._pneumonia_name: QLabel | None = None
+        self._pneumonia_bar: ProbabilityBar | None = None
+        self.call_label = QLabel(body)
+        self.call_label.setObjectName("aiCall")
+        self.call_label.setWordWrap(True)
+        self.call_label.setTextFormat(Qt.TextFormat.RichText)
         self.top_label = QLabel(body)
         self.top_label.setObjectName("aiTop")
         self.pneumonia_label = QLabel(body)
@@ -153,6 +183,7 @@ class AiPanel(QDockWidget):
         self.message_label.setObjectName("aiMessage")
         self.message_label.setWordWrap(True)
         results = QVBoxLayout(self.results_box)
+        results.addWidget(self.call_label)
         results.addLayout(self._bars_layout)
         results.addWidget(self.top_label)
         results.addWidget(self.pneumonia_label)
@@ -246,33 +277,64 @@ class AiPanel(QDockWidget):
         return self.state_label.text()
 
     # ---------------------------------------------------------------------------- results
-    def show_prediction(self, prediction: Prediction, pneumonia_labels: Sequence[str] = ()) -> None:
-        """Bars for every class, the top class, and the pneumonia sum when the model has one."""
-        self._ensure_bars(prediction.labels)
+    def show_prediction(self, prediction: Prediction, pneumonia_labels: Sequence[str] = (),
+                        call: ModelCall | None = None) -> None:
+        """The call first, then bars for every class (and the pneumonia sum) with the operating point marked."""
+        pneumonia = pneumonia_probability(prediction, pneumonia_labels)
+        self._ensure_bars(prediction.labels, pneumonia is not None)
         top = prediction.top_index
+        called = prediction.labels.index(call.label) if call is not None else top
         for index, (label, probability) in enumerate(zip(prediction.labels, prediction.probabilities)):
             self._bar_labels[index].setText(label)
             font = QFont(self._bar_labels[index].font())
-            font.setBold(index == top)
+            font.setBold(index == called)
             self._bar_labels[index].setFont(font)
-            self._bars[index].set_value(probability, highlight=index == top)
+            self._bars[index].set_value(probability, highlight=index == called)
+            marked = call is not None and call.kind == COVID_RULE and label == "COVID-19"
+            self._bars[index].set_marker(call.threshold if marked else None)
         self.top_label.setText(f"Top class: {prediction.top_label} ({percent(prediction.probabilities[top])})")
-        pneumonia = pneumonia_probability(prediction, pneumonia_labels)
+        if call is None:
+            self.call_label.setText("")
+            self.call_label.hide()
+        else:
+            if call.kind == PNEUMONIA_RULE or call.kind == COVID_RULE:
+                why = (f"{html.escape(call.score_name)} {percent(call.score)} is "
+                       f"{'at or above' if call.positive else 'below'} the operating threshold "
+                       f"{percent(call.threshold)} (the tick on the bar)")
+            else:
+                why = "the most likely class"
+            self.call_label.setText(f"<span style='font-size:large'>Model's call: <b>{html.escape(call.label)}</b>"
+                                    f"</span><br>{why}")
+            self.call_label.setToolTip(f"Decision rule of this model's card: {call.rule}")
+            self.call_label.show()
         if pneumonia is None:
             self.pneumonia_label.hide()
         else:
-            self.pneumonia_label.setText(f"Pneumonia probability: {percent(pneumonia)}"
-                                         f"  ({' + '.join(label for label in pneumonia_labels)})")
+            summed = " + ".join(label for label in pneumonia_labels)
+            threshold = f" — operating threshold {percent(call.threshold)}" if call is not None else ""
+            self.pneumonia_label.setText(f"Pneumonia probability: {percent(pneumonia)}  ({summed}){threshold}")
             self.pneumonia_label.show()
+            self._pneumonia_bar.set_value(pneumonia, highlight=call is not None and call.positive)
+            self._pneumonia_bar.set_marker(call.threshold if call is not None and call.kind == PNEUMONIA_RULE
+                                           else None)
         self.message_label.setText("")
         self.message_label.hide()
         self.results_box.setEnabled(True)
+
+    def call_text(self) -> str:
+        return self.call_label.text() if not self.call_label.isHidden() else ""
 
     def clear_prediction(self, message: str) -> None:
         """No result to show (no image, no model, analysing…): keep the bars, empty, greyed."""
         for bar in self._bars:
             bar.set_value(0.0)
+            bar.set_marker(None)
+        if self._pneumonia_bar is not None:
+            self._pneumonia_bar.set_value(0.0)
+            self._pneumonia_bar.set_marker(None)
         self.top_label.setText("Top class: —")
+        self.call_label.setText("Model's call: —")
+        self.call_label.show()
         self.pneumonia_label.hide()
         self.message_label.setText(message)
         self.message_label.setVisible(bool(message))
@@ -312,13 +374,17 @@ class AiPanel(QDockWidget):
         return self.shortcut_label.text() if not self.shortcut_label.isHidden() else ""
 
     # ---------------------------------------------------------------------------- helpers
-    def _ensure_bars(self, labels: Sequence[str]) -> None:
-        if [label.text() for label in self._bar_labels] == list(labels) and len(self._bars) == len(labels):
+    def _ensure_bars(self, labels: Sequence[str], pneumonia: bool | None = None) -> None:
+        wanted_pneumonia = (self._pneumonia_bar is not None) if pneumonia is None else pneumonia
+        if [label.text() for label in self._bar_labels] == list(labels) and len(self._bars) == len(labels) \
+                and (self._pneumonia_bar is not None) == wanted_pneumonia:
             return
-        for widget in (*self._bar_labels, *self._bars):
+        extra = [self._pneumonia_name, self._pneumonia_bar] if self._pneumonia_bar is not None else []
+        for widget in (*self._bar_labels, *self._bars, *extra):
             self._bars_layout.removeWidget(widget)
             widget.deleteLater()
         self._bar_labels, self._bars = [], []
+        self._pneumonia_name = self._pneumonia_bar = None
         for row, label in enumerate(labels):
             name = QLabel(label, self.results_box)
             bar = ProbabilityBar(self.results_box)
@@ -327,10 +393,20 @@ class AiPanel(QDockWidget):
             self._bars_layout.addWidget(bar, row, 1)
             self._bar_labels.append(name)
             self._bars.append(bar)
+        if wanted_pneumonia:
+            self._pneumonia_name = QLabel("Pneumonia", self.results_box)
+            self._pneumonia_name.setToolTip("The sum of the pneumonia classes: the score the threshold applies to")
+            self._pneumonia_bar = ProbabilityBar(self.results_box)
+            self._pneumonia_bar.setObjectName("probabilityBar_pneumonia")
+            self._bars_layout.addWidget(self._pneumonia_name, len(labels), 0)
+            self._bars_layout.addWidget(self._pneumonia_bar, len(labels), 1)
 
-    def set_labels(self, labels: Sequence[str]) -> None:
+    def pneumonia_bar(self) -> ProbabilityBar | None:
+        return self._pneumonia_bar
+
+    def set_labels(self, labels: Sequence[str], pneumonia: bool = False) -> None:
         """Lay out empty bars for a model's classes (before its first prediction)."""
-        self._ensure_bars(labels)
+        self._ensure_bars(labels, pneumonia)
         for name, label in zip(self._bar_labels, labels):
             name.setText(label)
 
@@ -380,7 +456,12 @@ class MapLegend(QFrame):
         self._area.installEventFilter(self)   # the viewport is resized after the canvas: follow it
 
     def set_content(self, text: str) -> None:
+        """The legend grows to fit its text (never clipped), up to the image area's width, then wraps."""
         self.text.setText(text)
+        available = max(self._area.width() - 2 * self.MARGIN, self.WIDTH) if self._area.width() > 0 else 10_000
+        needed = self.text.fontMetrics().horizontalAdvance(text) + 24
+        self.text.setWordWrap(needed > available)
+        self.setFixedWidth(min(max(self.WIDTH, needed), available))
         self.adjustSize()
         self._place()
 

@@ -43,7 +43,7 @@ from cxrviewer.core.overlay_style import (
     HEATMAP,
 )
 
-TOP_CLASS_TEXT = "Top class"
+TOP_CLASS_TEXT = "Model's call"
 STRIP_HEIGHT = 14
 STYLE_LABELS = {HEATMAP: "Heat map", CONTOURS: "Contour lines"}
 NORMALISATION_LABELS = {
@@ -54,7 +54,7 @@ NORMALISATION_LABELS = {
 
 @dataclass(frozen=True)
 class CamTarget:
-    """Which map to compute: class (None = the top class), method, layer (None = the card's)."""
+    """Which map to compute: class (None = the model's call), method, layer (None = the card's)."""
 
     class_index: int | None = None
     method: str = GRADCAM
@@ -321,7 +321,7 @@ class OverlayControls(QWidget):
         self._pin_layer_for_method()
 
     def set_top_label(self, label: str | None) -> None:
-        """Show which class "Top class" currently means (e.g. "Top class (VIRAL)")."""
+        """Show which class "Model's call" currently means (e.g. "Model's call (NORMAL)")."""
         self.class_combo.setItemText(0, f"{TOP_CLASS_TEXT} ({label})" if label else TOP_CLASS_TEXT)
 
     # ---------------------------------------------------------------------------- state

@@ -144,7 +144,7 @@ def test_read_first_hides_the_result_until_the_call_then_reveals_and_stores_the_
     assert set(ai.panel.probabilities_shown().values()) == {0.0}
     assert not ai.panel.results_box.isEnabled() and "Read first" in ai.panel.message_label.text()
     assert ai.panel.top_label.text() == "Top class: —"
-    assert ai.controls.class_combo.itemText(0) == "Top class"          # not "Top class (VIRAL)"
+    assert ai.controls.class_combo.itemText(0) == "Model's call"       # not "Model's call (VIRAL)"
     assert ai.panel.caption() == READ_FIRST_CAPTION and ai.panel.gate_text() == ""
     assert ai.overlay.has_overlay() and not ai.overlay.isVisible() and ai.legend.isHidden()
     assert saturated_fraction(canvas_rgb(window)) == 0.0                 # no colour on the film
