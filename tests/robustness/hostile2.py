@@ -212,3 +212,15 @@ def png_with_text_chunk(folder: Path, kind: bytes = b"zTXt", size: int = 50 * 2*
     path = folder / f"big_{kind.decode()}.png"
     path.write_bytes(png[:at] + png_chunk(kind, body) + png[at:])
     return path
+
+
+def plain_item_bomb(folder: Path, items: int = 5_000_000) -> Path:
+    """A plain (not deflated) DICOM file with a sequence of `items` empty items: 40 MB of file."""
+    ds = dicom()
+    path = save(ds, folder / "plain_items.dcm")
+    data = path.read_bytes()
+    bomb = struct.pack("<HH", 0x0040, 0x0275) + b"SQ\0\0" + b"\xff" * 4
+    bomb += b"\xfe\xff\x00\xe0\x00\x00\x00\x00" * items + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    at = data.index(b"\x10\x00\x10\x00PN")          # before (0010,0010), keeping tag order
+    path.write_bytes(data[:at] + bomb + data[at:])
+    return path

@@ -167,6 +167,29 @@ def test_plain_file_of_millions_of_sequence_items_is_refused(tmp_path: Path) -> 
     assert "sequence items" in load_error(path)
 
 
+def test_header_scan_of_a_40_mb_plain_item_bomb_is_refused(tmp_path: Path, monkeypatch) -> None:
+    import cxrviewer.core.io as io_module
+
+    path = hostile2.plain_item_bomb(tmp_path)
+    assert path.stat().st_size > 40_000_000
+    with pytest.raises(ImageLoadError, match="more than 100,000 sequence items"):
+        bounded(lambda: read_header(path))          # the GUI's folder scan
+    monkeypatch.setattr(io_module, "read_file_bytes", lambda *a, **k: pytest.fail("read the whole file"))
+    assert "more than 100,000 sequence items" in load_error(path)   # the header-first size check
+
+
+def test_header_scan_of_an_ordinary_file_with_sequences_still_works(tmp_path: Path) -> None:
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from .hostile import dicom, save
+
+    ds = dicom()
+    ds.ReferencedImageSequence = Sequence([Dataset() for _ in range(500)])
+    path = save(ds, tmp_path / "sequences.dcm")
+    assert len(bounded(lambda: read_header(path)).ReferencedImageSequence) == 500
+
+
 # ================================================================================ names and JSON
 def test_bidi_and_control_characters_in_a_name_are_escaped_in_the_error(tmp_path: Path) -> None:
     path = tmp_path / "chest\u202egnp.dcm"          # shows as "chestmcd.png" when printed raw

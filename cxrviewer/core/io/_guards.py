@@ -34,6 +34,7 @@ import io
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
@@ -368,6 +369,43 @@ def check_item_count(path: Path, data: bytes) -> None:
     """
     if data.count(ITEM_TAG) > MAX_ITEMS:
         raise too_many_items(path)
+
+
+class ItemCountingReader:
+    """A file handle for pydicom that refuses, while pydicom reads, more than MAX_ITEMS items.
+
+    The GUI's header scan (`read_header`) and the header-first size check read files with
+    stop_before_pixels, so `check_item_count` never saw their bytes: a 40 MB file of empty
+    sequence items kept the folder scan busy for minutes. Only bytes pydicom actually reads
+    are counted, each once, so the check costs nothing on an ordinary header.
+    """
+
+    def __init__(self, handle: BinaryIO, path: Path) -> None:
+        self._handle = handle
+        self._path = path
+        self._counted_to = 0
+        self._items = 0
+
+    def read(self, size: int = -1) -> bytes:
+        pos = self._handle.tell()
+        data = self._handle.read(size)
+        end = pos + len(data)
+        if end > self._counted_to:
+            start = max(0, self._counted_to - pos)
+            self._items += data.count(ITEM_TAG, max(0, start - 3))   # a tag cut by the last read
+            self._counted_to = end
+            if self._items > MAX_ITEMS:
+                raise too_many_items(self._path)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._handle, name)
 
 
 def _dataset_offset(data: bytes) -> int | None:

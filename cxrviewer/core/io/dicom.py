@@ -41,6 +41,7 @@ from cxrviewer.core.io._common import (
 )
 from cxrviewer.core.io._guards import (
     DEFLATED_UID,
+    ItemCountingReader,
     check_deflated_size,
     inflated_size_limit,
     is_plugin_panic,
@@ -740,7 +741,7 @@ def read_header(path: str | Path) -> Dataset:
             if DEFLATED_UID in head:
                 check_deflated_size(path, head + handle.read(), inflated_size_limit(max_pixels_limit()))
             handle.seek(0)
-            ds = pydicom.dcmread(handle, force=True, stop_before_pixels=True)
+            ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
     except OSError as exc:   # the file cannot be read, or pydicom's "No tag to read at …"
         read_file_bytes(path)  # raises the specific, readable error when the file is the problem
         raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc
@@ -768,8 +769,10 @@ def check_header_size(path: Path, max_pixels: int) -> None:
             return
         handle.seek(0)
         try:
-            ds = pydicom.dcmread(handle, force=True, stop_before_pixels=True)
+            ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
             rows, columns = int(ds.Rows), int(ds.Columns)
+        except ImageLoadError:
+            raise
         except Exception:  # noqa: BLE001 - the full read says what is wrong
             return
     check_pixel_limit(path, rows, columns, frame_count(ds), max_pixels)
