@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from cxrviewer.core.inference.client import InferenceClient
 from cxrviewer.core.inference.protocol import (
-    Answer, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed, SanityDone, SanityOutcome,
+    Answer, AuditDone, AuditOutcome, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed, SanityDone, SanityOutcome,
     SanityRequest, TensorflowReady, WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerOptions
@@ -47,6 +47,8 @@ class InferenceService(QObject):
     request_failed = Signal(int, str)     # request_id, message (latest request only)
     sanity_ready = Signal(object)         # SanityOutcome with a result (latest sanity request only)
     sanity_failed = Signal(int, str)      # request_id, message (latest sanity request only)
+    audit_ready = Signal(object)          # AuditOutcome with a result (latest audit request only)
+    audit_failed = Signal(int, str)       # request_id, message
     worker_lost = Signal(str, bool)       # message, restarting
     tensorflow_ready = Signal(str)        # model name: gradients at any layer are now quick
 
@@ -60,6 +62,8 @@ class InferenceService(QObject):
         self._event.connect(self._on_event)
         self._client = InferenceClient(self._event.emit, options)
         self._stopped = False
+        self._audits: dict[tuple, AuditOutcome] = {}
+        self._audit_keys: dict[int, tuple] = {}
         self._client.start()
 
     # -- commands -------------------------------------------------------------------------
@@ -104,6 +108,26 @@ class InferenceService(QObject):
     def cancel_sanity(self) -> None:
         self._client.cancel_sanity()
 
+    def request_audit(self, image: XrayImage, class_index: int, method: str, layer: str) -> int:
+        """Deletion/insertion curves and method agreement for one map (core/audit.py), in the worker.
+
+        Answered by `audit_ready` / `audit_failed`; the same question is answered from a cache."""
+        model = self.current_model
+        from cxrviewer.core.model.runtime import image_key
+
+        key = (model.name if model is not None else "", image_key(image), class_index, method, layer)
+        cached = self._audits.get(key)
+        request_id = self._client.request_audit(image, class_index, method, layer) if cached is None else -1
+        if cached is not None:
+            self._client.cancel_audit()
+            self.audit_ready.emit(cached)
+        else:
+            self._audit_keys[request_id] = key
+        return request_id
+
+    def cancel_audit(self) -> None:
+        self._client.cancel_audit()
+
     def cancel(self) -> None:
         """Forget the pending request and ignore anything still in flight."""
         self._client.cancel()
@@ -145,6 +169,17 @@ class InferenceService(QObject):
                 self.sanity_failed.emit(outcome.request_id, outcome.error or "the sanity check gave no result")
             else:
                 self.sanity_ready.emit(outcome)
+        elif isinstance(event, AuditDone):
+            outcome = event.outcome
+            key = self._audit_keys.pop(outcome.request_id, None)
+            if outcome.result is None:
+                self.audit_failed.emit(outcome.request_id, outcome.error or "the audit gave no result")
+            else:
+                if key is not None:
+                    if len(self._audits) >= 32:
+                        self._audits.pop(next(iter(self._audits)))
+                    self._audits[key] = outcome
+                self.audit_ready.emit(outcome)
         elif isinstance(event, TensorflowReady):
             log.info("TensorFlow ready in the worker for %s (%.1f s)", event.model_name, event.seconds)
             self.tensorflow_ready.emit(event.model_name)

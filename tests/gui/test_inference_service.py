@@ -203,3 +203,24 @@ def test_the_workers_log_reaches_the_viewers_log(qtbot, caplog) -> None:
     assert "no AI models found in /nonexistent-models" in blocker.args[0]
     assert any(r.name == "cxrviewer.core.inference.client" and "worker started" in r.getMessage()
                for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_the_explanation_audit_runs_in_the_worker_and_is_cached(qtbot, bundled_models):
+    """Bundled pneumonia3 on a synthetic film: curves of 11 points, a verdict, three method pairs."""
+    service = InferenceService()
+    try:
+        with qtbot.waitSignal(service.model_ready, timeout=LOAD_TIMEOUT_MS):
+            service.switch_model("pneumonia3")
+        image = make_xray(256, seed=4)
+        with qtbot.waitSignal(service.audit_ready, timeout=RESULT_TIMEOUT_MS) as ready:
+            service.request_audit(image, 1, "gradcam", "relu")
+        result = ready.args[0].result
+        assert len(result.deletion) == len(result.insertion) == 11 and result.class_label == "BACTERIAL"
+        assert set(result.method_agreement) == {"gradcam vs gradcam++", "gradcam vs hirescam", "gradcam++ vs hirescam"}
+        assert result.verdict().startswith("Removing the hottest 20 % of the map changes p(BACTERIAL)")
+        with qtbot.waitSignal(service.audit_ready, timeout=1000) as again:
+            assert service.request_audit(image, 1, "gradcam", "relu") == -1     # from the cache
+        assert again.args[0].result is result
+    finally:
+        service.shutdown()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from cxrviewer.core.inference.protocol import (
-    Answer, CancelSanity, Infer, LoadModel, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed,
+    Answer, AuditDone, AuditOutcome, AuditRequest, CancelAudit, CancelSanity, RunAudit, Infer, LoadModel, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed,
     RunSanity, SanityDone, SanityRequest, Stop, TensorflowReady, WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerLog, WorkerOptions, serve
@@ -121,6 +121,7 @@ class InferenceClient:
         # the owner thread's view
         self._generation = 0
         self._latest_sanity_id = 0
+        self._latest_audit_id = 0
         self._model: ModelInfo | None = None
         self._sender: threading.Thread | None = None
 
@@ -176,6 +177,7 @@ class InferenceClient:
         self._generation += 1
         new_id = next(self._ids)
         self._latest_sanity_id = new_id
+        self._latest_audit_id = new_id
         with self._cond:
             self._latest_id = new_id
             self._wanted = None
@@ -183,6 +185,7 @@ class InferenceClient:
             self._worker_state = "loading"
             self._controls.append(LoadModel(self._generation, str(name_or_folder)))
             self._controls.append(CancelSanity(new_id))
+            self._controls.append(CancelAudit(new_id))
             self._worker_model = str(name_or_folder)
             if self._process is None and not self._stopping:
                 self._deaths.clear()     # the user asked again: a worker that gave up may retry
@@ -217,6 +220,22 @@ class InferenceClient:
         else:
             self._deliver(SanityDone(_no_model_outcome(request_id, image)))
         return request_id
+
+    def request_audit(self, image: XrayImage, class_index: int, method: str, layer: str) -> int:
+        """The explanation audit of one map (core/audit.py) in the worker; answered by AuditDone."""
+        request_id = next(self._ids)
+        self._latest_audit_id = request_id
+        size = self._model.input_size if self._model is not None else 0
+        if size:
+            item = prepare_input(image, size)
+            self._control(RunAudit(AuditRequest(request_id, item, class_index, method, layer)))
+        else:
+            self._deliver(AuditDone(AuditOutcome(request_id, image_key(image), error="No AI model is loaded")))
+        return request_id
+
+    def cancel_audit(self) -> None:
+        self._latest_audit_id = next(self._ids)
+        self._control(CancelAudit(self._latest_audit_id))
 
     def cancel(self) -> None:
         """Forget the newest request: nothing in flight is delivered."""
@@ -258,6 +277,8 @@ class InferenceClient:
             return event.request_id == self._latest_id
         if isinstance(event, SanityDone):
             return event.outcome.request_id == self._latest_sanity_id
+        if isinstance(event, AuditDone):
+            return event.outcome.request_id == self._latest_audit_id
         if isinstance(event, WorkerLost):
             if not event.restarting:
                 self._model = None

@@ -1,8 +1,8 @@
 """Messages between the viewer and its inference worker process (frozen, small, picklable).
 
-viewer → worker: LoadModel, Infer, RunSanity, Stop
+viewer → worker: LoadModel, Infer, RunSanity, CancelSanity, RunAudit, CancelAudit, Stop
 worker → viewer: ModelLoading, ModelReady, ModelFailed, Answer, RequestFailed, SanityDone,
-                 TensorflowReady
+                 AuditDone, TensorflowReady
 
 An `Infer` carries the preprocessed model input (≤ 224² floats), never the radiograph;
 an `Answer` carries the probabilities and the raw CAM grid (e.g. 6 × 6 floats).
@@ -19,6 +19,7 @@ from cxrviewer.core.model.engine import ModelInput
 from cxrviewer.core.types import CamResult, Prediction
 
 if TYPE_CHECKING:
+    from cxrviewer.core.audit import AuditResult
     from cxrviewer.core.sanity import RandomisationResult
 
 
@@ -67,6 +68,25 @@ class SanityOutcome:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class AuditRequest:
+    """The explanation audit (core/audit.py) of one map: image, class, method, layer."""
+
+    request_id: int
+    item: ModelInput
+    class_index: int
+    method: str
+    layer: str
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    request_id: int
+    image_key: str
+    result: "AuditResult | None" = None
+    error: str = ""
+
+
 # -- viewer → worker -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class LoadModel:
@@ -91,6 +111,16 @@ class RunSanity:
 @dataclass(frozen=True)
 class CancelSanity:
     request_id: int            # the sanity request still wanted (older ones are dropped)
+
+
+@dataclass(frozen=True)
+class RunAudit:
+    request: AuditRequest
+
+
+@dataclass(frozen=True)
+class CancelAudit:
+    request_id: int            # the audit still wanted (older ones are dropped)
 
 
 @dataclass(frozen=True)
@@ -134,6 +164,11 @@ class RequestFailed:
 @dataclass(frozen=True)
 class SanityDone:
     outcome: SanityOutcome
+
+
+@dataclass(frozen=True)
+class AuditDone:
+    outcome: AuditOutcome
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.inference.protocol import (
-    Answer, CancelSanity, Infer, LoadModel, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed,
+    Answer, AuditDone, AuditOutcome, CancelAudit, CancelSanity, Infer, LoadModel, RunAudit, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed,
     RunSanity, SanityDone, SanityOutcome, Stop, TensorflowReady,
 )
 from cxrviewer.core.model.cam import CAM, METHODS
@@ -101,7 +101,9 @@ class _Inbox:
         self._load: LoadModel | None = None
         self._infer: Infer | None = None
         self._sanity: RunSanity | None = None
+        self._audit: RunAudit | None = None
         self.wanted_sanity = 0
+        self.wanted_audit = 0
         self.stopped = False
 
     def put(self, message: object) -> None:
@@ -116,6 +118,13 @@ class _Inbox:
             elif isinstance(message, RunSanity):
                 self._sanity = message
                 self.wanted_sanity = message.request.request_id
+            elif isinstance(message, RunAudit):
+                self._audit = message
+                self.wanted_audit = message.request.request_id
+            elif isinstance(message, CancelAudit):
+                self.wanted_audit = message.request_id
+                if self._audit is not None and self._audit.request.request_id != message.request_id:
+                    self._audit = None
             elif isinstance(message, CancelSanity):
                 self.wanted_sanity = message.request_id
                 if self._sanity is not None and self._sanity.request.request_id != message.request_id:
@@ -132,7 +141,7 @@ class _Inbox:
                 self._cond.wait(timeout)
             if self.stopped:
                 return Stop()
-            for name in ("_load", "_infer", "_sanity"):
+            for name in ("_load", "_infer", "_sanity", "_audit"):
                 item = getattr(self, name)
                 if item is not None:
                     setattr(self, name, None)
@@ -144,7 +153,7 @@ class _Inbox:
             return self._infer is not None or self._load is not None or self.stopped
 
     def _has_work(self) -> bool:
-        return self.stopped or any(item is not None for item in (self._load, self._infer, self._sanity))
+        return self.stopped or any(item is not None for item in (self._load, self._infer, self._sanity, self._audit))
 
 
 class _Outbox:
@@ -217,6 +226,8 @@ class _Worker:
                 self._infer(message)
             elif isinstance(message, RunSanity):
                 self._sanity(message)
+            elif isinstance(message, RunAudit):
+                self._audit(message)
 
     # -- work ---------------------------------------------------------------------------
     def _load(self, message: LoadModel) -> None:
@@ -291,6 +302,37 @@ class _Worker:
         else:
             outcome = SanityOutcome(request.request_id, key, result=result)
         self._outbox.send(SanityDone(outcome))
+
+    def _audit(self, message: RunAudit) -> None:
+        from cxrviewer.core.audit import explanation_audit
+
+        request = message.request
+        key = request.item.image_key
+        if request.request_id != self._inbox.wanted_audit:
+            return   # cancelled or superseded while it queued
+        if self._engine is None:
+            self._outbox.send(AuditDone(AuditOutcome(
+                request.request_id, key, error=f"No AI model is loaded: {self._no_model_reason}")))
+            return
+        engine = self._engine
+        try:
+            maps = {}
+            for method in ("gradcam", "gradcam++", "hirescam"):
+                _, maps[method] = engine.predict_and_cam(request.item.x, request.class_index, request.layer, method)
+            if request.method not in maps:
+                _, maps[request.method] = engine.predict_and_cam(
+                    request.item.x, request.class_index, request.layer, request.method)
+            result = explanation_audit(engine.predict, request.item.x, maps, request.method, request.class_index,
+                                       engine.labels[request.class_index], request.layer)
+        except CxrError as exc:
+            outcome = AuditOutcome(request.request_id, key, error=str(exc))
+        except Exception as exc:  # a failing audit must not take the worker down
+            log.exception("explanation audit %d failed", request.request_id)
+            outcome = AuditOutcome(request.request_id, key,
+                                   error=describe_model_failure("the explanation audit failed", exc))
+        else:
+            outcome = AuditOutcome(request.request_id, key, result=result)
+        self._outbox.send(AuditDone(outcome))
 
     # -- idle time ----------------------------------------------------------------------
     def _has_idle_work(self) -> bool:
