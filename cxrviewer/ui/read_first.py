@@ -2,10 +2,12 @@
 
 Pieces, each usable on its own:
 
-* `ReadFirstPanel` — call buttons (normal / bacterial / viral / other), a confidence slider,
-  a "Mark region" toggle, and "Record call and reveal". After the reveal it shows the
-  trainee's call beside the model's probabilities, whether they agree, whether the marked
-  point lies in the hot region, and the folder's known label when there is one.
+* `ReadFirstPanel` — call buttons (the loaded model's classes + Other, `set_choices`), a
+  confidence slider that must be set before recording, a "Mark region" toggle, and "Record
+  call and reveal". After the reveal it shows the trainee's call beside the model's CALL
+  (`core.model_call`, the card's threshold rule: the same as the AI panel), whether they
+  agree, whether the marked point lies in the hot region (`core.reads.HOT_REGION_RULE`),
+  and the folder's known label when there is one.
 * `PointPicker` — while active, a left click on the canvas marks a point (image pixels)
   and draws a marker that follows zoom/rotation; dragging still pans.
 * `ReadFirstSession` — the glue: hides the AI until the reveal, matches results to the
@@ -43,9 +45,11 @@ from cxrviewer.core.errors import CxrError
 from cxrviewer.core.known_label import known_label
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.reads import (
-    CALL_TITLES,
     CALLS,
     DEFAULT_HOT_THRESHOLD,
+    HOT_MASS_SHARE,
+    call_title,
+    calls_for_labels,
     ReadCall,
     ReadRecord,
     ReadStore,
@@ -92,7 +96,7 @@ def make_read_first_action(parent: QObject, settings: QSettings) -> QAction:
 # ================================================================== probability bars
 
 class ProbabilityBars(QWidget):
-    """Horizontal bars, one per class, the top class highlighted; the numbers always drawn."""
+    """Horizontal bars, one per class, the model's call highlighted; the numbers always drawn."""
 
     ROW_HEIGHT = 22
 
@@ -101,10 +105,14 @@ class ProbabilityBars(QWidget):
         self.setObjectName("readFirstProbabilities")
         self._labels: tuple[str, ...] = ()
         self._values: tuple[float, ...] = ()
+        self._highlight: str | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-    def set_probabilities(self, labels: tuple[str, ...], values: tuple[float, ...]) -> None:
+    def set_probabilities(self, labels: tuple[str, ...], values: tuple[float, ...],
+                          highlight: str | None = None) -> None:
+        """`highlight`: the class to colour (the model's call); None: the top class."""
         self._labels, self._values = tuple(labels), tuple(float(v) for v in values)
+        self._highlight = highlight
         self.setFixedHeight(max(1, len(self._labels)) * self.ROW_HEIGHT + 4)
         self.update()
 
@@ -123,7 +131,8 @@ class ProbabilityBars(QWidget):
         label_width = max(metrics.horizontalAdvance(label) for label in self._labels) + 8
         number_width = metrics.horizontalAdvance("100.0 %") + 6
         bar_width = max(self.width() - label_width - number_width, 10)
-        top = max(range(len(self._values)), key=lambda i: self._values[i])
+        top = self._labels.index(self._highlight) if self._highlight in self._labels else \
+            max(range(len(self._values)), key=lambda i: self._values[i])
         text_colour = self.palette().windowText().color()
         for i, (label, value) in enumerate(zip(self._labels, self._values)):
             y = 2 + i * self.ROW_HEIGHT
@@ -185,18 +194,10 @@ class ReadFirstPanel(QWidget):
         self.call_group = QButtonGroup(self)
         self.call_group.setExclusive(True)
         self.call_buttons: dict[str, QPushButton] = {}
-        calls = QGridLayout()
+        self._calls_layout = calls = QGridLayout()
         calls.setSpacing(4)
-        for i, call in enumerate(CALLS):
-            button = QPushButton(CALL_TITLES[call], self)
-            button.setObjectName(f"call_{call}")
-            button.setCheckable(True)
-            button.setProperty("callButton", True)
-            button.setMinimumHeight(28)
-            self.call_group.addButton(button, i)
-            self.call_buttons[call] = button
-            calls.addWidget(button, i // 2, i % 2)
         self.call_group.idToggled.connect(self._on_call_group_id_toggled)
+        self.set_choices(CALLS)
 
         self.confidence_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.confidence_slider.setObjectName("confidenceSlider")
@@ -204,10 +205,15 @@ class ReadFirstPanel(QWidget):
         self.confidence_slider.setSingleStep(5)
         self.confidence_slider.setPageStep(10)
         self.confidence_slider.setValue(50)
-        self.confidence_slider.setToolTip("How sure are you of your call? 0 = guess, 100 = certain")
+        self.confidence_slider.setToolTip("How sure are you of your call? 0 = guess, 100 = certain. "
+                                          "Set it before recording (click, drag or use the arrow keys).")
         self.confidence_value = QLabel(self)
-        self.confidence_value.setMinimumWidth(44)
+        self.confidence_value.setObjectName("confidenceValue")
+        self.confidence_value.setMinimumWidth(60)
+        self._confidence_set = False
         self.confidence_slider.valueChanged.connect(self._on_confidence_slider_value_changed)
+        self.confidence_slider.actionTriggered.connect(self._on_confidence_slider_action_triggered)
+        self.confidence_slider.sliderPressed.connect(self._on_confidence_slider_pressed)
 
         self.mark_button = QPushButton("Mark region of concern", self)
         self.mark_button.setObjectName("markRegionButton")
@@ -273,7 +279,7 @@ class ReadFirstPanel(QWidget):
         layout.addWidget(self.result_frame)
         layout.addStretch(1)
 
-        self._on_confidence_slider_value_changed(self.confidence_slider.value())
+        self._show_confidence()
         self.reset()
 
     # ------------------------------------------------------------------ public API
@@ -291,10 +297,45 @@ class ReadFirstPanel(QWidget):
                 return call
         return None
 
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.call_buttons)
+
+    def set_choices(self, calls_or_labels: tuple[str, ...] | list[str]) -> None:
+        """The call buttons: a model's class labels (+ Other), or calls; a chosen call is kept if still offered."""
+        calls = tuple(calls_or_labels)
+        calls = calls if calls and all(c == c.lower() for c in calls) and "other" in calls \
+            else calls_for_labels(calls)
+        if calls == tuple(self.call_buttons):
+            return
+        chosen = self.selected_call()
+        for button in self.call_buttons.values():
+            self.call_group.removeButton(button)
+            self._calls_layout.removeWidget(button)
+            button.deleteLater()
+        self.call_buttons = {}
+        columns = 2
+        for i, call in enumerate(calls):
+            button = QPushButton(call_title(call), self)
+            button.setObjectName(f"call_{call}")
+            button.setCheckable(True)
+            button.setProperty("callButton", True)
+            button.setMinimumHeight(28)
+            self.call_group.addButton(button, i)
+            self.call_buttons[call] = button
+            self._calls_layout.addWidget(button, i // columns, i % columns)
+        if chosen in self.call_buttons:
+            self.call_buttons[chosen].setChecked(True)
+        if hasattr(self, "reveal_button"):
+            self._update_enabled()
+
+    def confidence_set(self) -> bool:
+        """True once the trainee has set the confidence for this read (it must be set to record)."""
+        return self._confidence_set
+
     def current_call(self) -> ReadCall | None:
-        """The call as currently entered (None until a call button is chosen)."""
+        """The call as currently entered (None until a call button is chosen and the confidence set)."""
         call = self.selected_call()
-        if call is None:
+        if call is None or not self._confidence_set:
             return None
         return ReadCall(call, self.confidence_slider.value(), self._point)
 
@@ -309,6 +350,7 @@ class ReadFirstPanel(QWidget):
         self.call_buttons[call].setChecked(True)
         if confidence is not None:
             self.confidence_slider.setValue(int(confidence))
+            self._mark_confidence_set()
 
     def set_marked_point(self, x: float, y: float) -> None:
         """The region of concern, in image pixels (from `PointPicker.point_picked`)."""
@@ -329,7 +371,11 @@ class ReadFirstPanel(QWidget):
         for button in self.call_buttons.values():
             button.setChecked(False)
         self.call_group.setExclusive(True)
+        self.confidence_slider.blockSignals(True)
         self.confidence_slider.setValue(50)
+        self.confidence_slider.blockSignals(False)
+        self._confidence_set = False
+        self._show_confidence()
         self._point = None
         self.mark_button.setChecked(False)
         self._update_point_label()
@@ -341,30 +387,35 @@ class ReadFirstPanel(QWidget):
         """Show the reveal: the call beside the model's top class, the point, the known label."""
         self._state = "revealed"
         call = comparison.call
-        model_top = comparison.model_top_label
-        if model_top is None:
+        decided = comparison.model_call
+        if decided is None:
             model_text = "The model gave no result for this image."
         else:
-            model_text = (f"Model <b>{html.escape(comparison.model_name)}</b>: <b>{html.escape(model_top)}</b> "
-                          f"({(comparison.model_top_probability or 0) * 100:.1f} %)")
+            model_text = (f"Model <b>{html.escape(comparison.model_name)}</b> calls "
+                          f"<b>{html.escape(decided.label)}</b> ({html.escape(decided.reason)})")
         agree = _verdict(comparison.agrees_with_model, "you agree with the model",
                          "you and the model differ", "")
         self.comparison_label.setText(
             f"You: <b>{call.title}</b> (confidence {call.confidence} %)<br>{model_text}<br>{agree}"
         )
-        self.probability_bars.set_probabilities(comparison.labels, comparison.probabilities)
+        self.probability_bars.set_probabilities(comparison.labels, comparison.probabilities,
+                                                decided.label if decided is not None else None)
         self.probability_bars.setVisible(bool(comparison.probabilities))
         if call.point is None:
             point_text = "No region marked."
         elif comparison.point_heat is None:
             point_text = "Region marked; the heat map for it is not available yet."
         else:
+            if comparison.hot_area is not None:
+                region = (f"the hot region is the smallest part of the image holding "
+                          f"{HOT_MASS_SHARE * 100:.0f} % of the map's heat — here {comparison.hot_area * 100:.0f} % "
+                          f"of the image, where the map is ≥ {comparison.hot_threshold:.2f}")
+            else:
+                region = f"the hot region is where the map is ≥ {comparison.hot_threshold:.2f}"
             point_text = _verdict(
                 comparison.point_in_hot_region,
-                f"Your marked point is inside the hot region (map {comparison.point_heat:.2f} ≥ "
-                f"{comparison.hot_threshold:.2f}).",
-                f"Your marked point is outside the hot region (map {comparison.point_heat:.2f} < "
-                f"{comparison.hot_threshold:.2f}).",
+                f"Your marked point is inside the hot region (map {comparison.point_heat:.2f}; {region}).",
+                f"Your marked point is outside the hot region (map {comparison.point_heat:.2f}; {region}).",
                 "",
             )
         self.point_result_label.setText(point_text)
@@ -384,8 +435,29 @@ class ReadFirstPanel(QWidget):
     def _on_call_group_id_toggled(self, _id: int, _checked: bool) -> None:
         self._update_enabled()
 
-    def _on_confidence_slider_value_changed(self, value: int) -> None:
-        self.confidence_value.setText(f"{value} %")
+    def _on_confidence_slider_value_changed(self, _value: int) -> None:
+        self._show_confidence()
+
+    def _on_confidence_slider_action_triggered(self, _action: int) -> None:
+        self._mark_confidence_set()
+
+    def _on_confidence_slider_pressed(self) -> None:
+        self._mark_confidence_set()
+
+    def _mark_confidence_set(self) -> None:
+        if not self._confidence_set:
+            self._confidence_set = True
+            self._show_confidence()
+            if hasattr(self, "reveal_button"):
+                self._update_enabled()
+
+    def _show_confidence(self) -> None:
+        if self._confidence_set:
+            self.confidence_value.setText(f"{self.confidence_slider.value()} %")
+            self.confidence_value.setStyleSheet("")
+        else:
+            self.confidence_value.setText("not set")
+            self.confidence_value.setStyleSheet("color: #b35900;")
 
     def _on_mark_button_toggled(self, checked: bool) -> None:
         self.mark_button.setText("Click the image…" if checked else "Mark region of concern")
@@ -418,8 +490,10 @@ class ReadFirstPanel(QWidget):
         self.confidence_slider.setEnabled(calling)
         self.mark_button.setEnabled(calling)
         self.clear_point_button.setEnabled(calling and self._point is not None)
-        self.reveal_button.setEnabled(calling and self.selected_call() is not None)
-        self.reveal_button.setToolTip("" if self.selected_call() is not None else "Choose a call first")
+        ready = self.selected_call() is not None and self._confidence_set
+        self.reveal_button.setEnabled(calling and ready)
+        self.reveal_button.setToolTip("" if ready else "Choose a call and set your confidence first"
+                                      if self.selected_call() is None else "Set your confidence first")
 
 
 def make_read_first_dock(panel: ReadFirstPanel, parent: QWidget | None = None) -> QDockWidget:
@@ -569,6 +643,7 @@ class ReadFirstSession(QObject):
         self._key: str | None = None
         self._known: str | None = None
         self._predictions: OrderedDict[str, Prediction] = OrderedDict()   # by image key, newest last
+        self._thresholds: dict[str, float] = {}                            # model name → card threshold
         self._cams: OrderedDict[str, CamResult] = OrderedDict()
         self._threshold = DEFAULT_HOT_THRESHOLD
         self._normalisation = ("per_image", None)
@@ -581,7 +656,8 @@ class ReadFirstSession(QObject):
         panel.clear_point_button.clicked.connect(self._on_panel_point_cleared)
         if picker is not None:
             picker.point_picked.connect(self._on_picker_point_picked)
-        panel.setEnabled(self._enabled)
+        panel.setEnabled(False)     # nothing to read until an image is shown
+        panel.reset("Open an image to start a read.")
 
     # ------------------------------------------------------------------ inputs
     def is_enabled(self) -> bool:
@@ -590,7 +666,7 @@ class ReadFirstSession(QObject):
     def set_enabled(self, enabled: bool) -> None:
         """Read-first mode on/off. Off: the AI shows at once and nothing is recorded."""
         self._enabled = bool(enabled)
-        self.panel.setEnabled(self._enabled)
+        self.panel.setEnabled(self._enabled and self._image is not None)
         if not self._enabled:
             self._stop_picking()
         self._set_ai_visible(not self._enabled or self.panel.state() != "calling")
@@ -625,6 +701,12 @@ class ReadFirstSession(QObject):
         self.panel.setEnabled(self._enabled and image is not None)
         self._set_ai_visible(not self._enabled)
 
+    def set_model(self, model_name: str, labels: tuple[str, ...] | list[str], operating_threshold: float) -> None:
+        """The loaded model: its classes are the call choices, its card threshold decides its call."""
+        self._thresholds[model_name] = float(operating_threshold)
+        if self.panel.state() == "calling":
+            self.panel.set_choices(tuple(labels))
+
     def set_prediction(self, prediction: Prediction) -> None:
         """A prediction for some image; used when (and if) that image is the one being read.
 
@@ -644,7 +726,11 @@ class ReadFirstSession(QObject):
 
     def set_hot_threshold(self, threshold: float, normalisation: str = "per_image",
                           absolute_max: float | None = None) -> None:
-        """The overlay's threshold and scale: "hot" means coloured on screen."""
+        """The overlay's scale (per-image or absolute) for reading the map at the marked point.
+
+        The display threshold no longer decides "hot" (at 20 % almost any click was inside):
+        the hot region follows `core.reads.HOT_REGION_RULE`; the threshold is kept for callers.
+        """
         self._threshold = float(threshold)
         self._normalisation = (normalisation, absolute_max)
         if not self._saved:
@@ -693,10 +779,11 @@ class ReadFirstSession(QObject):
             prediction.probabilities,
             cam=None if cam is None else cam.cam,
             image_shape=self._image.shape,
-            hot_threshold=self._threshold,
+            hot_threshold=None,                  # the mass rule, not the display threshold
             known_label=self._known,
             mode=mode,
             absolute_max=absolute_max,
+            operating_threshold=self._thresholds.get(prediction.model_name),
         )
         self.last_comparison = comparison
         self.panel.show_comparison(comparison)

@@ -435,6 +435,7 @@ class TraineeController(QObject):
         self._update_enabled()
 
     def _on_ai_prediction_shown(self, prediction: Prediction) -> None:
+        self._tell_read_first_the_model()
         self.read_first.set_prediction(prediction)
         self._update_ood()
 
@@ -442,7 +443,14 @@ class TraineeController(QObject):
         self.read_first.set_cam(self.ai.shown_cam())
 
     def _on_service_model_ready(self, _info: object) -> None:
+        self._tell_read_first_the_model()
         self._update_ood()
+
+    def _tell_read_first_the_model(self) -> None:
+        """The call choices are the model's classes; its card threshold decides its call (`core.model_call`)."""
+        model = self.ai.current_model()
+        if model is not None and model.card is not None:
+            self.read_first.set_model(model.name, model.labels, model.card.operating_threshold)
 
     def _on_controls_scale_changed(self, *_args: object) -> None:
         self._sync_hot_threshold()

@@ -29,7 +29,7 @@ from .helpers import drag, make_xray, send_mouse
 from .image_compare import OUTPUT_DIR, assert_matches_golden, qimage_to_rgb, write_png
 
 LABELS = ("NORMAL", "BACTERIAL", "VIRAL")
-PANEL_SIZE = (320, 560)
+PANEL_SIZE = (320, 680)   # the reveal text is longer since it states the call rule and the hot-region rule
 
 
 def chest_pixels(size: int = 256) -> np.ndarray:
@@ -82,8 +82,13 @@ def test_reveal_needs_a_call_and_emits_it(qtbot, panel: ReadFirstPanel) -> None:
     assert panel.state() == "calling"
     assert not panel.reveal_button.isEnabled()
     panel.call_buttons["bacterial"].click()
-    panel.confidence_slider.setValue(70)
-    assert panel.reveal_button.isEnabled()
+    assert not panel.reveal_button.isEnabled()          # the confidence must be set, not left at 50 %
+    assert panel.confidence_value.text() == "not set"
+    panel.confidence_slider.setValue(65)                # a value set by the program is not the trainee's
+    assert not panel.reveal_button.isEnabled() and panel.current_call() is None
+    panel.confidence_slider.setFocus()
+    qtbot.keyClick(panel.confidence_slider, Qt.Key.Key_Right)     # the trainee moves it: +5
+    assert panel.confidence_set() and panel.reveal_button.isEnabled()
     assert panel.confidence_value.text() == "70 %"
     panel.set_marked_point(12.4, 80.6)
     assert "x 12, y 81" in panel.point_label.text()
@@ -107,6 +112,7 @@ def test_call_buttons_are_exclusive_and_reset_clears(panel: ReadFirstPanel) -> N
     panel.reset()
     assert panel.selected_call() is None and panel.marked_point() is None
     assert panel.confidence_slider.value() == 50 and not panel.result_frame.isVisible()
+    assert not panel.confidence_set() and panel.confidence_value.text() == "not set"
 
 
 def test_mark_button_requests_a_point(qtbot, panel: ReadFirstPanel) -> None:
@@ -128,7 +134,7 @@ def test_comparison_texts(panel: ReadFirstPanel) -> None:
     panel.show_comparison(comparison)
     assert panel.is_revealed() and panel.result_frame.isVisible()
     text = panel.comparison_label.text()
-    assert "You: <b>Viral</b> (confidence 65 %)" in text and "<b>VIRAL</b> (70.0 %)" in text
+    assert "You: <b>Viral</b> (confidence 65 %)" in text and "calls <b>VIRAL</b>" in text
     assert "you agree with the model" in text
     assert "inside the hot region" in panel.point_result_label.text()
     assert "BACTERIAL" in panel.known_label_label.text() and "does not match" in panel.known_label_label.text()
@@ -143,7 +149,9 @@ def test_golden_panel_before_and_after_the_reveal(panel: ReadFirstPanel) -> None
     cam[2, 0] = 1.0
     panel.reveal_button.click()
     panel.show_comparison(compare_read(panel.recorded_call(), "pneumonia3", LABELS, (0.15, 0.25, 0.6), cam,
-                                       (256, 256), 0.5, known_label="BACTERIAL"))
+                                       (256, 256), None, known_label="BACTERIAL", operating_threshold=0.9))
+    assert "calls <b>NORMAL</b> (pneumonia probability 0.85 is below the operating threshold 0.90)" in panel.comparison_label.text()
+    assert "smallest part of the image holding 50 % of the map&#x27;s heat" in panel.point_result_label.text()
     assert_matches_golden("read_first_revealed", qimage_to_rgb(panel.grab()))
 
 
@@ -386,3 +394,51 @@ def test_a_short_dock_scrolls_instead_of_squeezing_the_result(qtbot) -> None:
     bars, point = panel.probability_bars, panel.point_result_label
     assert bars.geometry().bottom() < point.geometry().top()     # nothing drawn over the bars
     assert dock.widget().verticalScrollBar().maximum() > 0
+
+
+# ------------------------------------------------------------------------ one call: the model's labels and rule
+
+def test_covid3_choices_are_its_own_classes(session, panel) -> None:
+    session.set_model("covid3", ("COVID-19", "NORMAL", "VIRAL"), 0.19)
+    assert panel.choices() == ("covid-19", "normal", "viral", "other")
+    assert panel.call_buttons["covid-19"].text() == "COVID-19" and "bacterial" not in panel.call_buttons
+    session.set_model("pneumonia3", LABELS, 0.85)
+    assert panel.choices() == ("normal", "bacterial", "viral", "other")
+
+
+def test_borderline_read_is_scored_on_the_call_not_the_top_class(qtbot, session, panel, canvas) -> None:
+    """pneumonia 0.835 < the card's 0.85: the model calls NORMAL although VIRAL is the top class."""
+    image = canvas.image()
+    session.set_model("tiny", LABELS, 0.85)
+    session.set_prediction(Prediction(1, image_key(image), "tiny", LABELS, (0.165, 0.37, 0.465)))
+    panel.set_call("viral", 70)
+    with qtbot.waitSignal(session.read_saved, timeout=1000) as blocker:
+        panel.reveal_button.click()
+    record = blocker.args[0]
+    assert record.model_top_label == "VIRAL" and record.model_call_label == "NORMAL"
+    assert record.agrees_with_model is False and record.operating_threshold == 0.85
+    text = panel.comparison_label.text()
+    assert "calls <b>NORMAL</b>" in text and "you and the model differ" in text
+
+
+def test_reading_an_image_again_updates_its_read(qtbot, session, panel, canvas) -> None:
+    image = canvas.image()
+    prediction, _cam = results_for(image)
+    session.set_prediction(prediction)
+    for call in ("normal", "viral"):
+        session.set_image(image)                     # the same image shown again: a new read of it
+        panel.set_call(call, 60)
+        with qtbot.waitSignal(session.read_saved, timeout=1000):
+            panel.reveal_button.click()
+    current = session.store().records()
+    assert [r.call for r in current] == ["viral"]
+    assert [r.call for r in session.store().records_for_image(image.sha256)] == ["normal", "viral"]
+
+
+def test_panel_is_not_clickable_without_an_image(qtbot) -> None:
+    panel = ReadFirstPanel()
+    qtbot.addWidget(panel)
+    session = ReadFirstSession(panel, store=None)
+    assert not panel.isEnabled()
+    session.set_image(None)
+    assert not panel.isEnabled()
