@@ -9,7 +9,9 @@ CI-sized fuzzer). atheris is not a project dependency; install it where you like
         -max_total_time=3600 -timeout=30 -rss_limit_mb=4096 -artifact_prefix=fuzz_findings/
 
 `--make-corpus DIR` writes the seeds of the CI fuzzer (real files from ../shared up to
---max-seed-kb, synthetic DICOMs for every transfer syntax, PNG/TIFF/BMP) into DIR. Arguments
+--max-seed-kb, synthetic DICOMs for every transfer syntax, PNG/TIFF/BMP, and the issue #14
+families: JP2 wrapper, RLE, progressive JPEG, PNG with zTXt, sequence items, YBR_FULL) into
+DIR; `--issue-14-only` writes only the last group. Arguments
 after `--` go to libFuzzer. A finding is any exception other than ImageLoadError, an
 ImageLoadError produced by the loader's catch-all ("unexpected error"), a loaded image that
 is not displayable, a timeout (-timeout) or a crash of the process; libFuzzer saves the input
@@ -69,12 +71,13 @@ def test_one_input(data: bytes) -> None:
                 pass
 
 
-def make_corpus(folder: Path, max_seed_kb: int) -> int:
+def make_corpus(folder: Path, max_seed_kb: int, issue_14_only: bool = False) -> int:
+    from tests.robustness.fuzzing import hostile2_seeds
     from tests.robustness.test_fuzz_loader import all_seeds
 
     folder.mkdir(parents=True, exist_ok=True)
     written = 0
-    for seed in all_seeds():
+    for seed in hostile2_seeds() if issue_14_only else all_seeds():
         if len(seed.data) <= max_seed_kb * 1024:
             name = seed.name.replace(":", "_").replace("/", "_")
             (folder / name).write_bytes(seed.data)
@@ -90,9 +93,12 @@ def main() -> None:
     parser.add_argument("paths", nargs="*", help="corpus folders, or single inputs to reproduce")
     parser.add_argument("--make-corpus", type=Path, metavar="DIR", help="write the seed corpus and exit")
     parser.add_argument("--max-seed-kb", type=int, default=256, help="skip bigger seeds (slow to mutate)")
+    parser.add_argument("--issue-14-only", action="store_true",
+                        help="with --make-corpus: only the issue #14 families (tests/robustness/hostile2.py)")
     args = parser.parse_args(own)
     if args.make_corpus:
-        print(f"{make_corpus(args.make_corpus, args.max_seed_kb)} seeds written to {args.make_corpus}")
+        written = make_corpus(args.make_corpus, args.max_seed_kb, args.issue_14_only)
+        print(f"{written} seeds written to {args.make_corpus}")
         return
     atheris.Setup([sys.argv[0], *fuzzer_args, *args.paths], test_one_input)
     try:

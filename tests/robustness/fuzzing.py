@@ -64,6 +64,42 @@ class Seed:
         return self.name.split(":", 1)[0]
 
 
+HOSTILE2_WEIGHT = 0.25          # the issue #14 families: a few mutants each in the suite
+
+
+def hostile2_seeds() -> list[Seed]:
+    """Loadable files of the issue #14 families (hostile2.py), to mutate towards their bugs:
+    a JP2-wrapped JPEG 2000 DICOM, RLE, a progressive JPEG, a PNG with a zTXt comment, a DICOM
+    with a sequence of items and a YBR_FULL header on one sample per pixel."""
+    import tempfile
+
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    from . import hostile2
+    from .hostile import dicom, save
+
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        items = dicom()
+        items.ReferencedImageSequence = Sequence([Dataset() for _ in range(40)])
+        ybr = dicom((hostile2.chest_pixels() >> 4).astype(np.uint8))
+        ybr.PhotometricInterpretation = "YBR_FULL"
+        files = {
+            "jp2_valid": (hostile2.jp2_valid(folder), ".dcm"),
+            "rle_valid": (hostile2.rle_valid(folder), ".dcm"),
+            "sequence_items": (save(items, folder / "items.dcm"), ".dcm"),
+            "ybr_one_sample": (save(ybr, folder / "ybr.dcm"), ".dcm"),
+            "png_ztxt": (hostile2.png_with_text_chunk(folder, b"zTXt", 2048), ".png"),
+        }
+        seeds = [Seed(f"hostile2:{key}", path.read_bytes(), suffix, HOSTILE2_WEIGHT)
+                 for key, (path, suffix) in files.items()]
+    for mode in ("L", "RGB"):
+        data = hostile2.progressive_jpeg_bytes(96, 80, mode)
+        seeds.append(Seed(f"hostile2:progressive_jpeg_{mode}", data, ".jpg", HOSTILE2_WEIGHT))
+    return seeds
+
+
 def stream_start(data: bytes) -> int:
     """Offset of an embedded JPEG / JPEG 2000 / JPEG-LS codestream, else 0."""
     offsets = [data.find(m) for m in (b"\xff\xd8\xff", b"\xff\x4f\xff\x51")]

@@ -45,7 +45,7 @@ from pydicom.uid import (
 from tests.conftest import build_dicom_dataset
 from tests.shared_data import shared_dir
 
-from .fuzzing import FuzzRunner, Seed, examples_per_seed, mutate, print_line
+from .fuzzing import FuzzRunner, Seed, examples_per_seed, hostile2_seeds, mutate, print_line
 
 HYPOTHESIS_SHARE = 3       # hypothesis examples per test = this × CXRVIEWER_FUZZ_EXAMPLES
 
@@ -168,7 +168,7 @@ def all_seeds() -> list[Seed]:
     folder = shared_dir()
     synthetic = [Seed(f"synthetic_dicom:{name}", data, ".dcm") for name, data in synthetic_dicoms().items()]
     synthetic.append(Seed("synthetic_raster:tiny_png", cv2.imencode(".png", np.full((1, 7), 9, np.uint8))[1].tobytes(), ".png"))
-    return real_dicom_seeds(folder) + real_raster_seeds(folder) + synthetic
+    return real_dicom_seeds(folder) + real_raster_seeds(folder) + synthetic + hostile2_seeds()
 
 
 SEEDS = all_seeds()
