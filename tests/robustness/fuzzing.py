@@ -10,6 +10,12 @@ An input passes when `load_image` either returns a sane, displayable XrayImage o
 ImageLoadError with a specific message naming the file. Anything else is a failure —
 including an ImageLoadError that only the loader's catch-all produced ("unexpected error"),
 because that means an exception the loader did not expect.
+
+By-hand run of the issue #14 families (`hostile2_seeds`, not part of the suite; 2 CPU cores,
+nice 10): 12,005 byte mutants (`mutate`, numbers 100000+, 1,715 per seed, each also through
+read_header and dicom_tag_rows for DICOM seeds): 9,394 rejected with ImageLoadError, 2,611
+opened, 0 failures, 0 crashes, 0 hangs; slowest input 0.14 s (an RLE mutant); peak RSS 196 MB;
+74 s in all.
 """
 from __future__ import annotations
 
