@@ -281,58 +281,47 @@ class _Worker:
         from cxrviewer.core.sanity import randomisation_test_on_input
 
         request = message.request
-        key = request.item.image_key
-        if request.request_id != self._inbox.wanted_sanity:
-            return   # cancelled or superseded while it queued
-        if self._engine is None:
-            self._outbox.send(SanityDone(SanityOutcome(
-                request.request_id, key, error=f"No AI model is loaded: {self._no_model_reason}")))
-            return
-        try:
-            tensorflow = self._engine.tensorflow()
-            result = randomisation_test_on_input(
-                tensorflow.loaded, request.item.x, request.class_index, request.layer, request.method,
-                engine=tensorflow)
-        except CxrError as exc:
-            outcome = SanityOutcome(request.request_id, key, error=str(exc))
-        except Exception as exc:  # a failing check must not take the worker down
-            log.exception("sanity check %d failed", request.request_id)
-            outcome = SanityOutcome(request.request_id, key,
-                                    error=describe_model_failure("the sanity check failed", exc))
-        else:
-            outcome = SanityOutcome(request.request_id, key, result=result)
-        self._outbox.send(SanityDone(outcome))
+
+        def compute(engine: Any) -> Any:
+            tensorflow = engine.tensorflow()
+            return randomisation_test_on_input(tensorflow.loaded, request.item.x, request.class_index, request.layer,
+                                               request.method, engine=tensorflow)
+
+        self._check(request.request_id, request.item.image_key, self._inbox.wanted_sanity, compute,
+                    SanityOutcome, SanityDone, "the sanity check failed")
 
     def _audit(self, message: RunAudit) -> None:
         from cxrviewer.core.audit import explanation_audit
 
         request = message.request
-        key = request.item.image_key
-        if request.request_id != self._inbox.wanted_audit:
+
+        def compute(engine: Any) -> Any:
+            maps = {method: engine.predict_and_cam(request.item.x, request.class_index, request.layer, method)[1]
+                    for method in dict.fromkeys(("gradcam", "gradcam++", "hirescam", request.method))}
+            return explanation_audit(engine.predict, request.item.x, maps, request.method, request.class_index,
+                                     engine.labels[request.class_index], request.layer)
+
+        self._check(request.request_id, request.item.image_key, self._inbox.wanted_audit, compute,
+                    AuditOutcome, AuditDone, "the explanation audit failed")
+
+    def _check(self, request_id: int, key: str, wanted: int, compute: Callable[[Any], Any],
+               outcome: type, done: type, doing: str) -> None:
+        """Run one cancellable check (sanity, audit) and send `done(outcome(...))`, whatever happens."""
+        if request_id != wanted:
             return   # cancelled or superseded while it queued
         if self._engine is None:
-            self._outbox.send(AuditDone(AuditOutcome(
-                request.request_id, key, error=f"No AI model is loaded: {self._no_model_reason}")))
+            self._outbox.send(done(outcome(request_id, key, error=f"No AI model is loaded: {self._no_model_reason}")))
             return
-        engine = self._engine
         try:
-            maps = {}
-            for method in ("gradcam", "gradcam++", "hirescam"):
-                _, maps[method] = engine.predict_and_cam(request.item.x, request.class_index, request.layer, method)
-            if request.method not in maps:
-                _, maps[request.method] = engine.predict_and_cam(
-                    request.item.x, request.class_index, request.layer, request.method)
-            result = explanation_audit(engine.predict, request.item.x, maps, request.method, request.class_index,
-                                       engine.labels[request.class_index], request.layer)
+            result = compute(self._engine)
         except CxrError as exc:
-            outcome = AuditOutcome(request.request_id, key, error=str(exc))
-        except Exception as exc:  # a failing audit must not take the worker down
-            log.exception("explanation audit %d failed", request.request_id)
-            outcome = AuditOutcome(request.request_id, key,
-                                   error=describe_model_failure("the explanation audit failed", exc))
+            answer = outcome(request_id, key, error=str(exc))
+        except Exception as exc:  # a failing check must not take the worker down
+            log.exception("%s (request %d)", doing, request_id)
+            answer = outcome(request_id, key, error=describe_model_failure(doing, exc))
         else:
-            outcome = AuditOutcome(request.request_id, key, result=result)
-        self._outbox.send(AuditDone(outcome))
+            answer = outcome(request_id, key, result=result)
+        self._outbox.send(done(answer))
 
     # -- idle time ----------------------------------------------------------------------
     def _has_idle_work(self) -> bool:

@@ -111,3 +111,20 @@ def compute_cam(
     if gradients is None:
         raise ValueError(f"{METHOD_LABELS[method]} needs gradients")
     return function(activations, gradients)
+
+
+def check_cam_request(method: str, layer: str, class_index: int | None, n_labels: int,
+                      dense_cam_layer: str | None) -> None:
+    """Raise InferenceError for a heat-map request no engine can answer (unknown method, CAM away
+    from the GAP input, class out of range)."""
+    from cxrviewer.core.errors import InferenceError
+
+    if method not in METHODS:
+        raise InferenceError(f"unknown heat-map method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == CAM and layer != dense_cam_layer:
+        raise InferenceError(
+            f"{METHOD_LABELS[CAM]} only works on the layer feeding global average pooling "
+            f"({dense_cam_layer}); use Grad-CAM for layer {layer}"
+        )
+    if class_index is not None and not 0 <= class_index < n_labels:
+        raise InferenceError(f"class index {class_index} is out of range for {n_labels} labels")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
-from cxrviewer.core.model.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
+from cxrviewer.core.model.cam import GRADCAM, check_cam_request
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.onnx_engine import OnnxEngine, OnnxExport, onnx_disabled
 from cxrviewer.core.model.preprocessing import model_input
@@ -238,16 +238,9 @@ class ModelEngine:
         return self._fast is None or not self._fast.supports(layer, method)
 
     def check_cam_request(self, layer: str | None, method: str, class_index: int | None) -> str:
+        """Validate a heat-map request; returns the layer to use."""
         layer = layer or self.default_layer
-        if method not in METHODS:
-            raise InferenceError(f"unknown heat-map method {method!r}; choose one of {', '.join(METHODS)}")
-        if method == CAM and layer != self.cam_layer_for_dense_weights:
-            raise InferenceError(
-                f"{METHOD_LABELS[CAM]} only works on the layer feeding global average pooling "
-                f"({self.cam_layer_for_dense_weights}); use Grad-CAM for layer {layer}"
-            )
-        if class_index is not None and not 0 <= class_index < len(self.labels):
-            raise InferenceError(f"class index {class_index} is out of range for {len(self.labels)} labels")
+        check_cam_request(method, layer, class_index, len(self.labels), self.cam_layer_for_dense_weights)
         return layer
 
     def predict_and_cam(

@@ -24,7 +24,7 @@ import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
 from cxrviewer.core.model.architecture import conv_layer_names
-from cxrviewer.core.model.cam import CAM, GRADCAM, METHOD_LABELS, METHODS, compute_cam
+from cxrviewer.core.model.cam import GRADCAM, METHODS, check_cam_request, compute_cam
 from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, sha256_file
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import CamResult, Prediction, XrayImage, readonly
@@ -349,17 +349,9 @@ class InferenceEngine:
     def check_cam_request(self, layer: str | None, method: str, class_index: int | None) -> str:
         """Validate a CAM request; returns the layer to use."""
         layer = layer or self.default_layer
-        if method not in METHODS:
-            raise InferenceError(f"unknown heat-map method {method!r}; choose one of {', '.join(METHODS)}")
-        if layer not in self._layer_names:
+        if method in METHODS and layer not in self._layer_names:
             raise InferenceError(f"model {self.name} has no layer named {layer!r}")
-        if method == CAM and layer != self.cam_layer_for_dense_weights:
-            raise InferenceError(
-                f"{METHOD_LABELS[CAM]} only works on the layer feeding global average pooling "
-                f"({self.cam_layer_for_dense_weights}); use Grad-CAM for layer {layer}"
-            )
-        if class_index is not None and not 0 <= class_index < len(self.labels):
-            raise InferenceError(f"class index {class_index} is out of range for {len(self.labels)} labels")
+        check_cam_request(method, layer, class_index, len(self.labels), self.cam_layer_for_dense_weights)
         return layer
 
     def predict_and_cam(
