@@ -32,7 +32,7 @@ from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model.cam import METHOD_LABELS
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.reads import CALL_TITLES, ReadCall, RevealComparison
+from cxrviewer.core.reads import ReadCall, RevealComparison
 from cxrviewer.core.types import Prediction, Window, XrayImage
 
 SIDECAR_SCHEMA = "cxrviewer.view-export"
@@ -158,6 +158,11 @@ def build_sidecar(
             "probabilities": {label: _round(p) for label, p in zip(prediction.labels, prediction.probabilities)},
             "top_label": prediction.top_label,
         }
+        if card is not None:   # the model's call by the card's rule: what the panel and the reveal said
+            from cxrviewer.core.model_call import model_call
+
+            sidecar["prediction"]["call"] = model_call(prediction.labels, prediction.probabilities,
+                                                       card.operating_threshold).as_json()
     if overlay is not None:
         sidecar["overlay"] = {
             "visible": bool(overlay.visible),
@@ -325,18 +330,19 @@ def _call_lines(report: CaseReport) -> list[str]:
     comparison, call = report.comparison, report.call or (report.comparison.call if report.comparison else None)
     if call is None:
         return ["Trainee call: not recorded"]
-    lines = [f"Trainee call: {CALL_TITLES[call.call]}, confidence {call.confidence} %"]
+    lines = [f"Trainee call: {call.title}, confidence {call.confidence} %"]
     if call.point is not None:
         lines.append(f"  region of concern marked at x {call.point[0]:.0f}, y {call.point[1]:.0f} (image pixels)")
     if comparison is not None:
         agree = comparison.agrees_with_model
         if agree is not None:
-            lines.append(f"  {'agrees with' if agree else 'differs from'} the model's top class "
-                         f"({comparison.model_top_label}, {_percent(comparison.model_top_probability or 0.0)})")
+            decided = comparison.model_call
+            lines.append(f"  {'agrees with' if agree else 'differs from'} the model's call "
+                         f"({decided.label}: {decided.reason})")
         inside = comparison.point_in_hot_region
         if inside is not None:
             lines.append(f"  marked point {'inside' if inside else 'outside'} the hot region "
-                         f"(map {comparison.point_heat:.2f} vs threshold {comparison.hot_threshold:.2f})")
+                         f"(map {comparison.point_heat:.2f} vs hot level {comparison.hot_threshold:.2f})")
         if comparison.known_label:
             verdict = "matches" if comparison.agrees_with_known_label else "does not match"
             lines.append(f"  known label of the folder: {comparison.known_label} — the call {verdict} it")

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer.core.reads import (
     CALL_TITLES,
+    call_title,
     CalibrationBin,
     ReadRecord,
     ReadStore,
@@ -182,15 +183,15 @@ class MyReadsDialog(QDialog):
         self.summary_label.setText("\n".join(summary_lines(records)))
         self.table.setRowCount(len(records))
         for row, record in enumerate(reversed(records)):     # newest first
-            top = record.model_top_label
-            model = "—" if top is None else f"{top} {(record.model_top_probability or 0) * 100:.0f} %"
+            decided = record.model_call        # the model's call (card threshold), as the panel showed it
+            model = "—" if decided is None else f"{decided.label} {decided.label_probability * 100:.0f} %"
             point = "" if record.point is None else (
                 "inside" if record.point_in_hot_region else
                 "outside" if record.point_in_hot_region is not None else "marked")
             values = (
                 record.created.replace("T", " ")[:16],
                 record.image_sha256[:8],
-                CALL_TITLES.get(record.call, record.call),
+                call_title(record.call),
                 f"{record.confidence} %",
                 model,
                 _mark(record.agrees_with_model),

@@ -225,26 +225,39 @@ def test_turning_read_first_off_shows_the_result_at_once(qtbot, open_window, che
 
 
 # ----------------------------------------------------------------------------- honest maps
-def test_map_below_the_operating_threshold_is_hidden_until_show_anyway(qtbot, open_window, chest_dicoms) -> None:
+def test_borderline_call_gate_and_hand_picked_class_say_the_same_thing(qtbot, open_window, chest_dicoms) -> None:
+    """Threshold 0.99: the top class is a pneumonia subtype, but the model CALLS NORMAL. The panel's headline,
+    the default map and the gate all say NORMAL; a class picked by hand shows its map with the call beside it."""
+    from cxrviewer.ui.overlay_controls import CamTarget
+
     window = open_window(read_first=False, model="strict")
     ai = window.ai
     open_and_wait_for_ai(qtbot, window, [chest_dicoms[0]])
+    prediction = ai.current_prediction()
+    call = ai.current_call()
+    assert call is not None and call.label == "NORMAL" and prediction.top_label != "NORMAL"
+    qtbot.waitUntil(lambda: ai.shown_cam() is not None and ai.shown_cam().class_index == 0, timeout=RESULT_TIMEOUT_MS)
     gate = ai.heatmap_gate()
-    assert gate is not None and not gate.shown_by_default and gate.threshold == pytest.approx(0.99)
-    assert ai.overlay.has_overlay() and not ai.overlay.isVisible() and ai.legend.isHidden()
-    assert ai.controls.is_overlay_visible()                             # the user's switch is still on
-    assert "below the model's operating threshold 0.99" in ai.panel.gate_text()
-    assert ai.panel.show_anyway_button.isVisible()
-    assert ai.panel.caption().startswith(f"Heat map for {gate.class_label} — p = {gate.probability:.2f}")
-    assert saturated_fraction(canvas_rgb(window)) == 0.0
-    write_png(OUTPUT_DIR / "trainee_below_threshold.png", qimage_to_rgb(window.grab()))
+    assert gate is not None and gate.call == "NORMAL" and gate.shown_by_default and gate.threshold == pytest.approx(0.99)
+    assert "Model's call: <b>NORMAL</b>" in ai.panel.call_text()
+    assert "below the operating threshold 99.0 %" in ai.panel.call_text()
+    assert ai.controls.class_combo.itemText(0) == "Model's call (NORMAL)"
+    assert ai.overlay.isVisible() and ai.panel.caption().startswith("Heat map for NORMAL")
+    assert not ai.panel.show_anyway_button.isVisible()
+    write_png(OUTPUT_DIR / "trainee_borderline_call.png", qimage_to_rgb(window.grab()))
 
-    ai.panel.show_anyway_button.click()
+    picked = prediction.top_index
+    ai.controls.set_target(CamTarget(picked, ai.controls.target().method, None))
+    qtbot.waitUntil(lambda: ai.shown_cam() is not None and ai.shown_cam().class_index == picked,
+                    timeout=RESULT_TIMEOUT_MS)
     assert ai.overlay.isVisible() and ai.is_shown_anyway() and not ai.panel.show_anyway_button.isVisible()
-    assert ai.panel.gate_text().startswith("Shown anyway")
-    assert f"p = {gate.probability:.2f}" in ai.legend.text.text() and not ai.legend.isHidden()
+    assert ai.panel.gate_text().startswith(f"Shown anyway: this map explains {prediction.top_label}")
+    assert "but the model calls NORMAL (pneumonia probability" in ai.panel.gate_text()
+    assert "(not the call: NORMAL)" in ai.legend.text.text() and not ai.legend.isHidden()
     assert saturated_fraction(canvas_rgb(window)) > 0.02
     assert window.trainee.sidecar()["overlay"]["shown_below_operating_threshold"] is True
+    assert window.trainee.sidecar()["prediction"]["call"]["label"] == "NORMAL"
+    write_png(OUTPUT_DIR / "trainee_hand_picked_class.png", qimage_to_rgb(window.grab()))
 
     # the absolute scale: numbers on the panel's colour bar and on the legend
     ai.controls.set_normalisation("absolute")
@@ -252,9 +265,11 @@ def test_map_below_the_operating_threshold_is_hidden_until_show_anyway(qtbot, op
     assert ai.controls.colour_bar.labels()[0] == "0" and ai.legend.colour_bar.labels()[0] == "0"
     assert ai.legend.colour_bar.labels() == ai.controls.colour_bar.labels() and top > 0
 
-    # another image: the map is held back again
+    # another image: the hand-picked class stays chosen, and says again that it is not the call
     open_and_wait_for_ai(qtbot, window, [chest_dicoms[1]])
-    assert not ai.overlay.isVisible() and ai.panel.show_anyway_button.isVisible()
+    if ai.current_call().label != ai.current_model().labels[picked]:
+        qtbot.waitUntil(lambda: ai.shown_cam() is not None, timeout=RESULT_TIMEOUT_MS)
+        assert ai.is_shown_anyway() and ai.panel.gate_text().startswith("Shown anyway")
 
 
 def test_map_above_the_threshold_is_shown_with_its_probability(qtbot, open_window, chest_dicoms) -> None:
