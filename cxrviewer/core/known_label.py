@@ -9,6 +9,9 @@ with this label. Rules, first match wins:
    In a `PNEUMONIA` folder the Kermany file name gives the subtype:
    `personN_bacteria_M.jpeg` → BACTERIAL, `personN_virus_M.jpeg` → VIRAL (else PNEUMONIA).
 2. A `manifest.csv` in the parent or grandparent folder lists the file with a label.
+3. A Kermany file name anywhere (`personN_bacteria_M.jpeg` → BACTERIAL, `personN_virus_M.jpeg`
+   → VIRAL): copied teaching files keep their label although the class folder is gone. The
+   pattern (person + number + bacteria/virus + number) is specific enough not to be a guess.
 
 Anything else has no known label (None): a folder named after a patient or a date is never
 mistaken for a label. Nothing here reads pixels or patient data; only the path.
@@ -42,6 +45,7 @@ FOLDER_LABELS: dict[str, str] = {
 }
 
 _KERMANY_SUBTYPE = re.compile(r"^person\d+_(bacteria|virus)_", re.IGNORECASE)
+_KERMANY_NAME = re.compile(r"^person\d+_(bacteria|virus)_\d+\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,16 @@ def label_from_manifest(path: str | Path) -> KnownLabel | None:
     return None
 
 
+def label_from_kermany_name(path: str | Path) -> KnownLabel | None:
+    """Rule 3: a Kermany pneumonia file name outside a class folder."""
+    match = _KERMANY_NAME.match(Path(path).name)
+    if not match:
+        return None
+    return KnownLabel("BACTERIAL" if match.group(1).lower() == "bacteria" else "VIRAL", "Kermany file name")
+
+
 def known_label(path: str | Path | None) -> KnownLabel | None:
-    """The image's known label from its folder or a manifest, or None when it has none."""
+    """The image's known label from its folder, a manifest or a Kermany file name, or None."""
     if path is None or not str(path):
         return None
-    return label_from_folder(path) or label_from_manifest(path)
+    return label_from_folder(path) or label_from_manifest(path) or label_from_kermany_name(path)

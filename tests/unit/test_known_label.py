@@ -38,6 +38,13 @@ def test_other_folders_have_no_label(path: str) -> None:
     assert known_label(None) is None
 
 
+def test_copied_kermany_files_keep_their_label_from_the_file_name() -> None:
+    assert known_label("/home/me/teaching set/person1022_virus_1711.jpeg") == KnownLabel("VIRAL", "Kermany file name")
+    assert known_label("/tmp/person3_bacteria_10.jpeg") == KnownLabel("BACTERIAL", "Kermany file name")
+    assert known_label("/tmp/person3_bacteria.jpeg") is None          # not the full Kermany pattern
+    assert known_label("/tmp/my_person1_virus_2.jpeg") is None
+
+
 def test_kermany_subtype_only_applies_inside_pneumonia_folders() -> None:
     assert label_from_folder(Path("NORMAL/person3_bacteria_1.jpeg")) == KnownLabel("NORMAL", "folder")
 
