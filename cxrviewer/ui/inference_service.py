@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from cxrviewer.core.inference.client import InferenceClient
 from cxrviewer.core.inference.protocol import (
@@ -59,7 +59,9 @@ class InferenceService(QObject):
         super().__init__(parent)
         if options is None:
             options = WorkerOptions(models_root=None if models_root is None else str(models_root))
-        self._event.connect(self._on_event)
+        # always queued: an event the client delivers at once (e.g. "no model" while the caller is
+        # still inside request()) reaches listeners after the call returned, like every other
+        self._event.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
         self._client = InferenceClient(self._event.emit, options)
         self._stopped = False
         self._audits: dict[tuple, AuditOutcome] = {}
