@@ -158,6 +158,8 @@ class MainWindow(QMainWindow):
         self._connect_signals()
         self.ai = AiController(self)   # AI dock, Model menu, overlay; loads the model after show
         self.trainee = TraineeController(self)   # read first, model card, sanity check, exports
+        from cxrviewer.ui.practice import PracticeController   # Tools ▸ Practice Packet… (#16)
+        self.practice = PracticeController(self)   # timed packets of labelled cases, score sheet
         self._restore_settings()
         self._update_enabled()
 
