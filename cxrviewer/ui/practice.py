@@ -63,7 +63,6 @@ from cxrviewer.core.practice import (
     PracticeError,
     ScoreSheet,
     clear_state,
-    format_seconds,
     labelled_images,
     load_state,
     new_packet,
@@ -649,7 +648,15 @@ class PracticeController(QObject):
         case = state.current_case() if state is not None else None
         if case is None:
             return
+        settings = self.window.settings
+        recent, last_folder = settings.recent_files(), settings.last_folder()
         self.window.open_paths([self._staged.get(case.number, Path(case.path))])
+        # the temporary copies stay out of File ▸ Open Recent and the open dialogs' folder
+        settings.clear_recent_files()
+        for path in reversed(recent):
+            settings.add_recent_file(path)
+        if last_folder:
+            settings.set_last_folder(last_folder)
         self._update_status()
 
     def _finish(self) -> ScoreSheet:
@@ -847,4 +854,4 @@ class PracticeController(QObject):
             self.score_dialog = None
 
 
-__all__ = ["PacketSetupDialog", "PracticeController", "PracticeStatus", "ScoreSheetDialog", "format_seconds"]
+__all__ = ["PacketSetupDialog", "PracticeController", "PracticeStatus", "ScoreSheetDialog"]

@@ -139,6 +139,7 @@ def test_a_whole_five_case_packet_with_a_restart_in_the_middle(qtbot, open_windo
     shown = window.current_image().path
     assert shown.name == "case-01.png" and "NORMAL" not in str(shown) and "PNEUMONIA" not in str(shown)
     assert "case-01.png" in window.windowTitle()
+    assert not any("case-01" in path for path in window.settings.recent_files())   # copies stay out of Recent
     assert practice.status.isVisible()
     assert practice.status_text() == "Packet 1/5 · 35:00 left"
     assert not practice.status.next_button.isEnabled()              # no call yet
@@ -284,3 +285,29 @@ def test_the_time_limit_ends_the_packet_and_scores_what_was_read(qtbot, open_win
     sheet = done.args[0]
     assert sheet.finish_reason == "time" and sheet.n_read == 1 and sheet.n_cases == 4
     assert "time ran out" in practice.score_dialog.summary_text()
+
+
+def test_the_setup_dialog_counts_the_pool_and_builds_the_spec(qtbot, labelled_folder, tmp_path) -> None:
+    from cxrviewer.ui.practice import PacketSetupDialog
+
+    dialog = PacketSetupDialog()
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(dialog.buttons.StandardButton.Ok)
+    assert not ok.isEnabled()
+    dialog.set_source(labelled_folder)
+    assert dialog.pool_size() == 8 and "4 normal, 4 abnormal" in dialog.pool_label.text() and ok.isEnabled()
+    assert dialog.cases_spin.value() == 30 and dialog.minutes_spin.value() == 35
+    dialog.timed_check.setChecked(False)
+    dialog.reveal_combo.setCurrentIndex(1)
+    dialog.seed_spin.setValue(42)
+    spec = dialog.spec()
+    assert spec.time_limit_s is None and spec.reveal == REVEAL_END and spec.seed == 42 and spec.balanced
+    assert dialog.spec().seed == 42                                   # a chosen seed is kept
+    dialog.seed_spin.setValue(0)
+    assert dialog.spec().seed > 0                                     # "random" draws one (recorded)
+    manifest = tmp_path / "set.csv"
+    manifest.write_text("path,label\n" + "\n".join(f"{p},NORMAL" for p in sorted(labelled_folder.rglob("IM-*"))))
+    dialog.set_source(manifest)
+    assert dialog.pool_size() == 4 and "4 normal, 0 abnormal" in dialog.pool_label.text()
+    dialog.set_source(tmp_path / "nowhere")
+    assert dialog.pool_size() == 0 and not ok.isEnabled() and "not a folder" in dialog.pool_label.text()
