@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QFont, QMouseEvent, QPainter, QPen
+from PySide6.QtGui import QAction, QColor, QFont, QKeyEvent, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDockWidget,
@@ -166,6 +166,16 @@ def _verdict(ok: bool | None, yes: str, no: str, unknown: str) -> str:
     return f"<span style='color:#1e8449'>✔ {text}</span>" if ok else f"<span style='color:#c0392b'>✘ {text}</span>"
 
 
+def call_keys(calls: tuple[str, ...]) -> dict[str, str]:
+    """One letter per call, the first of its title not yet taken ("Normal" N, "Bacterial" B, "Viral" V,
+    "Other" O, "COVID-19" C)."""
+    keys: dict[str, str] = {}
+    for call in calls:
+        letters = [ch for ch in call_title(call).upper() if ch.isalpha()] + list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        keys[call] = next(ch for ch in letters if ch not in keys.values())
+    return keys
+
+
 class ReadFirstPanel(QWidget):
     """The trainee's call, confidence and point; then the reveal comparison.
 
@@ -214,6 +224,8 @@ class ReadFirstPanel(QWidget):
         self.confidence_slider.valueChanged.connect(self._on_confidence_slider_value_changed)
         self.confidence_slider.actionTriggered.connect(self._on_confidence_slider_action_triggered)
         self.confidence_slider.sliderPressed.connect(self._on_confidence_slider_pressed)
+        self.confidence_slider.installEventFilter(self)
+        self.confidence_slider.setAccessibleName("Confidence")
 
         self.mark_button = QPushButton("Mark region of concern", self)
         self.mark_button.setObjectName("markRegionButton")
@@ -230,6 +242,8 @@ class ReadFirstPanel(QWidget):
         self.reveal_button.setObjectName("revealButton")
         self.reveal_button.setMinimumHeight(32)
         self.reveal_button.clicked.connect(self._on_reveal_button_clicked)
+        self.reveal_button.installEventFilter(self)
+        self.reveal_button.setToolTip("Record your call and reveal the AI (Enter)")
         self.status_label = QLabel(self)
         self.status_label.setObjectName("readFirstStatus")
         self.status_label.setWordWrap(True)
@@ -313,9 +327,14 @@ class ReadFirstPanel(QWidget):
             self._calls_layout.removeWidget(button)
             button.deleteLater()
         self.call_buttons = {}
+        self.call_keys = call_keys(calls)
         columns = 2
         for i, call in enumerate(calls):
-            button = QPushButton(call_title(call), self)
+            button = QPushButton(f"{call_title(call)}  [{self.call_keys[call]}]", self)
+            button.setToolTip(f"Call {call_title(call)} (key {self.call_keys[call]} while the Read First panel "
+                              "has the focus; F2 puts it there)")
+            button.setAccessibleName(f"Call {call_title(call)}")
+            button.installEventFilter(self)
             button.setObjectName(f"call_{call}")
             button.setCheckable(True)
             button.setProperty("callButton", True)
@@ -431,6 +450,49 @@ class ReadFirstPanel(QWidget):
         self.status_label.setText("")
         self._update_enabled()
 
+    # ------------------------------------------------------------------ the keyboard
+    def focus_call(self) -> None:
+        """Put the keyboard focus on the read (F2): then a letter calls, digits set confidence, Enter records."""
+        button = self.call_group.checkedButton() or next(iter(self.call_buttons.values()), None)
+        if button is not None and button.isEnabled():
+            button.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _key_action(self, event: QKeyEvent) -> Callable[[], None] | None:
+        """What a key does in the calling state (None: not one of ours)."""
+        if self._state != "calling" or event.modifiers() & ~(Qt.KeyboardModifier.KeypadModifier
+                                                               | Qt.KeyboardModifier.ShiftModifier):
+            return None
+        key, text = event.key(), event.text().upper()
+        for call, letter in self.call_keys.items():
+            if text == letter and self.call_buttons[call].isEnabled():
+                return lambda c=call: self.call_buttons[c].setChecked(True)
+        if text.isdigit() and len(text) == 1:
+            return lambda v=int(text) * 10: self._set_confidence_from_keys(v)
+        if text in ("+", "="):
+            return lambda: self._set_confidence_from_keys(100)
+        if key in (Qt.Key.Key_Up, Qt.Key.Key_Down):
+            step = 10 if key == Qt.Key.Key_Up else -10
+            return lambda: self._set_confidence_from_keys(self.confidence_slider.value() + step)
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return lambda: self.reveal_button.click() if self.reveal_button.isEnabled() else None
+        return None
+
+    def _set_confidence_from_keys(self, value: int) -> None:
+        self.confidence_slider.setValue(max(0, min(100, int(value))))
+        self._mark_confidence_set()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """Keys on the read's own widgets: taken before the window's one-letter shortcuts (V, O, 1…)."""
+        if event.type() == QEvent.Type.ShortcutOverride and self._key_action(event) is not None:
+            event.accept()
+            return True
+        if event.type() == QEvent.Type.KeyPress:
+            action = self._key_action(event)
+            if action is not None:
+                action()
+                return True
+        return super().eventFilter(watched, event)
+
     # ------------------------------------------------------------------ slots
     def _on_call_group_id_toggled(self, _id: int, _checked: bool) -> None:
         self._update_enabled()
@@ -492,7 +554,8 @@ class ReadFirstPanel(QWidget):
         self.clear_point_button.setEnabled(calling and self._point is not None)
         ready = self.selected_call() is not None and self._confidence_set
         self.reveal_button.setEnabled(calling and ready)
-        self.reveal_button.setToolTip("" if ready else "Choose a call and set your confidence first"
+        self.reveal_button.setToolTip("Record your call and reveal the AI (Enter)" if ready
+                                      else "Choose a call and set your confidence first"
                                       if self.selected_call() is None else "Set your confidence first")
 
 

@@ -211,6 +211,9 @@ class TraineeController(QObject):
                                "Does the heat map depend on the model, and is it on the lungs?")
         self.model_card_action = a("model_card", "&Model Card…", self._on_model_card_triggered, "",
                                    "The AI model's card: data, performance, limitations")
+        self.focus_read_action = a("focus_read", "Make Your &Call (Keyboard)", self._on_focus_read_triggered, "F2",
+                                   "Focus the Read First panel: a letter calls, 0-9 sets the confidence, "
+                                   "Enter records and reveals")
 
         file_menu = window.menu("file")
         quit_action = window.action("quit")
@@ -220,11 +223,18 @@ class TraineeController(QObject):
         tools = window.menu("tools")
         tools.addSeparator()
         tools.addAction(self.read_first_action)
+        tools.addAction(self.focus_read_action)
         tools.addAction(self.my_reads_action)
         tools.addAction(self.sanity_action)
         help_menu = window.menu("help")
         help_menu.insertAction(help_menu.actions()[0] if help_menu.actions() else None, self.model_card_action)
         self._update_enabled()
+
+    def _on_focus_read_triggered(self) -> None:
+        if not self.read_first_dock.isVisible():
+            self.read_first_dock.show()
+        self.read_first_dock.raise_()
+        self.read_first_panel.focus_call()
 
     def _connect(self) -> None:
         window, ai, session = self.window, self.ai, self.read_first

@@ -401,7 +401,7 @@ def test_a_short_dock_scrolls_instead_of_squeezing_the_result(qtbot) -> None:
 def test_covid3_choices_are_its_own_classes(session, panel) -> None:
     session.set_model("covid3", ("COVID-19", "NORMAL", "VIRAL"), 0.19)
     assert panel.choices() == ("covid-19", "normal", "viral", "other")
-    assert panel.call_buttons["covid-19"].text() == "COVID-19" and "bacterial" not in panel.call_buttons
+    assert panel.call_buttons["covid-19"].text() == "COVID-19  [C]" and "bacterial" not in panel.call_buttons
     session.set_model("pneumonia3", LABELS, 0.85)
     assert panel.choices() == ("normal", "bacterial", "viral", "other")
 
