@@ -18,9 +18,15 @@ CONTOURS = "contours"
 STYLES: tuple[str, ...] = (HEATMAP, CONTOURS)
 CONTOUR_LEVELS: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 
-DEFAULT_OPACITY = 0.45
-DEFAULT_COLORMAP = "jet"
-DEFAULT_THRESHOLD = 0.2
+# Defaults that leave the anatomy readable under the map (#13): a perceptually uniform map
+# (inferno: brightness rises with the value, no false bands as in jet; jet stays selectable),
+# a lighter touch, and the weakest 40 % of the map left transparent.
+DEFAULT_OPACITY = 0.35
+DEFAULT_COLORMAP = "inferno"
+DEFAULT_THRESHOLD = 0.4
+# A fixed contour level this close to the threshold line is dropped: the two lines would run a
+# pixel or two apart and read as one doubled line (threshold 0.59 beside the 0.6 level).
+MIN_CONTOUR_GAP = 0.05
 
 
 def overlay_shape(image_shape: tuple[int, int], max_side: int = OVERLAY_MAX_SIDE) -> tuple[int, int]:
@@ -38,11 +44,22 @@ def overlay_shape(image_shape: tuple[int, int], max_side: int = OVERLAY_MAX_SIDE
 
 
 def contour_levels(threshold: float) -> tuple[float, ...]:
-    """Iso-lines to draw: the fixed levels at or above the threshold, plus the threshold itself."""
+    """Iso-lines to draw: the threshold itself, then the fixed levels above it.
+
+    A fixed level closer than MIN_CONTOUR_GAP above the threshold is left out (one line, not
+    two nearly on top of each other); the threshold, where the map starts, always stays.
+    """
     threshold = min(max(float(threshold), 0.0), 1.0)
-    levels = [level for level in CONTOUR_LEVELS if level >= threshold - 1e-9]
-    if threshold > 0 and all(abs(level - threshold) > 1e-6 for level in levels):
-        levels.insert(0, threshold)
+    from cxrviewer.core.overlay import threshold_index
+
+    first = threshold_index(threshold)
+    levels = [threshold] if threshold > 0 else []
+    for level in CONTOUR_LEVELS:
+        if threshold > 0 and (level < threshold + MIN_CONTOUR_GAP - 1e-9 or threshold_index(level) == first):
+            continue
+        if threshold <= 0 and level <= 0:
+            continue
+        levels.append(level)
     return tuple(levels)
 
 

@@ -45,6 +45,7 @@ from cxrviewer.core.overlay_style import (
 
 TOP_CLASS_TEXT = "Model's call"
 STRIP_HEIGHT = 14
+PER_IMAGE_SCALE_TEXT = "of this map's max"
 STYLE_LABELS = {HEATMAP: "Heat map", CONTOURS: "Contour lines"}
 NORMALISATION_LABELS = {
     "per_image": "Per image",
@@ -108,8 +109,8 @@ class ColourBar(QWidget):
     def labels(self) -> tuple[str, str, str]:
         """Left, middle and right labels under the strip."""
         top = self._absolute_max
-        if top is None:
-            return "low", "per image", "high"
+        if top is None:   # per image: 0 … the map's own maximum, whatever its raw size
+            return "0 %", PER_IMAGE_SCALE_TEXT, "100 %"
         return "0", format_scale_value(top / 2.0), format_scale_value(top)
 
     def paintEvent(self, event: QPaintEvent) -> None:

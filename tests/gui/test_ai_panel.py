@@ -195,7 +195,7 @@ def test_threshold_and_colormap_recolour_without_a_request(qtbot, ai_window, sho
     ai.controls.threshold_slider.setValue(60)
     assert ai.overlay.recolour_count == recolours + 1
     assert ai.overlay.rgba()[ai.overlay.index_image() < 153, 3].max(initial=0) == 0
-    ai.controls.set_colormap("inferno")
+    ai.controls.set_colormap("jet")
     assert ai.overlay.recolour_count == recolours + 2
     qtbot.wait(50)
     assert requests == []

@@ -66,9 +66,34 @@ def test_contour_levels_follow_the_threshold() -> None:
     assert contour_levels(0.9) == (0.9,)
 
 
+def test_a_threshold_beside_a_fixed_contour_level_draws_one_line_not_two() -> None:
+    """#13: threshold 0.58–0.59 drew its own line a pixel or two inside the 0.6 level (a doubled line)."""
+    for threshold in (0.56, 0.58, 0.59, 0.6, 0.61):
+        levels = contour_levels(threshold)
+        assert levels[0] == threshold
+        assert all(b - a >= 0.05 - 1e-9 for a, b in zip(levels, levels[1:])), (threshold, levels)
+    assert contour_levels(0.59) == (0.59, 0.8)
+    # drawn: the threshold ring and the 0.8 ring, nothing in between
+    from cxrviewer.core.overlay import contour_rgba
+
+    yy, xx = np.mgrid[0:200, 0:200]
+    index = np.clip(255 - np.hypot(yy - 100, xx - 100) * 2.0, 0, 255).astype(np.uint8)
+    expected = contour_rgba(index, (0.59, 0.8), colormap_lut("inferno"), 2)
+    np.testing.assert_array_equal(overlay_rgba(index, "inferno", 0.59, CONTOURS), expected)
+
+
+def test_default_heat_map_leaves_the_anatomy_visible() -> None:
+    """#13: a perceptually uniform map, a light touch and the weak part of the map transparent."""
+    from cxrviewer.core import overlay_style
+
+    assert overlay_style.DEFAULT_COLORMAP == "inferno"
+    assert overlay_style.DEFAULT_OPACITY <= 0.35 and overlay_style.DEFAULT_THRESHOLD >= 0.4
+
+
 # ------------------------------------------------------------------------------ overlay item
 def test_overlay_is_registered_under_zoom_rotation_and_flip(qtbot, canvas: ImageCanvas) -> None:
     item = canvas.add_overlay_item(CamOverlayItem())
+    item.set_colormap("jet")   # the colours below are jet's (the default is inferno)
     item.set_threshold(0.5)
     item.setOpacity(1.0)
     item.set_index_image(quadrant_index(), (200, 300), "key-1")   # half resolution, scaled by the item
@@ -93,7 +118,7 @@ def test_threshold_and_colormap_recolour_through_the_lut(qtbot, canvas: ImageCan
     index = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
     item.set_index_image(index, (200, 300), "key")
     assert item.recolour_count == 1
-    np.testing.assert_array_equal(item.rgba(), colorize(index, colormap_lut("jet"), item.threshold()))
+    np.testing.assert_array_equal(item.rgba(), colorize(index, colormap_lut("inferno"), item.threshold()))
 
     item.setOpacity(0.8)                      # opacity: the item's property, no recolour
     assert item.recolour_count == 1 and item.opacity() == pytest.approx(0.8)
@@ -103,12 +128,12 @@ def test_threshold_and_colormap_recolour_through_the_lut(qtbot, canvas: ImageCan
     assert alpha[:127].max() == 0 and alpha[128:].min() == 255
     item.set_threshold(0.5)                   # unchanged: nothing to do
     assert item.recolour_count == 2
-    item.set_colormap("inferno")
+    item.set_colormap("jet")                  # still offered, no longer the default
     assert item.recolour_count == 3
-    np.testing.assert_array_equal(item.rgba(), colorize(index, colormap_lut("inferno"), 0.5))
+    np.testing.assert_array_equal(item.rgba(), colorize(index, colormap_lut("jet"), 0.5))
     with pytest.raises(ValueError):
         item.set_colormap("rainbow-unicorn")
-    assert item.colormap() == "inferno"
+    assert item.colormap() == "jet"
 
 
 def test_contour_style_draws_lines_only(qtbot, canvas: ImageCanvas) -> None:
@@ -122,7 +147,7 @@ def test_contour_style_draws_lines_only(qtbot, canvas: ImageCanvas) -> None:
     lines = item.rgba()[..., 3] > 0
     assert 0 < lines.sum() < filled / 2
     assert not lines[50, 75]                  # the centre of the blob is inside the lines, not on one
-    np.testing.assert_array_equal(item.rgba(), overlay_rgba(index, "jet", item.threshold(), CONTOURS))
+    np.testing.assert_array_equal(item.rgba(), overlay_rgba(index, "inferno", item.threshold(), CONTOURS))
     item.set_style(HEATMAP)
     assert int((item.rgba()[..., 3] > 0).sum()) == filled
 
@@ -196,7 +221,9 @@ def test_without_a_model_the_target_choices_are_disabled(controls: OverlayContro
 
 def test_absolute_scale_shows_numbers_on_the_colour_bar(controls: OverlayControls) -> None:
     seen = record(controls)
-    assert controls.colour_bar.labels() == ("low", "per image", "high")
+    assert controls.colour_bar.labels() == ("0 %", "of this map's max", "100 %")
+    assert controls.colormap() == "inferno" and "jet" in [controls.colormap_combo.itemData(i)
+                                                          for i in range(controls.colormap_combo.count())]
     assert not controls.absolute_spin.isEnabled()
     controls.set_normalisation("absolute")
     assert seen["normalisation_changed"] == ["absolute"] and controls.absolute_spin.isEnabled()
