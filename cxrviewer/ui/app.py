@@ -142,6 +142,8 @@ def run(paths: Sequence[str | os.PathLike[str]] = ()) -> int:
     window.show()
     if paths:
         QTimer.singleShot(0, lambda: window.open_paths([str(p) for p in paths]))
+    else:
+        QTimer.singleShot(0, window.reopen_last_study)   # the last study, if it is still there
     return int(app.exec())
 
 

@@ -237,8 +237,16 @@ class MainWindow(QMainWindow):
                 self.report_problem(path, f"{path.name}: file or folder not found")
         if not existing:
             return
+        self.settings.set_last_study(existing)
         self.statusBar().showMessage(f"Looking for images in {', '.join(p.name for p in existing)}…")
         self._scan_id = self.scanner.request(existing)
+
+    def reopen_last_study(self) -> bool:
+        """Open what was open last time (files/folders that still exist); False when none does."""
+        existing = [path for path in self.settings.last_study() if Path(path).exists()]
+        if existing:
+            self.open_paths(existing)
+        return bool(existing)
 
     def show_index(self, index: int, frame: int = 0) -> None:
         """Load and show image `index` (frame `frame`) of the opened list."""
@@ -486,6 +494,28 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
         state = self.settings.window_state()
         self._default_layout_pending = state is None or not self.restoreState(state)
+        self._restore_heatmap_settings()
+
+    def _restore_heatmap_settings(self) -> None:
+        """Heat-map opacity, threshold, colour map, style and scale as the user left them."""
+        controls = self.ai.controls
+        remembered = self.settings.heatmap()
+        setters = {
+            "opacity": controls.set_opacity, "threshold": controls.set_threshold,
+            "colormap": controls.set_colormap, "style": controls.set_style,
+            "normalisation": controls.set_normalisation,
+        }
+        for key, value in remembered.items():
+            try:
+                setters[key](value)
+            except (ValueError, TypeError):   # a colour map this version no longer has
+                log.info("ignored the remembered heat-map %s %r", key, value)
+        save = self.settings.set_heatmap_value
+        controls.opacity_changed.connect(lambda value: save("opacity", value))
+        controls.threshold_changed.connect(lambda value: save("threshold", value))
+        controls.colormap_changed.connect(lambda value: save("colormap", value))
+        controls.style_changed.connect(lambda value: save("style", value))
+        controls.normalisation_changed.connect(lambda value: save("normalisation", value))
 
     def save_settings(self) -> None:
         self.settings.set_geometry_and_state(self.saveGeometry(), self.saveState())

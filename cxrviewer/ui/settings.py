@@ -12,6 +12,9 @@ MAX_RECENT_FILES = 10
 _LAST_FOLDER = "paths/last_folder"
 _RECENT = "paths/recent"
 _ANONYMISE = "view/anonymise"
+_LAST_STUDY = "paths/last_study"
+_HEATMAP = "heatmap/"
+HEATMAP_KEYS = ("opacity", "threshold", "colormap", "style", "normalisation")
 _GEOMETRY = "window/geometry"
 _STATE = "window/state"
 
@@ -67,6 +70,41 @@ class ViewerSettings:
 
     def clear_recent_files(self) -> None:
         self._settings.setValue(_RECENT, [])
+
+    def last_study(self) -> list[str]:
+        """The files/folders opened last (as opened, resolved); reopened on the next start."""
+        value = self._settings.value(_LAST_STUDY, [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in (value or []) if v]
+
+    def set_last_study(self, paths: list[str | Path]) -> None:
+        self._settings.setValue(_LAST_STUDY, [str(Path(p).resolve()) for p in paths if str(p)])
+
+    # heat map ------------------------------------------------------------------------------
+    def heatmap(self) -> dict[str, str | float]:
+        """The heat-map settings remembered (only those ever set): opacity and threshold as
+        fractions, colour map, style and scale (normalisation) as names."""
+        out: dict[str, str | float] = {}
+        for key in HEATMAP_KEYS:
+            value = self._settings.value(_HEATMAP + key)
+            if value is None or value == "":
+                continue
+            if key in ("opacity", "threshold"):
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    continue
+                if 0.0 <= number <= 1.0:
+                    out[key] = number
+            else:
+                out[key] = str(value)
+        return out
+
+    def set_heatmap_value(self, key: str, value: str | float) -> None:
+        if key not in HEATMAP_KEYS:
+            raise KeyError(key)
+        self._settings.setValue(_HEATMAP + key, value)
 
     # toggles -------------------------------------------------------------------------------
     def anonymise(self) -> bool:

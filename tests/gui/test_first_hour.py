@@ -1,0 +1,63 @@
+"""Issue #13, the rough edges a trainee hits in the first hour: remembered settings, chest
+window presets, the shortcut sheet, stale and clipped bits of the layout, export folders."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cxrviewer.core.overlay_style import CONTOURS
+
+from .helpers import open_and_wait, wait_for_image
+from .synthetic import write_png
+
+
+@pytest.fixture
+def two_pngs(tmp_path: Path) -> Path:
+    folder = tmp_path / "case"
+    write_png(folder / "a.png", np.full((40, 50), 10, np.uint8))
+    write_png(folder / "b.png", np.tile(np.arange(50, dtype=np.uint8) * 5, (40, 1)))
+    return folder
+
+
+# ------------------------------------------------------------------- remembered between runs
+def test_heat_map_settings_are_remembered(make_window) -> None:
+    first = make_window()
+    controls = first.ai.controls
+    controls.set_opacity(0.6)
+    controls.set_threshold(0.55)
+    controls.set_colormap("jet")
+    controls.set_style(CONTOURS)
+    controls.set_normalisation("absolute")
+    first.close()
+
+    again = make_window().ai.controls
+    assert again.opacity() == pytest.approx(0.6) and again.threshold() == pytest.approx(0.55)
+    assert again.colormap() == "jet" and again.style() == CONTOURS and again.normalisation() == "absolute"
+
+
+def test_a_colour_map_this_version_lacks_is_ignored(make_window, viewer_settings) -> None:
+    viewer_settings.set_heatmap_value("colormap", "rainbow-unicorn")
+    viewer_settings.set_heatmap_value("opacity", "not a number")
+    controls = make_window().ai.controls
+    assert controls.colormap() == "inferno" and controls.opacity() == pytest.approx(0.35)
+
+
+def test_the_last_study_is_reopened_if_it_still_exists(qtbot, make_window, two_pngs: Path) -> None:
+    first = make_window()
+    open_and_wait(qtbot, first, [two_pngs])
+    first.close()
+
+    again = make_window()
+    image = wait_for_image(qtbot, again, again.reopen_last_study)
+    assert image is not None and again.image_paths() == [two_pngs / "a.png", two_pngs / "b.png"]
+
+
+def test_a_last_study_that_is_gone_opens_nothing_and_reports_nothing(qtbot, make_window, viewer_settings,
+                                                                      tmp_path: Path) -> None:
+    viewer_settings.set_last_study([tmp_path / "moved-away"])
+    window = make_window()
+    assert window.reopen_last_study() is False
+    qtbot.wait(50)
+    assert window.image_paths() == [] and window.problems() == []
