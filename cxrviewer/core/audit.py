@@ -23,6 +23,8 @@ from cxrviewer.core.types import readonly
 STEPS = 10                 # 0 %, 10 %, …, 100 %: 11 points per curve
 BLUR_FRACTION = 0.08       # Gaussian σ as a fraction of the input size
 VERDICT_FRACTION = 0.2     # the sentence quotes the curves at 20 %
+MIN_EFFECT = 0.02          # curve-area difference to the random map that counts as "better than chance"
+FLAT_RANGE = 0.05          # a probability that moves less than this on every curve: the audit cannot tell
 
 
 @dataclass(frozen=True)
@@ -59,16 +61,26 @@ class AuditResult:
         return self.area(self.random_insertion)
 
     @property
+    def flat(self) -> bool:
+        """Blurring the image hardly moves the probability at all: the curves cannot judge the map."""
+        curves = (self.deletion, self.insertion, self.random_deletion, self.random_insertion)
+        return all(float(np.ptp(curve)) < FLAT_RANGE for curve in curves)
+
+    @property
     def points_at_evidence(self) -> bool:
-        """The map beats a random one on both curves."""
-        return (self.deletion_area < self.random_deletion_area
-                and self.insertion_area > self.random_insertion_area)
+        """The map beats a random one on both curves, by a margin."""
+        return (not self.flat
+                and self.random_deletion_area - self.deletion_area >= MIN_EFFECT
+                and self.insertion_area - self.random_insertion_area >= MIN_EFFECT)
 
     def verdict(self) -> str:
         k = int(round(VERDICT_FRACTION * STEPS))
         label, p0, share = self.class_label, float(self.deletion[0]), f"{round(VERDICT_FRACTION * 100)} %"
         sentence = (f"Removing the hottest {share} of the map changes p({label}) from {p0:.2f} "
                     f"to {self.deletion[k]:.2f}; a random {share} changes it to {self.random_deletion[k]:.2f}")
+        if self.flat:
+            return sentence + (" — the model hardly reacts to blurring any part of this image, so the audit "
+                               "cannot tell whether the map points at its evidence.")
         if self.points_at_evidence:
             return sentence + " — the map points at what the model uses."
         return sentence + " — the map does not point at what the model uses any better than chance."

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from cxrviewer.core.inference.client import InferenceClient
 from cxrviewer.core.inference.protocol import (
@@ -113,7 +113,8 @@ class InferenceService(QObject):
     def request_audit(self, image: XrayImage, class_index: int, method: str, layer: str) -> int:
         """Deletion/insertion curves and method agreement for one map (core/audit.py), in the worker.
 
-        Answered by `audit_ready` / `audit_failed`; the same question is answered from a cache."""
+        Answered by `audit_ready` / `audit_failed`; the same question is answered from a cache
+        (then the id is -1 and `audit_ready` follows from the event loop)."""
         model = self.current_model
         from cxrviewer.core.model.runtime import image_key
 
@@ -122,7 +123,7 @@ class InferenceService(QObject):
         request_id = self._client.request_audit(image, class_index, method, layer) if cached is None else -1
         if cached is not None:
             self._client.cancel_audit()
-            self.audit_ready.emit(cached)
+            QTimer.singleShot(0, self, lambda: self.audit_ready.emit(cached))   # after the caller has the id
         else:
             self._audit_keys[request_id] = key
         return request_id

@@ -52,6 +52,7 @@ from cxrviewer.ui.read_first import (
 )
 
 if TYPE_CHECKING:
+    from cxrviewer.core.audit import AuditResult
     from cxrviewer.core.sanity import LungHeatResult, RandomisationResult
     from cxrviewer.ui.inference_service import SanityOutcome
     from cxrviewer.ui.main_window import MainWindow
@@ -77,6 +78,9 @@ def sanity_summary_html(randomisation: RandomisationResult | None, lung: LungHea
             meaning = ("<b>Warning:</b> the map barely changed when the model's learned weights were replaced "
                        "by random ones. It is probably driven by the image (edges, contrast) rather than by "
                        "what the model learned, so it does not explain the prediction.")
+        elif lung is not None and lung.warning:
+            meaning = ("The map changed a lot once the learned weights were scrambled, so it depends on the "
+                       "model — but see the shortcut warning below: the model may be looking at the wrong place.")
         else:
             meaning = ("<b>Passed:</b> the map changed a lot once the learned weights were scrambled, as a map "
                        "that explains the model should.")
@@ -97,6 +101,17 @@ def sanity_summary_html(randomisation: RandomisationResult | None, lung: LungHea
     return "".join(parts)
 
 
+def audit_html(result: "AuditResult") -> str:
+    """The explanation audit in plain words: the verdict, the curve areas, the method agreement."""
+    agreement = ", ".join(f"{html.escape(pair)} ρ = {rho:.2f}" for pair, rho in result.method_agreement.items()
+                          if rho == rho)
+    return (f"<p><b>Explanation audit</b> ({html.escape(result.class_label)}, {html.escape(result.method)}, "
+            f"layer {html.escape(result.layer)}): {html.escape(result.verdict())}<br>"
+            f"Deletion curve area {result.deletion_area:.2f} (random map {result.random_deletion_area:.2f}; "
+            f"lower is better), insertion {result.insertion_area:.2f} (random {result.random_insertion_area:.2f}; "
+            f"higher is better). Agreement between methods: {agreement or 'not measurable'}.</p>")
+
+
 class SanityCheckDialog(QDialog):
     """Tools ▸ Sanity Check Heat Map: running state, then the plain-language summary and the card section."""
 
@@ -112,10 +127,17 @@ class SanityCheckDialog(QDialog):
         self.view.set_card(card)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
+        self.audit = QLabel(self)
+        self.audit.setObjectName("explanationAudit")
+        self.audit.setWordWrap(True)
+        self.audit.setTextFormat(Qt.TextFormat.RichText)
+        self.audit.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        layout.addWidget(self.audit)
         layout.addWidget(self.view, 1)
         layout.addWidget(buttons)
+        self.audit_result: "AuditResult | None" = None
         self.randomisation: RandomisationResult | None = None
         self.lung: LungHeatResult | None = None
         self.resize(760, 780)
@@ -140,6 +162,22 @@ class SanityCheckDialog(QDialog):
 
     def summary_text(self) -> str:
         return self.summary.text()
+
+    def set_audit_running(self) -> None:
+        self.audit.setText("<p><b>Explanation audit</b>: blurring away the hottest parts of the map… "
+                           "(in the background)</p>")
+        self.audit.show()
+
+    def set_audit(self, result: "AuditResult | None", error: str = "") -> None:
+        self.audit_result = result
+        if result is None:
+            self.audit.setText(f"<p><b>Explanation audit</b> not available: {html.escape(error)}</p>")
+        else:
+            self.audit.setText(audit_html(result))
+        self.audit.show()
+
+    def audit_text(self) -> str:
+        return self.audit.text() if not self.audit.isHidden() else ""
 
 
 class TraineeController(QObject):
@@ -174,6 +212,7 @@ class TraineeController(QObject):
         self._sanity_id = 0
         self._sanity_image: XrayImage | None = None
         self.last_sanity: tuple[RandomisationResult, LungHeatResult | None] | None = None
+        self._audit_id = 0
         # the check is deterministic (fixed seed): asking again for the same map shows the answer
         self._sanity_key: tuple | None = None
         self._sanity_cache: OrderedDict[tuple, tuple[RandomisationResult, LungHeatResult | None]] = OrderedDict()
@@ -244,6 +283,8 @@ class TraineeController(QObject):
         ai.service.model_ready.connect(self._on_service_model_ready)
         ai.service.sanity_ready.connect(self._on_service_sanity_ready)
         ai.service.sanity_failed.connect(self._on_service_sanity_failed)
+        ai.service.audit_ready.connect(self._on_service_audit_ready)
+        ai.service.audit_failed.connect(self._on_service_audit_failed)
         ai.panel.model_card_requested.connect(self.open_model_card)
         controls = ai.controls
         controls.threshold_changed.connect(self._on_controls_scale_changed)
@@ -326,6 +367,7 @@ class TraineeController(QObject):
             self.last_sanity = cached
             dialog.set_results(*cached)
             dialog.open()
+            self._request_audit(dialog, cam)
             return dialog
         label = model.labels[class_index] if class_index is not None else "the top class"
         dialog.set_running(f"Recomputing the {label} map with the model's top layers randomised… "
@@ -333,7 +375,34 @@ class TraineeController(QObject):
         dialog.open()
         self.last_sanity = None
         self._sanity_id = self.ai.service.request_sanity(image, class_index, layer, method)
+        self._request_audit(dialog, cam)
         return dialog
+
+    def _request_audit(self, dialog: SanityCheckDialog, cam) -> None:
+        """The explanation audit of the map on screen, beside the sanity check (same dialog)."""
+        if cam is None:
+            return
+        dialog.set_audit_running()
+        self._audit_id = self.ai.service.request_audit(self._sanity_image, cam.class_index, cam.method, cam.layer)
+
+    def _on_service_audit_ready(self, outcome) -> None:
+        if self.sanity_dialog is None or not self._audit_id \
+                or (self._audit_id != -1 and outcome.request_id != self._audit_id):
+            return
+        self._audit_id = 0
+        try:
+            self.sanity_dialog.set_audit(outcome.result)
+        except RuntimeError:
+            self.sanity_dialog = None
+
+    def _on_service_audit_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._audit_id or self.sanity_dialog is None:
+            return
+        self._audit_id = 0
+        try:
+            self.sanity_dialog.set_audit(None, message)
+        except RuntimeError:
+            self.sanity_dialog = None
 
     def sidecar(self) -> dict:
         """The export record of the view now; the AI result only once revealed."""
@@ -526,6 +595,9 @@ class TraineeController(QObject):
         if self._sanity_id:
             self.ai.service.cancel_sanity()   # closed before the answer: free the worker for the next map
             self._sanity_id = 0
+        if self._audit_id:
+            self.ai.service.cancel_audit()
+            self._audit_id = 0
         self.sanity_dialog = None
 
     def _on_service_sanity_failed(self, request_id: int, message: str) -> None:

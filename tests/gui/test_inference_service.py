@@ -220,7 +220,7 @@ def test_the_explanation_audit_runs_in_the_worker_and_is_cached(qtbot, bundled_m
         assert set(result.method_agreement) == {"gradcam vs gradcam++", "gradcam vs hirescam", "gradcam++ vs hirescam"}
         assert result.verdict().startswith("Removing the hottest 20 % of the map changes p(BACTERIAL)")
         with qtbot.waitSignal(service.audit_ready, timeout=1000) as again:
-            assert service.request_audit(image, 1, "gradcam", "relu") == -1     # from the cache
+            assert service.request_audit(image, 1, "gradcam", "relu") == -1     # from the cache, queued
         assert again.args[0].result is result
     finally:
         service.shutdown()

@@ -305,8 +305,14 @@ def test_sanity_check_runs_in_the_worker_and_reports_a_correlation(
     dialog = window.trainee.sanity_dialog
     summary = dialog.summary_text()
     assert f"<b>{result.rank_correlation:.2f}</b>" in summary and "outside the lungs" in summary
-    assert ("Passed" in summary) != ("Warning" in summary)
+    assert not ("<b>Passed:</b>" in summary and "Shortcut warning" in summary)   # never "Passed" beside a warning
+    assert ("<b>Passed:</b>" in summary) or ("<b>Warning:</b>" in summary) or ("but see the shortcut warning" in summary)
     assert "Sanity check on this image" in dialog.view.plain_text()
+    qtbot.waitUntil(lambda: dialog.audit_result is not None, timeout=SANITY_TIMEOUT_MS)   # the explanation audit
+    audit = dialog.audit_text()
+    assert "Explanation audit" in audit and "Deletion curve area" in audit and "Removing the hottest 20 %" in audit
+    assert dialog.audit_result.class_index == cam.class_index and dialog.audit_result.layer == cam.layer
+    write_png(OUTPUT_DIR / "trainee_sanity_dialog_audit.png", qimage_to_rgb(dialog.grab()))
     qtbot.wait(50)
     write_png(OUTPUT_DIR / "trainee_sanity_dialog.png", qimage_to_rgb(dialog.grab()))
     # the model is unchanged: the same image gives the same map again

@@ -70,3 +70,12 @@ def test_all_curves_come_from_one_batched_call():
 
     explanation_audit(counting, textured_input(), {"gradcam": corner_map()}, "gradcam", 1, "ABNORMAL", "relu")
     assert calls == [4 * (STEPS + 1)]
+
+
+def test_a_model_that_ignores_the_image_gets_no_verdict_either_way():
+    def constant(batch):
+        return np.tile(np.array([[0.6, 0.4]]), (len(batch), 1))
+
+    result = explanation_audit(constant, textured_input(), {"gradcam": corner_map()}, "gradcam", 1, "ABNORMAL", "relu")
+    assert result.flat and not result.points_at_evidence
+    assert "cannot tell" in result.verdict()
