@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from cxrviewer.core.types import Window, XrayImage
+from cxrviewer.core.types import Window, WindowPreset, XrayImage
 
 
 def apply_window(pixels: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:
@@ -78,3 +78,52 @@ def percentile_window(pixels: np.ndarray, low_pct: float = 0.5, high_pct: float 
     if high - low < 1e-6:
         return full_range_window(pixels)
     return Window(float((low + high) / 2.0), float(high - low))
+
+
+# Chest windows. In Hounsfield units (CT: the modality LUT gives calibrated HU) they are the
+# textbook ones. A radiograph's values are detector exposure, not HU, so W1500/L−600 would mean
+# nothing there: the same three windows are placed on the image's own robust range instead
+# (fractions of the 0.5–99.5 percentile span, counted from the air end).
+CHEST_WINDOWS_HU: tuple[tuple[str, float, float], ...] = (
+    ("Lung", -600.0, 1500.0),
+    ("Mediastinum", 50.0, 350.0),
+    ("Bone", 400.0, 1800.0),
+)
+CHEST_WINDOWS_RELATIVE: tuple[tuple[str, float, float], ...] = (   # (name, centre, width) as fractions
+    ("Lung", 0.35, 0.70),         # the dark half stretched: vessels and fissures in the lung fields
+    ("Mediastinum", 0.65, 0.35),  # narrow on the bright soft tissue: behind the heart, the hila
+    ("Bone", 0.70, 0.90),         # wide and bright: ribs and spine without burning out
+)
+
+
+def has_hounsfield_units(image: XrayImage) -> bool:
+    """True when the values after the modality LUT are calibrated HU (a CT image)."""
+    return str(image.metadata.get("Modality", "")).strip().upper() == "CT"
+
+
+def chest_presets(image: XrayImage) -> list[tuple[WindowPreset, str]]:
+    """Lung, mediastinum and bone windows for `image`, each with a tooltip saying what it is.
+
+    HU data gets the HU windows; anything else relative windows on its own range (MONOCHROME1
+    stores air as the high values, so the fractions count from the top there).
+    """
+    if has_hounsfield_units(image):
+        return [
+            (WindowPreset(f"{name} (HU)", Window(center, width)),
+             f"{name} window in Hounsfield units: L {center:g}, W {width:g}")
+            for name, center, width in CHEST_WINDOWS_HU
+        ]
+    span = percentile_window(image.pixels)
+    low, width = span.center - span.width / 2.0, span.width
+    air_is_high = bool(image.invert_for_display)
+    presets = []
+    for (name, center, fraction), (_, hu_center, hu_width) in zip(CHEST_WINDOWS_RELATIVE, CHEST_WINDOWS_HU):
+        offset = center * width
+        middle = low + width - offset if air_is_high else low + offset
+        presets.append((
+            WindowPreset(f"{name} (relative)", Window(float(middle), float(fraction * width))),
+            f"{name} window for a radiograph: its values are not Hounsfield units, so instead of "
+            f"L {hu_center:g} / W {hu_width:g} this window sits {center:.0%} up the image's own range "
+            f"(from the air end) and spans {fraction:.0%} of it",
+        ))
+    return presets

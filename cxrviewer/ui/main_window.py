@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
-from cxrviewer.core.imaging import full_range_window, percentile_window
+from cxrviewer.core.imaging import chest_presets, full_range_window, percentile_window
 from cxrviewer.core.types import Window, WindowPreset, XrayImage
 from cxrviewer.ui.about import AboutDialog
 from cxrviewer.ui.ai_controller import AiController
@@ -593,6 +593,9 @@ class MainWindow(QMainWindow):
 
     def _on_preset_triggered(self, window: Window) -> None:
         self.canvas.set_window(window)
+        current = self.canvas.window()
+        if current is not None:   # a click on the ticked preset untoggles it: tick it again
+            self._on_canvas_window_changed(current)
 
     def _on_scanner_scanned(self, result: ScanResult) -> None:
         if result.request_id != self._scan_id:
@@ -735,10 +738,17 @@ class MainWindow(QMainWindow):
             menu.addAction("No image").setEnabled(False)
             return
         current = self.canvas.window()
-        for number, preset in enumerate(self._image_presets(image), 1):
+        menu.setToolTipsVisible(True)
+        entries = chest_presets(image)   # lung, mediastinum, bone: HU for CT, else relative
+        tips = {id(preset): tip for preset, tip in entries}
+        own = self._image_presets(image)
+        for number, preset in enumerate(own + [preset for preset, _ in entries], 1):
+            if number == len(own) + 1:
+                menu.addSection("Chest")
             window = preset.window
             text = f"{preset.name}   (C {window.center:.6g}, W {window.width:.6g})"
             action = menu.addAction(text)
+            action.setToolTip(tips.get(id(preset), preset.name))
             action.setCheckable(True)
             action.setData((window.center, window.width))
             action.setObjectName(f"preset_{number}")

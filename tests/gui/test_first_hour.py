@@ -61,3 +61,31 @@ def test_a_last_study_that_is_gone_opens_nothing_and_reports_nothing(qtbot, make
     assert window.reopen_last_study() is False
     qtbot.wait(50)
     assert window.image_paths() == [] and window.problems() == []
+
+
+# ------------------------------------------------------------------------- chest presets
+def test_chest_presets_on_a_radiograph_are_relative_and_the_active_one_is_ticked(qtbot, window, two_pngs) -> None:
+    from cxrviewer.core.imaging import percentile_window
+
+    image = wait_for_image(qtbot, window, lambda: window.open_paths([two_pngs / "b.png"]))
+    actions = window.preset_actions()
+    lung = next(a for a in actions if a.text().startswith("Lung (relative)"))
+    names = [a.text().split("   ")[0] for a in actions]
+    assert {"Lung (relative)", "Mediastinum (relative)", "Bone (relative)"} <= set(names)
+    assert "Hounsfield" in lung.toolTip() and window.menu("presets").toolTipsVisible()
+    lung.trigger()
+    span = percentile_window(image.pixels)
+    low = span.center - span.width / 2
+    assert window.canvas.window().center == pytest.approx(low + 0.35 * span.width)
+    assert window.canvas.window().width == pytest.approx(0.70 * span.width)
+    assert [a for a in actions if a.isChecked()] == [lung]
+    # the toolbar's Window button opens the same, ticked menu
+    from PySide6.QtWidgets import QToolButton
+
+    button = window.findChild(QToolButton, "presetsButton")
+    assert button.menu() is window.menu("presets") and lung in button.menu().actions()
+    lung.trigger()                      # a second click on the ticked preset keeps the tick
+    assert lung.isChecked()
+    bone = next(a for a in actions if a.text().startswith("Bone"))
+    bone.trigger()
+    assert [a for a in actions if a.isChecked()] == [bone]

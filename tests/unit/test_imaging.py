@@ -1,6 +1,8 @@
 """Window/level and display transforms (pure numpy)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -112,3 +114,27 @@ def test_thumbnail_is_the_default_display_shrunk_with_its_polarity():
     assert np.abs((255 - inverted.astype(int)) - small.astype(int)).max() <= 1
     tall = dataclasses.replace(image, pixels=np.zeros((300, 100), np.float32))
     assert thumbnail(tall, 64).shape == (64, 21)
+
+
+def test_chest_presets_use_hounsfield_units_only_for_ct() -> None:
+    """#13: lung W1500/L−600 etc. for CT; a radiograph gets windows on its own range (no HU)."""
+    from dataclasses import replace
+
+    from cxrviewer.core.imaging import chest_presets, percentile_window
+    from cxrviewer.core.types import Window, XrayImage
+
+    pixels = np.linspace(0, 4000, 100 * 100, dtype=np.float32).reshape(100, 100)
+    radiograph = XrayImage(Path("x.dcm"), "x", pixels, Window(2000, 4000), (), "MONOCHROME2",
+                           metadata={"Modality": "DX"})
+    ct = replace(radiograph, metadata={"Modality": "CT"})
+    hu = {p.name: p.window for p, _tip in chest_presets(ct)}
+    assert hu == {"Lung (HU)": Window(-600, 1500), "Mediastinum (HU)": Window(50, 350), "Bone (HU)": Window(400, 1800)}
+    relative = {p.name: (p.window, tip) for p, tip in chest_presets(radiograph)}
+    span = percentile_window(pixels)
+    lung, tip = relative["Lung (relative)"]
+    assert lung.center == pytest.approx(span.center - span.width / 2 + 0.35 * span.width)
+    assert "not Hounsfield units" in tip
+    # MONOCHROME1 keeps air at the high values: the lung window moves to the top of the range
+    inverted = replace(radiograph, invert_for_display=True, photometric="MONOCHROME1")
+    flipped = {p.name: p.window for p, _ in chest_presets(inverted)}["Lung (relative)"]
+    assert flipped.center == pytest.approx(span.center + span.width / 2 - 0.35 * span.width)
