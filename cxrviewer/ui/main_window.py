@@ -371,6 +371,8 @@ class MainWindow(QMainWindow):
             tip="Measure a distance: drag on the image")
         add("clear_measurements", "&Clear Measurements", c.clear_measurements, ["Delete"])
 
+        add("shortcuts", "&Keyboard Shortcuts", self._on_shortcuts_triggered, ["F1"],
+            tip="Every keyboard shortcut, searchable")
         add("about", "&About cxrviewer", self._on_about_triggered)
 
         # Arrow keys also page through images while the canvas has focus (they stay free
@@ -381,6 +383,7 @@ class MainWindow(QMainWindow):
         ):
             shortcut = QShortcut(QKeySequence(key), self.canvas)
             shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.setWhatsThis(f"{'Next' if slot == self.next_image else 'Previous'} image (on the image)")
             shortcut.activated.connect(slot)
 
     def _create_menus(self) -> None:
@@ -422,6 +425,7 @@ class MainWindow(QMainWindow):
         tools_menu.addAction(a["clear_measurements"])
 
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(a["shortcuts"])
         help_menu.addAction(a["about"])
 
         self._menus.update(
@@ -578,6 +582,13 @@ class MainWindow(QMainWindow):
 
     def _on_about_triggered(self) -> None:
         dialog = AboutDialog(self.log_path or _current_log_path(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def _on_shortcuts_triggered(self) -> None:
+        from cxrviewer.ui.shortcut_sheet import ShortcutSheet
+
+        dialog = ShortcutSheet(self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 

@@ -89,3 +89,29 @@ def test_chest_presets_on_a_radiograph_are_relative_and_the_active_one_is_ticked
     bone = next(a for a in actions if a.text().startswith("Bone"))
     bone.trigger()
     assert [a for a in actions if a.isChecked()] == [bone]
+
+
+# ------------------------------------------------------------------------- shortcut sheet
+def test_shortcut_sheet_lists_every_action_with_a_shortcut_and_filters(qtbot, window, two_pngs) -> None:
+    from PySide6.QtGui import QAction, QKeySequence
+
+    from cxrviewer.ui.shortcut_sheet import ShortcutSheet
+
+    open_and_wait(qtbot, window, [two_pngs / "b.png"])   # presets (Ctrl+1 …) exist once an image is shown
+    assert window.action("shortcuts").shortcut() == QKeySequence("F1")
+    assert window.action("shortcuts") in window.menu("help").actions()
+    window.action("shortcuts").trigger()
+    sheet = window.findChild(ShortcutSheet)
+    assert sheet is not None and sheet.isVisible()
+    listed = {row.keys for row in sheet.rows()}
+    for action in window.findChildren(QAction):     # read from the actions: never stale
+        for key in action.shortcuts():
+            assert any(key.toString(QKeySequence.SequenceFormat.NativeText) in keys for keys in listed), action.text()
+    commands = [row.command for row in sheet.rows()]
+    assert "Show Heat Map" in commands and "Keyboard Shortcuts" in commands   # the AI's own action too
+    assert any(c.startswith("Lung (relative)") for c in commands) and "Next image (on the image)" in commands
+    sheet.search.setText("zoom")
+    visible = sheet.visible_rows()
+    assert visible and all("zoom" in row.command.lower() for row in visible)
+    sheet.search.setText("ctrl+shift+a")
+    assert [row.command for row in sheet.visible_rows()] == ["Anonymise Display"]
