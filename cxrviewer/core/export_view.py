@@ -157,6 +157,8 @@ def build_sidecar(
             "model_name": prediction.model_name,
             "probabilities": {label: _round(p) for label, p in zip(prediction.labels, prediction.probabilities)},
             "top_label": prediction.top_label,
+            # the out-of-distribution gate's verdict; a flagged image's result was shown only on request
+            "out_of_distribution": prediction.ood.as_json() if prediction.ood is not None else None,
         }
         if card is not None:   # the model's call by the card's rule: what the panel and the reveal said
             from cxrviewer.core.model_call import model_call
@@ -202,6 +204,9 @@ def export_caption(sidecar: Mapping[str, Any]) -> str:
         probabilities = prediction["probabilities"]
         ordered = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
         parts.append(", ".join(f"{label} {p * 100:.1f} %" for label, p in ordered))
+        ood = prediction.get("out_of_distribution") or {}
+        if ood.get("flagged"):
+            parts.append(f"OUTSIDE THE MODEL'S TRAINING DATA, shown anyway: {ood.get('reason', '')}")
     if overlay and overlay.get("visible", True):
         shown = (prediction or {}).get("probabilities", {}).get(overlay["class_label"])
         p_text = "" if shown is None else f" (p = {shown:.2f})"

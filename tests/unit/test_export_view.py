@@ -153,7 +153,7 @@ def test_case_report_pdf_is_one_page_with_the_call_and_no_identifiers(sidecar, i
         pytest.skip("pdftotext (poppler-utils) not installed: text of the PDF not checked")
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "Trainee call: Viral, confidence 65 %" in text
-    assert "differs from the model's top class (BACTERIAL, 70.0 %)" in text
+    assert "differs from the model's call (BACTERIAL: BACTERIAL is the most likely class (p = 0.70))" in text
     assert "known label of the folder: VIRAL" in text
     assert "not for clinical use" in text
     assert image.sha256 in text
@@ -165,3 +165,17 @@ def test_case_report_pdf_is_one_page_with_the_call_and_no_identifiers(sidecar, i
 def test_case_report_to_an_unwritable_place(sidecar, image, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="report.pdf"):
         write_case_report(_report(sidecar, image), tmp_path / "missing" / "report.pdf")
+
+
+def test_a_result_shown_anyway_for_a_flagged_image_is_marked_in_the_sidecar_and_caption(image) -> None:
+    from cxrviewer.core.types import OodVerdict
+
+    flagged = dataclasses.replace(PREDICTION, ood=OodVerdict(True, 1.3, 0.98, "looks unlike its training images"))
+    view = ExportedView(Window(600.0, 1400.0))
+    record = build_sidecar(image, view, card=CARD, prediction=flagged, overlay=OVERLAY)
+    assert record["prediction"]["out_of_distribution"] == {
+        "flagged": True, "score": 1.3, "threshold": 0.98, "reason": "looks unlike its training images"}
+    assert "OUTSIDE THE MODEL'S TRAINING DATA, shown anyway: looks unlike" in export_caption(record)
+    plain = build_sidecar(image, view, card=CARD, prediction=PREDICTION, overlay=OVERLAY)
+    assert plain["prediction"]["out_of_distribution"] is None and "OUTSIDE" not in export_caption(plain)
+    json.loads(sidecar_json(record))
