@@ -31,6 +31,7 @@ import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
+    QCursor,
     QFont,
     QImage,
     QMouseEvent,
@@ -215,6 +216,7 @@ class ImageCanvas(QGraphicsView):
             self._pixmap_item.setPixmap(QPixmap())
             self._root.setRect(QRectF())
             self.viewport().update()
+            self.pixel_hovered.emit(None)   # no stale "x … y … value" from the last image
             return
         height, width = image.shape
         self._root.setRect(QRectF(0, 0, width, height))
@@ -233,6 +235,12 @@ class ImageCanvas(QGraphicsView):
             self._render_now()
         self.window_changed.emit(self._window)
         self.view_changed.emit()
+        self.pixel_hovered.emit(self._pixel_under_cursor())   # the new image's value, not the old one's
+
+    def _pixel_under_cursor(self) -> PixelReadout | None:
+        viewport = self.viewport()
+        position = viewport.mapFromGlobal(QCursor.pos())
+        return self.pixel_at(QPointF(position)) if viewport.rect().contains(position) and viewport.underMouse() else None
 
     def set_message(self, message: str) -> None:
         """Centre text shown over the view (e.g. why an image could not be opened)."""

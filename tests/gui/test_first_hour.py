@@ -115,3 +115,18 @@ def test_shortcut_sheet_lists_every_action_with_a_shortcut_and_filters(qtbot, wi
     assert visible and all("zoom" in row.command.lower() for row in visible)
     sheet.search.setText("ctrl+shift+a")
     assert [row.command for row in sheet.visible_rows()] == ["Anonymise Display"]
+
+
+# ------------------------------------------------------------------------- stale and clipped
+def test_pixel_readout_does_not_keep_the_previous_images_value(qtbot, window, two_pngs) -> None:
+    from PySide6.QtCore import QPointF
+
+    from .helpers import hover
+
+    open_and_wait(qtbot, window, [two_pngs])
+    hover(window.canvas.viewport(), window.canvas.image_to_viewport(QPointF(10.5, 10.5)))
+    assert window.pixel_label.text().startswith("x 10  y 10")
+    wait_for_image(qtbot, window, window.next_image)
+    assert "value 10" not in window.pixel_label.text()   # a.png's value is gone
+    wait_for_image(qtbot, window, lambda: window._show_nothing("gone"))
+    assert window.pixel_label.text() == ""
