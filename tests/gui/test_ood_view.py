@@ -53,3 +53,28 @@ def test_a_flagged_image_gets_no_call_and_no_map_until_show_anyway(qtbot, monkey
     assert ai.panel.gate_label.text().startswith("Shown anyway — Outside what tiny knows")
     qtbot.wait(50)
     save_screenshot(OUTPUT_DIR / "ood_shown_anyway.png", qimage_to_rgb(window.grab()))
+
+
+def test_read_first_still_works_on_a_flagged_image_and_the_reveal_shows_the_warning(
+        qtbot, monkeypatch, make_window, flag_everything, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from cxrviewer.ui.settings import ViewerSettings
+
+    monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(flag_everything))
+    settings = ViewerSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    settings.qsettings.setValue("ai/read_first", True)
+    path = tmp_path / "chest.png"
+    write_png(path, gradient(256, 224, high=255).astype(np.uint8))
+    window = make_window(settings, size=(1400, 900))
+    open_and_wait(qtbot, window, [path])
+    ai, panel = window.ai, window.trainee.read_first_panel
+    qtbot.waitUntil(lambda: ai.current_prediction() is not None, timeout=RESULT_TIMEOUT_MS)
+    assert ai.results_hidden() and "Outside what" not in ai.panel.gate_label.text()   # nothing before the call
+    panel.set_call("normal", 60)
+    panel.reveal_button.click()
+    qtbot.waitUntil(panel.is_revealed, timeout=RESULT_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: ai.shown_cam() is not None, timeout=RESULT_TIMEOUT_MS)
+    assert not ai.results_hidden() and ai.ood_hidden()
+    assert "Outside what tiny knows" in ai.panel.message_label.text()
+    assert not ai.overlay.isVisible()
