@@ -233,8 +233,8 @@ class OverlayControls(QWidget):
         # long labels must not widen the panel: the combo elides, its list shows them whole
         self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.layer_combo.setMinimumContentsLength(14)
-        for combo in (self.class_combo, self.method_combo, self.layer_combo, self.colormap_combo,
-                      self.style_combo, self.normalisation_combo):
+        for combo in (self.class_combo, self.method_combo, self.colormap_combo,
+                      self.style_combo, self.normalisation_combo):   # not the layer box: it keeps its 14
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from cxrviewer.ui.thumbnails import ThumbnailLoader
 
 INDEX_ROLE = Qt.ItemDataRole.UserRole
-ICON_SIDE = 48
+ICON_SIDE = 32
 FIRST_THUMBNAILS_DELAY_MS = 300   # let the first image decode before thumbnails compete for the CPU
 FILES_KEY = "~files"   # patient key of the non-DICOM "Files" group
 

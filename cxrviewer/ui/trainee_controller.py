@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 SANITY_CACHE_SIZE = 16
 
 LEFT_COLUMN_WIDTH = 300
-STUDY_BROWSER_HEIGHT = 230
+STUDY_BROWSER_HEIGHT = 400   # at least 10 rows of 32 px thumbnails
 
 
 def sanity_summary_html(randomisation: RandomisationResult | None, lung: LungHeatResult | None) -> str:
