@@ -54,6 +54,7 @@ _PLACEHOLDERS = frozenset({
 # Sidecar sections filled only from constants, the model card and the view settings.
 _NOT_FROM_THE_HEADER = frozenset({
     "schema", "schema_version", "app", "created", "notice", "model", "prediction", "overlay", "export",
+    "warnings",
 })
 
 
@@ -107,6 +108,7 @@ def build_sidecar(
     read_first_state: str | None = None,
     created: str | None = None,
     app_version: str = __version__,
+    warnings: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The provenance record of one exported view (JSON-ready dict; no patient data)."""
     height, width = image.shape
@@ -141,6 +143,8 @@ def build_sidecar(
     }
     if read_first_state is not None:
         sidecar["export"]["read_first"] = read_first_state
+    if warnings:   # the same "unlike the training data" warnings the case report prints
+        sidecar["warnings"] = [str(w) for w in warnings]
     if card is not None:
         sidecar["model"] = {
             "name": card.name,

@@ -83,6 +83,7 @@ def canvas_sidecar(
     prediction: Prediction | None = None,
     overlay: OverlayState | None = None,
     read_first_state: str | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """`build_sidecar` for the image and view of `canvas` (see core.export_view)."""
     image = canvas.image()
@@ -91,7 +92,7 @@ def canvas_sidecar(
     return build_sidecar(
         image, exported_view(canvas), card=card, prediction=prediction, overlay=overlay,
         anonymised=anonymise, corner_text="anonymised" if anonymise else "as_shown",
-        read_first_state=read_first_state,
+        read_first_state=read_first_state, warnings=warnings,
     )
 
 

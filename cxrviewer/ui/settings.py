@@ -9,6 +9,7 @@ ORGANIZATION_NAME = "cxrviewer"
 APPLICATION_NAME = "cxrviewer"
 MAX_RECENT_FILES = 10
 
+_EXPORT_FOLDER = "export/folder"
 _LAST_FOLDER = "paths/last_folder"
 _RECENT = "paths/recent"
 _ANONYMISE = "view/anonymise"
@@ -48,6 +49,19 @@ class ViewerSettings:
 
     def set_last_folder(self, folder: str | Path) -> None:
         self._settings.setValue(_LAST_FOLDER, str(folder))
+
+    def export_folder(self) -> str:
+        """Where exports are offered: the folder of the last export, else <Pictures>/cxrviewer —
+        never the case folder (exports stay out of teaching files and patient folders)."""
+        value = self._settings.value(_EXPORT_FOLDER, "")
+        if value and Path(str(value)).is_dir():
+            return str(value)
+        from platformdirs import user_pictures_dir
+
+        return str(Path(user_pictures_dir()) / "cxrviewer")
+
+    def set_export_folder(self, folder: str | Path) -> None:
+        self._settings.setValue(_EXPORT_FOLDER, str(folder))
 
     def recent_files(self) -> list[str]:
         value = self._settings.value(_RECENT, [])

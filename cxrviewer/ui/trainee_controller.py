@@ -415,12 +415,13 @@ class TraineeController(QObject):
             prediction=self.ai.current_prediction() if revealed else None,
             overlay=self._overlay_state() if revealed else None,
             read_first_state=self.read_first.export_state(),
+            warnings=[w.message for w in self.ood_banner.warnings()] if revealed else None,
         )
 
     def export_view(self, path: str | Path | None = None) -> ExportResult | None:
         """File ▸ Export View: PNG + sidecar JSON (asks for a path when none is given)."""
         if path is None:
-            path = ask_export_path(self.window, "png", self.window.settings.last_folder(), self._export_name())
+            path = ask_export_path(self.window, "png", self._export_folder(), self._export_name())
             if path is None:
                 return None
         try:
@@ -428,6 +429,7 @@ class TraineeController(QObject):
         except CxrError as exc:
             self._notice(f"Export failed: {exc}")
             return None
+        self.window.settings.set_export_folder(Path(result.png).parent)
         self.window.statusBar().showMessage(f"Exported {result.png.name} and {result.sidecar.name}", 10000)
         return result
 
@@ -443,7 +445,7 @@ class TraineeController(QObject):
     def export_case_report(self, path: str | Path | None = None) -> Path | None:
         """File ▸ Case Report: a one-page PDF with the view, the result, the call and the comparison."""
         if path is None:
-            path = ask_export_path(self.window, "pdf", self.window.settings.last_folder(), self._export_name())
+            path = ask_export_path(self.window, "pdf", self._export_folder(), self._export_name())
             if path is None:
                 return None
         try:
@@ -455,6 +457,7 @@ class TraineeController(QObject):
         except CxrError as exc:
             self._notice(f"Case report failed: {exc}")
             return None
+        self.window.settings.set_export_folder(Path(written).parent)
         self.window.statusBar().showMessage(f"Case report written: {Path(written).name}", 10000)
         return Path(written)
 
@@ -462,6 +465,14 @@ class TraineeController(QObject):
     def _notice(self, message: str, problem: bool = True) -> None:
         self.window.notice.show_notice(message, problem=problem)
         self.window.statusBar().showMessage(message, 10000)
+
+    def _export_folder(self) -> str:
+        folder = Path(self.window.settings.export_folder())
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:   # unwritable: let the dialog start where it can
+            return ""
+        return str(folder)
 
     def _export_name(self) -> str:
         """A file name without patient data: the image hash, never the file or patient name."""

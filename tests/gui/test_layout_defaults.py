@@ -32,3 +32,19 @@ def test_the_studies_dock_shows_at_least_ten_rows_at_the_default_size(qtbot, mak
 def test_the_layer_box_keeps_its_minimum_width(make_window):
     window = make_window(size=(1400, 900))
     assert window.ai.controls.layer_combo.minimumContentsLength() == 14
+
+
+def test_exports_default_to_a_user_folder_and_remember_the_last_one(tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+
+    from cxrviewer.ui.settings import ViewerSettings
+
+    monkeypatch.setenv("XDG_PICTURES_DIR", str(tmp_path / "Pictures"))
+    settings = ViewerSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    settings.set_last_folder(tmp_path / "case_folder")
+    default = settings.export_folder()
+    assert default.endswith("cxrviewer") and "case_folder" not in default
+    chosen = tmp_path / "my_exports"
+    chosen.mkdir()
+    settings.set_export_folder(chosen)
+    assert settings.export_folder() == str(chosen)

@@ -179,3 +179,12 @@ def test_a_result_shown_anyway_for_a_flagged_image_is_marked_in_the_sidecar_and_
     plain = build_sidecar(image, view, card=CARD, prediction=PREDICTION, overlay=OVERLAY)
     assert plain["prediction"]["out_of_distribution"] is None and "OUTSIDE" not in export_caption(plain)
     json.loads(sidecar_json(record))
+
+
+def test_the_sidecar_carries_the_same_warnings_as_the_case_report(image) -> None:
+    warnings = ["Adult patient (45 years): pneumonia3 was trained on children's radiographs."]
+    record = build_sidecar(image, ExportedView(Window(600.0, 1400.0)), card=CARD, prediction=PREDICTION,
+                           warnings=warnings)
+    assert record["warnings"] == warnings
+    assert "warnings" not in build_sidecar(image, ExportedView(Window(600.0, 1400.0)), card=CARD)
+    json.loads(sidecar_json(record))
