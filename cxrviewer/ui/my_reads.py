@@ -38,6 +38,7 @@ from cxrviewer.core.reads import (
     calibration_curve,
     summarise,
 )
+from cxrviewer.ui.theme import set_tone
 
 COLUMNS = ("When (UTC)", "Image", "Call", "Conf.", "Model", "= model", "Label", "= label", "Point")
 CALIBRATION_BINS = 5
@@ -144,7 +145,7 @@ class MyReadsDialog(QDialog):
             "Stored on this computer only: an image is identified by a hash of its file, never by "
             "its name, path or patient details.", self)
         self.privacy_label.setWordWrap(True)
-        self.privacy_label.setStyleSheet("color: gray")
+        set_tone(self.privacy_label, "muted")
 
         splitter = QSplitter(Qt.Orientation.Horizontal, self)
         splitter.addWidget(self.table)

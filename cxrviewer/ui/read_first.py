@@ -58,6 +58,7 @@ from cxrviewer.core.reads import (
 )
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
 from cxrviewer.ui.canvas import ImageCanvas
+from cxrviewer.ui.theme import set_tone
 
 log = logging.getLogger(__name__)
 
@@ -516,10 +517,10 @@ class ReadFirstPanel(QWidget):
     def _show_confidence(self) -> None:
         if self._confidence_set:
             self.confidence_value.setText(f"{self.confidence_slider.value()} %")
-            self.confidence_value.setStyleSheet("")
+            set_tone(self.confidence_value, "")
         else:
             self.confidence_value.setText("not set")
-            self.confidence_value.setStyleSheet("color: #b35900;")
+            set_tone(self.confidence_value, "warning")
 
     def _on_mark_button_toggled(self, checked: bool) -> None:
         self.mark_button.setText("Click the image…" if checked else "Mark region of concern")
