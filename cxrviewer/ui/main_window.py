@@ -160,6 +160,8 @@ class MainWindow(QMainWindow):
         self.trainee = TraineeController(self)   # read first, model card, sanity check, exports
         from cxrviewer.ui.practice import PracticeController   # Tools ▸ Practice Packet… (#16)
         self.practice = PracticeController(self)   # timed packets of labelled cases, score sheet
+        from cxrviewer.ui.compare import CompareController   # View ▸ Compare (1×2) (#16)
+        self.compare = CompareController(self)   # second viewport, linked window/zoom/pan/orientation
         self._restore_settings()
         self._update_enabled()
 
