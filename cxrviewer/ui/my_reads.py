@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -109,7 +109,12 @@ def calibration_image(bins: Sequence[CalibrationBin], size: tuple[int, int] = (3
 
 
 class MyReadsDialog(QDialog):
-    """Table of the trainee's reads with agreement rates and a calibration curve."""
+    """Table of the trainee's reads with agreement rates and a calibration curve.
+
+    Double-clicking (or Enter on) a row asks to open its image (`open_requested`): reads hold the
+    image's content hash only, so the viewer finds the file among the images it knows."""
+
+    open_requested = Signal(str, int)    # image sha256, frame index
 
     def __init__(self, store: ReadStore | None = None, records: Sequence[ReadRecord] | None = None,
                  parent: QWidget | None = None) -> None:
@@ -118,6 +123,7 @@ class MyReadsDialog(QDialog):
         self.setObjectName("myReadsDialog")
         self._store = store
         self._records: list[ReadRecord] = list(records) if records is not None else []
+        self._shown_records: list[ReadRecord] = []
 
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("readsSummary")
@@ -125,7 +131,7 @@ class MyReadsDialog(QDialog):
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setObjectName("readsTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        tips = {5: "Your call agrees with the model's top class", 7: "Your call matches the folder's known label",
+        tips = {5: "Your call agrees with the model's call (the card's threshold rule)", 7: "Your call matches the folder's known label",
                 8: "Your marked point inside or outside the heat map's hot region"}
         for column, tip in tips.items():
             self.table.horizontalHeaderItem(column).setToolTip(tip)
@@ -138,6 +144,8 @@ class MyReadsDialog(QDialog):
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setWordWrap(False)
+        self.table.cellActivated.connect(self._on_table_cell_activated)
+        self.table.cellDoubleClicked.connect(self._on_table_cell_activated)
         self.calibration_label = QLabel(self)
         self.calibration_label.setObjectName("calibrationPlot")
         self.calibration_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -183,7 +191,8 @@ class MyReadsDialog(QDialog):
         records = self._records
         self.summary_label.setText("\n".join(summary_lines(records)))
         self.table.setRowCount(len(records))
-        for row, record in enumerate(reversed(records)):     # newest first
+        self._shown_records = list(reversed(records))
+        for row, record in enumerate(self._shown_records):     # newest first
             decided = record.model_call        # the model's call (card threshold), as the panel showed it
             model = "—" if decided is None else f"{decided.label} {decided.label_probability * 100:.0f} %"
             point = "" if record.point is None else (
@@ -209,6 +218,11 @@ class MyReadsDialog(QDialog):
                 self.table.setItem(row, column, item)
         self.calibration_bins = calibration_curve(records, CALIBRATION_BINS)
         self.calibration_label.setPixmap(QPixmap.fromImage(calibration_image(self.calibration_bins)))
+
+    def _on_table_cell_activated(self, row: int, _column: int) -> None:
+        if 0 <= row < len(self._shown_records):
+            record = self._shown_records[row]
+            self.open_requested.emit(record.image_sha256, record.frame_index)
 
     def _on_clear_button_clicked(self) -> None:
         if self._store is None:

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SANITY_CACHE_SIZE = 16
+READ_LOOKUP_BYTES = 200 * 2**20   # My Reads › open a read: at most this much of the open study is hashed
 
 LEFT_COLUMN_WIDTH = 300
 STUDY_BROWSER_HEIGHT = 400   # at least 10 rows of 32 px thumbnails
@@ -208,6 +209,7 @@ class TraineeController(QObject):
         # dialogs and sanity check ------------------------------------------------------
         self.model_card_dialog: ModelCardDialog | None = None
         self.my_reads_dialog: MyReadsDialog | None = None
+        self._seen_images: dict[str, Path] = {}     # content hash → file, of images shown this session
         self.sanity_dialog: SanityCheckDialog | None = None
         self._sanity_id = 0
         self._sanity_image: XrayImage | None = None
@@ -326,9 +328,42 @@ class TraineeController(QObject):
             self._notice(f"Your reads could not be opened: {exc}")
             return None
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open_requested.connect(self.open_read_image)
         dialog.open()
         self.my_reads_dialog = dialog
         return dialog
+
+    def open_read_image(self, sha256: str, frame: int = 0) -> bool:
+        """Show the image a read was made on: one seen this session, else one of the open study's files
+        with that content hash. False (and a note) when it is not among them."""
+        window = self.window
+        paths = [Path(p).resolve() for p in window.image_paths()]
+        known = self._seen_images.get(sha256)
+        if known is not None and known.resolve() in paths:
+            window.show_index(paths.index(known.resolve()), frame)
+            return True
+        from cxrviewer.core.model.card import sha256_file
+
+        seen = {path.resolve() for path in self._seen_images.values()}
+        budget = READ_LOOKUP_BYTES   # hashing is on the GUI thread: only as much as reads in well under a second
+        for index, path in enumerate(paths):
+            if path in seen:
+                continue   # its hash is known, and it is not this one
+            try:
+                size = path.stat().st_size
+                if not path.is_file() or size > budget:
+                    continue
+                budget -= size
+                digest = sha256_file(path)
+            except OSError:
+                continue
+            self._seen_images[digest] = path
+            if digest == sha256:
+                window.show_index(index, frame)
+                return True
+        self._notice("That image is not in the study that is open: open its folder, then choose the read again. "
+                     "(Reads keep only a content hash of the image, never its name or path.)", False)
+        return False
 
     def run_sanity_check(self) -> SanityCheckDialog | None:
         """Start the sanity check of the map shown (or the current target) for the image shown."""
@@ -519,6 +554,8 @@ class TraineeController(QObject):
 
     # ============================================================ slots
     def _on_window_image_changed(self, image: XrayImage | None) -> None:
+        if image is not None and image.sha256:
+            self._seen_images[image.sha256] = Path(image.path)
         self.read_first.set_image(image)
         self._ood_dismissed_key = None
         self._update_ood()

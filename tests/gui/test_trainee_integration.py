@@ -472,6 +472,34 @@ def test_my_reads_opens_on_the_store(qtbot, open_window) -> None:
     dialog.close()
 
 
+def test_a_my_reads_row_opens_its_image(qtbot, open_window, chest_dicoms) -> None:
+    """Read the second image, go back to the first, double-click the read in My Reads: the second is shown."""
+    window = open_window(read_first=True)
+    open_and_wait_for_ai(qtbot, window, chest_dicoms)
+    window.next_image()
+    qtbot.waitUntil(lambda: window.current_image() is not None and Path(window.current_image().path) == chest_dicoms[1],
+                    timeout=RESULT_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.ai.current_prediction() is not None, timeout=RESULT_TIMEOUT_MS)
+    panel = window.trainee.read_first_panel
+    panel.set_call("viral", 70)
+    panel.reveal_button.click()
+    qtbot.waitUntil(panel.is_revealed, timeout=RESULT_TIMEOUT_MS)
+    read_sha = window.current_image().sha256
+    window.previous_image()
+    qtbot.waitUntil(lambda: window.current_image() is not None and Path(window.current_image().path) == chest_dicoms[0],
+                    timeout=RESULT_TIMEOUT_MS)
+    dialog = window.trainee.open_my_reads()
+    rows = [dialog.table.item(r, 1).toolTip() for r in range(dialog.table.rowCount())]
+    row = next(r for r, tip in enumerate(rows) if read_sha in tip)
+    with qtbot.waitSignal(window.image_changed, timeout=RESULT_TIMEOUT_MS):
+        dialog.table.cellDoubleClicked.emit(row, 0)
+    assert Path(window.current_image().path) == chest_dicoms[1]
+    dialog.close()
+    # a hash that is not in the open study: a note, nothing else changes
+    assert window.trainee.open_read_image("0" * 64) is False
+    assert window.current_path() == chest_dicoms[1]
+
+
 # ----------------------------------------------------------------------------- screenshots
 def test_screenshot_command_read_first_hides_the_ai(qapp, monkeypatch, models_root, tmp_path: Path) -> None:
     from .test_ai_screenshots import chest_like
