@@ -280,8 +280,9 @@ def _normalised(cam: np.ndarray) -> np.ndarray:
 
 
 def sanity_maps_image(randomisation: RandomisationResult | None, lung: LungHeatResult | None,
-                      size: tuple[int, int] = (640, 230)) -> QImage | None:
-    """Real map, randomised map and the rough lung mask side by side (matplotlib Agg → QImage)."""
+                      size: tuple[int, int] = (640, 230), background: np.ndarray | None = None) -> QImage | None:
+    """Real map, randomised map and the rough lung mask side by side (matplotlib Agg → QImage),
+    each over the radiograph (`background`, its 8-bit display image) when given."""
     panels: list[tuple[str, np.ndarray, np.ndarray | None]] = []
     if randomisation is not None:
         panels.append((f"map for {randomisation.class_label}", _normalised(randomisation.real_cam), None))
@@ -301,14 +302,21 @@ def sanity_maps_image(randomisation: RandomisationResult | None, lung: LungHeatR
 
     figure = Figure(figsize=(size[0] / 100, size[1] / 100), dpi=100)
     canvas = FigureCanvasAgg(figure)
+    film = None
+    if background is not None:
+        step = max(1, max(background.shape[:2]) // 256)
+        film = np.asarray(background)[::step, ::step]
     for i, (title, heat, mask) in enumerate(panels):
         axes = figure.add_subplot(1, len(panels), i + 1)
+        shape = mask.shape if mask is not None else film.shape[:2] if film is not None else heat.shape
+        extent = (0, shape[1], shape[0], 0)
+        if film is not None:
+            axes.imshow(film, cmap="gray", extent=extent, interpolation="bilinear")
+        alpha = 0.55 if film is not None else 0.8 if mask is not None else 1.0
+        axes.imshow(heat, cmap="jet", vmin=0, vmax=1, interpolation="bicubic", extent=extent, alpha=alpha)
         if mask is not None:
-            extent = (0, mask.shape[1], mask.shape[0], 0)
-            axes.imshow(heat, cmap="jet", vmin=0, vmax=1, interpolation="bicubic", extent=extent, alpha=0.8)
-            axes.contour(mask.astype(float), levels=[0.5], colors="white", linewidths=1.5)
-        else:
-            axes.imshow(heat, cmap="jet", vmin=0, vmax=1, interpolation="bicubic")
+            axes.contour(mask.astype(float), levels=[0.5], colors="white", linewidths=1.5,
+                         extent=extent if mask.shape != shape else None)
         axes.set_title(title, fontsize=8.5)
         axes.set_xticks([])
         axes.set_yticks([])
@@ -334,6 +342,7 @@ class ModelCardView(QWidget):
         self._card: ModelCard | None = None
         self._randomisation: RandomisationResult | None = None
         self._lung: LungHeatResult | None = None
+        self._background: np.ndarray | None = None
         self._render()
 
     def card(self) -> ModelCard | None:
@@ -343,11 +352,13 @@ class ModelCardView(QWidget):
         self._card = card
         self._randomisation = None
         self._lung = None
+        self._background = None
         self._render()
 
     def set_sanity_results(self, randomisation: RandomisationResult | None = None,
-                           lung: LungHeatResult | None = None) -> None:
-        self._randomisation, self._lung = randomisation, lung
+                           lung: LungHeatResult | None = None, background: np.ndarray | None = None) -> None:
+        """The sanity check's maps (over `background`, the radiograph's 8-bit display image, when given)."""
+        self._randomisation, self._lung, self._background = randomisation, lung, background
         self._render()
 
     def html(self) -> str:
@@ -360,7 +371,7 @@ class ModelCardView(QWidget):
         if self._card is None:
             self.browser.setHtml("<p>No model loaded.</p>")
             return
-        picture = sanity_maps_image(self._randomisation, self._lung)
+        picture = sanity_maps_image(self._randomisation, self._lung, background=self._background)
         url = ""
         if picture is not None:
             url = SANITY_IMAGE_URL

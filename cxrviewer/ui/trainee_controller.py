@@ -149,10 +149,17 @@ class SanityCheckDialog(QDialog):
     def set_failed(self, message: str) -> None:
         self.summary.setText(f"<p style='color:#c0392b'><b>The sanity check failed:</b> {html.escape(message)}</p>")
 
-    def set_results(self, randomisation: RandomisationResult | None, lung: LungHeatResult | None) -> None:
+    def set_results(self, randomisation: RandomisationResult | None, lung: LungHeatResult | None,
+                    image: XrayImage | None = None) -> None:
+        """The results, with the maps drawn over `image` (the radiograph checked) when given."""
         self.randomisation, self.lung = randomisation, lung
         self.summary.setText(sanity_summary_html(randomisation, lung))
-        self.view.set_sanity_results(randomisation, lung)
+        background = None
+        if image is not None:
+            from cxrviewer.core.imaging import default_display
+
+            background = default_display(image)
+        self.view.set_sanity_results(randomisation, lung, background)
         browser = self.view.browser
         browser.moveCursor(QTextCursor.MoveOperation.Start)
         if browser.find("Sanity check on this image"):   # scroll the card to the results
@@ -400,7 +407,7 @@ class TraineeController(QObject):
             self._sanity_cache.move_to_end(key)
             self._sanity_id = 0
             self.last_sanity = cached
-            dialog.set_results(*cached)
+            dialog.set_results(*cached, image=image)
             dialog.open()
             self._request_audit(dialog, cam)
             return dialog
@@ -632,7 +639,7 @@ class TraineeController(QObject):
         dialog = self.sanity_dialog
         if dialog is not None:
             try:
-                dialog.set_results(outcome.result, lung)
+                dialog.set_results(outcome.result, lung, image=image)
             except RuntimeError:   # the dialog was closed (and deleted) meanwhile
                 self.sanity_dialog = None
         self.window.statusBar().showMessage(outcome.result.message, 10000)
