@@ -158,10 +158,10 @@ class InferenceClient:
             self._stopping = True
             process, self._process = self._process, None
             self._cond.notify_all()
+        if self._sender is not None:
+            self._sender.join(0.3)   # it must not be writing to the pipe while Stop is written
         if process is not None:
             process.stop(grace_s)
-        if self._sender is not None:
-            self._sender.join(1.0)
 
     # -- commands (owner thread) -----------------------------------------------------------
     @property
@@ -284,11 +284,6 @@ class InferenceClient:
                 self._model = None
             return True
         return isinstance(event, TensorflowReady)
-
-    @property
-    def kept_model(self) -> ModelInfo | None:
-        """After a failed switch: the model the worker still runs."""
-        return self._kept_info
 
     # -- helper threads ------------------------------------------------------------------
     def _send_loop(self) -> None:
