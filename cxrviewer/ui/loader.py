@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
-from cxrviewer.core.errors import CxrError
+from cxrviewer.core.errors import CxrError, printable_name
 from cxrviewer.core.types import XrayImage
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,9 @@ def read_tag_listing(path: Path) -> TagListing:
 
 class _LoadSignals(QObject):
     finished = Signal(int, object)          # request id, XrayImage
-    failed = Signal(int, str, str)          # request id, path, message
+    # The path travels as a Python object: a Qt str drops the lone surrogates of an undecodable
+    # file name (b"bad\xff.png" arrived as "bad.png"), so Problems named a file that is not there.
+    failed = Signal(int, object, str)       # request id, path (str), message
     tags = Signal(int, object)              # request id, TagListing
 
 
@@ -87,12 +89,14 @@ class _LoadTask(QRunnable):
             self._signals.failed.emit(self._request_id, str(self._path), str(exc))
         except MemoryError:
             self._signals.failed.emit(
-                self._request_id, str(self._path), f"{self._path.name}: not enough memory to open this image"
+                self._request_id, str(self._path),
+                f"{printable_name(self._path.name)}: not enough memory to open this image",
             )
         except Exception as exc:   # never let a bad file take the application down
             log.exception("unexpected error loading %s", self._path)
             self._signals.failed.emit(
-                self._request_id, str(self._path), f"{self._path.name}: unexpected error ({type(exc).__name__}: {exc})"
+                self._request_id, str(self._path),
+                f"{printable_name(self._path.name)}: unexpected error ({type(exc).__name__}: {exc})",
             )
         else:
             self._signals.finished.emit(self._request_id, image)
@@ -104,7 +108,7 @@ class ImageLoader(QObject):
     """Asynchronous `load_image` with newest-wins semantics and a small LRU cache."""
 
     image_loaded = Signal(int, object)      # request id, XrayImage
-    load_failed = Signal(int, str, str)     # request id, path, message
+    load_failed = Signal(int, object, str)  # request id, path (str, as os.fsdecode gave it), message
     tags_ready = Signal(int, object)        # request id, TagListing (after that request's image)
 
     def __init__(self, parent: QObject | None = None) -> None:

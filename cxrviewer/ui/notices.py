@@ -30,7 +30,12 @@ class Problem:
 
     @property
     def text(self) -> str:
-        return self.message if self.path.name in self.message else f"{self.path.name}: {self.message}"
+        """The message, led by the file's printable name (bidi, control and undecodable
+        characters escaped, as in the loader's messages) unless it already names the file."""
+        from cxrviewer.core.errors import printable_name
+
+        name = printable_name(self.path.name)
+        return self.message if name in self.message else f"{name}: {self.message}"
 
 
 class NoticeBanner(QFrame):
