@@ -37,6 +37,35 @@ def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     root_logger.setLevel(level_before)
 
 
+@pytest.fixture(autouse=True)
+def _application_look_restored():
+    """A test that creates the application the viewer's way (create_application, the screenshot
+    command, app.run) applies the reading-room theme to the whole session's QApplication: put Qt's
+    own look back afterwards, so golden screenshots never depend on the order tests ran in."""
+    import sys
+
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    app = widgets.QApplication.instance() if widgets is not None else None
+    saved = None
+    if app is not None:
+        from PySide6.QtGui import QPalette
+
+        saved = (QPalette(app.palette()), app.styleSheet(), app.property("cxrviewerTheme"))
+    yield
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    app = widgets.QApplication.instance() if widgets is not None else None
+    if app is None:
+        return
+    if saved is not None:
+        palette, sheet, theme = saved
+    else:
+        palette, sheet, theme = app.style().standardPalette(), "", None
+    if app.styleSheet() != sheet or app.property("cxrviewerTheme") != theme:
+        app.setPalette(palette)
+        app.setStyleSheet(sheet)
+        app.setProperty("cxrviewerTheme", theme)
+
+
 @pytest.fixture
 def log_dir(_isolated_user_state: Path) -> Path:
     """This test's log folder ($CXRVIEWER_LOG_DIR)."""

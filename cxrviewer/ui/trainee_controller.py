@@ -63,7 +63,7 @@ SANITY_CACHE_SIZE = 16
 READ_LOOKUP_BYTES = 200 * 2**20   # My Reads › open a read: at most this much of the open study is hashed
 
 LEFT_COLUMN_WIDTH = 300
-STUDY_BROWSER_HEIGHT = 400   # at least 10 rows of 32 px thumbnails
+STUDY_BROWSER_HEIGHT = 440   # at least 10 rows of 32 px thumbnails under the dark theme
 
 
 def sanity_summary_html(randomisation: RandomisationResult | None, lung: LungHeatResult | None) -> str:

@@ -12,6 +12,11 @@ def test_the_studies_dock_shows_at_least_ten_rows_at_the_default_size(qtbot, mak
     folder.mkdir()
     for number in range(14):
         write_png(folder / f"image_{number:02d}.png", np.roll(gradient(64, 64, high=255).astype(np.uint8), number, 1))
+    from PySide6.QtWidgets import QApplication
+
+    from cxrviewer.ui.theme import DARK_THEME, apply_theme
+
+    apply_theme(QApplication.instance(), DARK_THEME)   # as the viewer starts (the look is restored after the test)
     window = make_window(size=(1400, 900))
     window.trainee.apply_default_layout()
     with qtbot.waitSignal(window.image_changed, timeout=60_000):

@@ -89,7 +89,7 @@ def test_without_read_first_the_overlay_is_drawn(make_dicom, tmp_path, capsys, m
     assert "heat map for" in capsys.readouterr().out
     assert render([str(source), "-o", str(hidden), "--overlay", "--read-first", "--model", "tiny"]) == 0
     shown_pixels, hidden_pixels = read_image(shown), read_image(hidden)
-    assert shown_pixels.ndim == 3 and colour_fraction(shown_pixels) > 0.3
+    assert shown_pixels.ndim == 3 and colour_fraction(shown_pixels) > 0.1   # default threshold 40 %: part of the image
     assert colour_fraction(hidden_pixels) == 0.0
 
 

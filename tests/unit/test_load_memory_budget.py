@@ -62,7 +62,7 @@ def test_load_memory_limit_reads_the_environment(monkeypatch) -> None:
 
 def _fake_engine() -> SimpleNamespace:
     return SimpleNamespace(
-        labels=("A", "B"), name="fake", input_size=8, card=SimpleNamespace(pneumonia_labels=()),
+        labels=("A", "B"), name="fake", input_size=8, card=SimpleNamespace(pneumonia_labels=(), operating_threshold=0.5),
         predict_many=lambda x, batch_size: np.full((len(x), 2), 0.5, np.float32),
         predict_with_ood=lambda x, flags: (np.full((len(x), 2), 0.5, np.float32), [None] * len(x)),
     )
