@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
+from cxrviewer.core.errors import printable_name
 from cxrviewer.core.imaging import chest_presets, full_range_window, percentile_window
 from cxrviewer.core.types import Window, WindowPreset, XrayImage
 from cxrviewer.ui.about import AboutDialog
@@ -236,7 +237,7 @@ class MainWindow(QMainWindow):
             if path.exists():
                 existing.append(path)
             else:
-                self.report_problem(path, f"{path.name}: file or folder not found")
+                self.report_problem(path, f"{printable_name(path.name)}: file or folder not found")
         if not existing:
             return
         self.settings.set_last_study(existing)

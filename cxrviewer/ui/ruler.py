@@ -84,8 +84,19 @@ class RulerItem(QGraphicsItem):
         return self._label.text()
 
     def _update_label(self) -> None:
+        """The label at the end that is leftmost on screen (after rotation and flips), drawn to its
+        right: a ruler dragged to the image's right edge no longer pushes its text off the image."""
         self._label.set_text(self.measurement().text)
-        self._label.setPos(self._line.p2())
+        p1, p2 = self._line.p1(), self._line.p2()
+        if self.scene() is not None and self.mapToScene(p1).x() < self.mapToScene(p2).x():
+            self._label.setPos(p1)
+        else:
+            self._label.setPos(p2)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value):  # noqa: N802 - Qt override
+        if change == QGraphicsItem.GraphicsItemChange.ItemSceneHasChanged:
+            self._update_label()
+        return super().itemChange(change, value)
 
     def boundingRect(self) -> QRectF:
         # Cosmetic pen: pad generously in item units, since the pen width is in device pixels.

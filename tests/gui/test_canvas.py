@@ -321,3 +321,20 @@ def test_empty_canvas_shows_a_hint(canvas: ImageCanvas) -> None:
     canvas.zoom_in()          # no image: nothing happens, nothing raises
     canvas.rotate_clockwise()
     canvas.grab()
+
+
+def test_a_ruler_dragged_to_the_right_edge_keeps_its_label_on_the_image(canvas: ImageCanvas, qtbot) -> None:
+    canvas.resize(500, 400)
+    canvas.set_image(make_xray(gradient(300, 300), window=Window(2000, 4000)))
+    canvas.fit_to_window()
+    canvas.set_ruler_enabled(True)
+    start = canvas.image_to_viewport(QPointF(150, 150))
+    end = canvas.image_to_viewport(QPointF(299, 150))                # the right edge
+    with qtbot.waitSignal(canvas.measurement_added):
+        drag(canvas.viewport(), Qt.MouseButton.LeftButton, start, end)
+    ruler = canvas.rulers()[0]
+    label = ruler._label
+    anchor = canvas.mapFromScene(label.mapToScene(QPointF(0, 0)))
+    width = label.boundingRect().right()
+    assert anchor.x() + width <= canvas.viewport().width()           # the text is not cut at the edge
+    assert abs(anchor.x() - start.x()) < 2                           # anchored at the left end
