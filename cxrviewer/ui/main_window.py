@@ -49,6 +49,7 @@ from cxrviewer.ui.canvas import ImageCanvas, PixelReadout
 from cxrviewer.ui.loader import FolderScanner, ImageLoader, ScanResult, TagListing
 from cxrviewer.ui.measure import Measurement
 from cxrviewer.ui.notices import NoticeBanner, Problem, ProblemsDock
+from cxrviewer.ui.loupe import Loupe
 from cxrviewer.ui.reading_room import ReadingRoom
 from cxrviewer.ui.theme import set_tone
 from cxrviewer.ui.settings import ViewerSettings
@@ -436,6 +437,7 @@ class MainWindow(QMainWindow):
             help=help_menu, panels=panels, presets=presets, recent=recent,
         )
         self.reading_room = ReadingRoom(self, view_menu, self.settings.qsettings)
+        self.loupe = Loupe(self, view_menu)
         self._preset_group = QActionGroup(self)
         self._preset_group.setExclusive(False)
         self._rebuild_recent_menu()
