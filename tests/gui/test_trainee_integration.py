@@ -245,6 +245,10 @@ def test_borderline_call_gate_and_hand_picked_class_say_the_same_thing(qtbot, op
     assert ai.overlay.isVisible() and ai.panel.caption().startswith("Heat map for NORMAL")
     assert not ai.panel.show_anyway_button.isVisible()
     write_png(OUTPUT_DIR / "trainee_borderline_call.png", qimage_to_rgb(window.grab()))
+    from .image_compare import assert_matches_golden
+
+    qtbot.wait(50)
+    assert_matches_golden("borderline_call_ai_panel", qimage_to_rgb(ai.panel.grab()), mean_tol=3.0, max_fraction=0.01)
 
     picked = prediction.top_index
     ai.controls.set_target(CamTarget(picked, ai.controls.target().method, None))
