@@ -57,7 +57,7 @@ def add_overlay_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", default=None, metavar="NAME",
                        help="registered model name or model folder (default: the default model)")
     group.add_argument("--class", dest="class_label", default=None, metavar="LABEL",
-                       help="class the map explains (default: the top class)")
+                       help="class the map explains (default: the model's call, by its card's threshold rule)")
     group.add_argument("--method", choices=METHOD_NAMES, default="gradcam", help="map method (default gradcam)")
     group.add_argument("--layer", default=None, metavar="NAME",
                        help="convolutional layer (default: the model card's CAM layer)")
@@ -113,7 +113,7 @@ def render_with_overlay(image: "XrayImage", args: argparse.Namespace) -> "np.nda
     probabilities, cam = engine.predict_and_cam(
         model_input(image, engine.input_size), class_index, args.layer, args.method
     )
-    shown = int(np.argmax(probabilities)) if class_index is None else class_index
+    shown = engine.called_class(probabilities) if class_index is None else class_index   # what the map explains
     mode = "per_image" if args.absolute_max is None else "absolute"
     index = cam_index_image(cam, image.shape, mode, args.absolute_max)
     rgba = overlay_rgba(index, args.colormap, args.threshold, CONTOURS if args.contours else HEATMAP)

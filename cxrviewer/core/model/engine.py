@@ -216,23 +216,41 @@ class ModelEngine:
                     for f, flag in zip(features, flags)]
         return probabilities, verdicts
 
+    def called_class(self, probabilities: np.ndarray) -> int:
+        """The index of the class the model calls by its card's rule (core/model_call.py)."""
+        from cxrviewer.core.model_call import model_call
+
+        call = model_call(self.labels, [float(p) for p in probabilities], self.card.operating_threshold)
+        return self.labels.index(call.label)
+
     def predict_cam_and_ood(
         self, item: ModelInput, class_index: int | None, layer: str | None, method: str,
-    ) -> tuple[np.ndarray, np.ndarray, "OodVerdict | None"]:
-        """Probabilities, heat map and the gate's verdict; one forward pass on the fast path."""
+    ) -> tuple[np.ndarray, np.ndarray, "OodVerdict | None", int]:
+        """Probabilities, heat map, the gate's verdict and the class the map explains; one forward
+        pass on the fast path. `class_index` None explains the model's CALL (the card's rule), not
+        the top class: the map shown by default is the called class's."""
         layer = self.check_cam_request(layer, method, class_index)
         if self.needs_tensorflow(layer, method):
-            probabilities, cam = self.tensorflow().predict_and_cam(item.x, class_index, layer, method)
-            return probabilities, cam, self.ood_verdict(item.x, item.flag)
+            chosen = class_index if class_index is not None else self.called_class(self.predict(item.x)[0])
+            probabilities, cam = self.tensorflow().predict_and_cam(item.x, chosen, layer, method)
+            return probabilities, cam, self.ood_verdict(item.x, item.flag), int(chosen)
         from cxrviewer.core.ood_gate import input_flag
 
         assert self._fast is not None
-        probabilities, cam, features = self._fast.predict_cam_and_features(item.x, class_index, layer, method)
+        chosen_box: list[int] = []
+
+        def choose(probabilities: np.ndarray) -> int:
+            chosen_box.append(self.called_class(probabilities))
+            return chosen_box[-1]
+
+        probabilities, cam, features = self._fast.predict_cam_and_features(
+            item.x, class_index, layer, method, choose=choose)
+        chosen = int(class_index) if class_index is not None else chosen_box[-1]
         flag = item.flag or input_flag(item.x)
         gate = self.ood_gate
         if gate is None:
-            return probabilities, cam, OodVerdict(True, None, None, flag) if flag else None
-        return probabilities, cam, gate.verdict(features, flag)
+            return probabilities, cam, OodVerdict(True, None, None, flag) if flag else None, chosen
+        return probabilities, cam, gate.verdict(features, flag), chosen
 
     def needs_tensorflow(self, layer: str | None, method: str) -> bool:
         return self._fast is None or not self._fast.supports(layer, method)
@@ -246,7 +264,10 @@ class ModelEngine:
     def predict_and_cam(
         self, x: np.ndarray, class_index: int | None = None, layer: str | None = None, method: str = GRADCAM,
     ) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, raw map); `class_index` None explains the model's call (the card's rule)."""
         layer = self.check_cam_request(layer, method, class_index)
+        if class_index is None:
+            class_index = self.called_class(self.predict(x)[0])
         if not self.needs_tensorflow(layer, method):
             assert self._fast is not None
             return self._fast.predict_and_cam(x, class_index, layer, method)
@@ -260,6 +281,7 @@ def run_on_input(engine, request_id: int, item: ModelInput, class_index: int | N
     `engine` is a ModelEngine or a TensorFlow InferenceEngine (same predict methods)."""
     gated = isinstance(engine, ModelEngine)
     verdict = None
+    chosen = class_index
     if method is None:
         if gated:
             rows, verdicts = engine.predict_with_ood(item.x[np.newaxis], [item.flag])
@@ -269,14 +291,15 @@ def run_on_input(engine, request_id: int, item: ModelInput, class_index: int | N
         cam_result = None
     else:
         if gated:
-            probabilities, cam, verdict = engine.predict_cam_and_ood(item, class_index, layer, method)
+            probabilities, cam, verdict, chosen = engine.predict_cam_and_ood(item, class_index, layer, method)
         else:
             probabilities, cam = engine.predict_and_cam(item.x, class_index, layer, method)
+            chosen = int(np.argmax(probabilities)) if class_index is None else int(class_index)
         cam_result = CamResult(
             request_id=request_id,
             image_key=item.image_key,
             model_name=engine.name,
-            class_index=int(np.argmax(probabilities)) if class_index is None else int(class_index),
+            class_index=int(chosen),
             method=method,
             layer=layer or engine.default_layer,
             cam=readonly(np.ascontiguousarray(cam, dtype=np.float32)),

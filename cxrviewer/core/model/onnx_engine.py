@@ -24,7 +24,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -208,8 +208,10 @@ class OnnxEngine:
 
     def predict_cam_and_features(
         self, x: np.ndarray, class_index: int | None = None, layer: str | None = None, method: str = "gradcam",
+        choose: "Callable[[np.ndarray], int] | None" = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`predict_and_cam` plus the pooled features (k,), all from one forward pass."""
+        """`predict_and_cam` plus the pooled features (k,), all from one forward pass. With
+        `class_index` None the map explains `choose(probabilities)` (default: the top class)."""
         if not self.supports(layer, method):
             raise InferenceError(f"{METHOD_LABELS.get(method, method)} at layer {layer} needs TensorFlow")
         array = self._as_batch(x)
@@ -219,7 +221,10 @@ class OnnxEngine:
             raise InferenceError(f"class index {class_index} is out of range for {len(self.labels)} labels")
         activations, features = self._run(array)
         probabilities = self._probabilities(features)[0]
-        chosen = int(np.argmax(probabilities)) if class_index is None else int(class_index)
+        if class_index is not None:
+            chosen = int(class_index)
+        else:
+            chosen = int(choose(probabilities)) if choose is not None else int(np.argmax(probabilities))
         maps = activations[0].astype(np.float32)
         rows, cols = maps.shape[:2]
         gradients = None
