@@ -245,3 +245,27 @@ def test_every_json_line_carries_the_out_of_distribution_verdict(tmp_path, monke
     assert set(film) == {"flagged", "score", "threshold", "reason"} and isinstance(film["score"], float)
     assert main(["predict", str(images / "blank.png")]) == 0
     assert "OUTSIDE TRAINING DATA: it is blank" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_call_follows_the_card_threshold_on_real_radiographs(bundled_models, capsys) -> None:
+    """The bundled pneumonia3 on real Guangzhou images: every line's call is the card's rule applied to
+    its own probabilities (and the pneumonia probability decides NORMAL vs pneumonia)."""
+    from cxrviewer.cli import main
+    from cxrviewer.core.model.card import ModelCard
+    from cxrviewer.core.model_call import model_call
+    from tests.shared_data import shared_images
+
+    paths = shared_images(6)
+    if not paths:
+        pytest.skip("../shared not present: real-data check skipped")
+    card = ModelCard.read(bundled_models / "pneumonia3")
+    assert main(["predict", "--json", "--model", "pneumonia3", *map(str, paths)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == len(paths)
+    for line in lines:
+        probabilities = [line["probabilities"][label] for label in card.labels]
+        expected = model_call(card.labels, probabilities, card.operating_threshold)
+        assert line["call"] == expected.label, line
+        pneumonia = line["pneumonia_probability"]
+        assert (line["call"] == "NORMAL") == (pneumonia < card.operating_threshold), line
