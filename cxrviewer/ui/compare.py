@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer.core.types import Window, XrayImage
 from cxrviewer.ui.canvas import ImageCanvas, Orientation
+from cxrviewer.ui.drops import accept_local_files, dropped_local_files
 from cxrviewer.ui.loader import ImageLoader
 from cxrviewer.ui.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry
 
@@ -163,18 +164,14 @@ class ComparePane(QWidget):
         layout.addWidget(self.canvas, 1)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_local_files(event)
 
     def dragMoveEvent(self, event: QDragEnterEvent) -> None:  # type: ignore[override]
-        self.dragEnterEvent(event)
+        accept_local_files(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = dropped_local_files(event)
         if paths:
-            event.acceptProposedAction()
             self.file_dropped.emit(paths[0])   # one image per side
 
 

@@ -49,6 +49,7 @@ from cxrviewer.ui.canvas import ImageCanvas, PixelReadout
 from cxrviewer.ui.loader import FolderScanner, ImageLoader, ScanResult, TagListing
 from cxrviewer.ui.measure import Measurement
 from cxrviewer.ui.notices import NoticeBanner, Problem, ProblemsDock
+from cxrviewer.ui.drops import accept_local_files, dropped_local_files
 from cxrviewer.ui.loupe import Loupe
 from cxrviewer.ui.reading_room import ReadingRoom
 from cxrviewer.ui.theme import set_tone
@@ -553,18 +554,14 @@ class MainWindow(QMainWindow):
 
     # =============================================================== drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        accept_local_files(event)
 
     def dragMoveEvent(self, event: QDragEnterEvent) -> None:  # type: ignore[override]
-        self.dragEnterEvent(event)
+        accept_local_files(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = dropped_local_files(event)
         if paths:
-            event.acceptProposedAction()
             self.open_paths(paths)
 
     # ===================================================================== slots

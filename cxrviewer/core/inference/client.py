@@ -25,20 +25,22 @@ import multiprocessing
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from cxrviewer.core.inference.protocol import (
-    Answer, AuditDone, AuditOutcome, AuditRequest, CancelAudit, CancelSanity, RunAudit, Infer, LoadModel, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed,
-    RunSanity, SanityDone, SanityRequest, Stop, TensorflowReady, WorkerLost,
+    Answer, AuditDone, AuditOutcome, AuditRequest, CancelAudit, CancelSanity, Infer, LoadModel, ModelFailed,
+    ModelInfo, ModelLoading, ModelReady, RequestFailed, RunAudit, RunSanity, SanityDone, SanityOutcome,
+    SanityRequest, Stop, TensorflowReady, WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerLog, WorkerOptions, serve
-from cxrviewer.core.model.engine import prepare_input
+from cxrviewer.core.model.engine import ModelInput, prepare_input
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import XrayImage
 
 log = logging.getLogger(__name__)
 worker_log = logging.getLogger("cxrviewer.worker")
 
+NO_MODEL = "No AI model is loaded"
 MAX_RESTARTS = 3
 RESTART_WINDOW_S = 60.0
 STOP_GRACE_S = 0.5
@@ -211,27 +213,29 @@ class InferenceClient:
         return request_id
 
     def request_sanity(self, image: XrayImage, class_index: int | None, layer: str | None, method: str) -> int:
+        """The model randomisation test in the worker; answered by SanityDone."""
         request_id = next(self._ids)
         self._latest_sanity_id = request_id
-        size = self._model.input_size if self._model is not None else 0
-        if size:
-            item = prepare_input(image, size)
-            self._control(RunSanity(SanityRequest(request_id, item, class_index, layer, method)))
-        else:
-            self._deliver(SanityDone(_no_model_outcome(request_id, image)))
+        self._send_check(image, lambda item: RunSanity(SanityRequest(request_id, item, class_index, layer, method)),
+                         lambda: SanityDone(SanityOutcome(request_id, image_key(image), error=NO_MODEL)))
         return request_id
 
     def request_audit(self, image: XrayImage, class_index: int, method: str, layer: str) -> int:
         """The explanation audit of one map (core/audit.py) in the worker; answered by AuditDone."""
         request_id = next(self._ids)
         self._latest_audit_id = request_id
+        self._send_check(image, lambda item: RunAudit(AuditRequest(request_id, item, class_index, method, layer)),
+                         lambda: AuditDone(AuditOutcome(request_id, image_key(image), error=NO_MODEL)))
+        return request_id
+
+    def _send_check(self, image: XrayImage, message: Callable[[ModelInput], object],
+                    no_model: Callable[[], object]) -> None:
+        """Send a check (sanity, audit) on `image` at the loaded model's input size, or answer "no model"."""
         size = self._model.input_size if self._model is not None else 0
         if size:
-            item = prepare_input(image, size)
-            self._control(RunAudit(AuditRequest(request_id, item, class_index, method, layer)))
+            self._control(message(prepare_input(image, size)))
         else:
-            self._deliver(AuditDone(AuditOutcome(request_id, image_key(image), error="No AI model is loaded")))
-        return request_id
+            self._deliver(no_model())
 
     def cancel_audit(self) -> None:
         self._latest_audit_id = next(self._ids)
@@ -406,9 +410,3 @@ def _describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit status {code}"
-
-
-def _no_model_outcome(request_id: int, image: XrayImage) -> Any:
-    from cxrviewer.core.inference.protocol import SanityOutcome
-
-    return SanityOutcome(request_id, image_key(image), error="No AI model is loaded")
