@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from trainer.config import TrainConfig
-from trainer.dataset import AugmentConfig
+from trainer.augment import AugmentConfig
 
 TASK_LABELS = {
     "pneumonia": ("NORMAL", "PNEUMONIA"),

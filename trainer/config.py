@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from trainer.dataset import AugmentConfig
+from trainer.augment import AugmentConfig
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,13 @@ class TrainConfig:
     time_budget_min: float | None = None        # stop a stage cleanly when the budget is spent
     strategy: str = "default"                   # default | mirrored | multiworker
     mixed_precision: bool = False
+    init_from: str = ""                         # a trained .keras of the same architecture: every weight
+                                                # (head too) starts from it; one stage, all layers train
+    optimizer: str = "adam"                     # adam | adamw
+    weight_decay: float = 1e-4                  # adamw only
+    schedule: str = "plateau"                   # plateau (reduce on plateau) | cosine (warm-up, cosine decay)
+    warmup_fraction: float = 0.05               # cosine: share of all steps spent warming up
+    operating_rule: str = "youden"              # youden | sensitivity:0.95 (fitted on validation)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @property
@@ -49,7 +56,10 @@ class TrainConfig:
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
         raw = json.loads(path.read_text(encoding="utf-8"))
-        raw["augment"] = AugmentConfig(**raw.get("augment", {}))
+        augment = dict(raw.get("augment", {}))
+        if "jpeg_quality" in augment:
+            augment["jpeg_quality"] = tuple(augment["jpeg_quality"])
+        raw["augment"] = AugmentConfig(**augment)
         for key in ("data", "labels", "fractions"):
             raw[key] = tuple(raw.get(key, ()))
         if raw.get("expected_size") is not None:

@@ -119,8 +119,11 @@ def evaluate_predictions(
     val_probs: np.ndarray, val_targets: np.ndarray,
     test_probs: np.ndarray, test_targets: np.ndarray,
     test_sources: Sequence[str] = (),
+    operating_rule: str = "youden",
 ) -> dict[str, object]:
     """Temperature and operating point fitted on validation; every figure reported on test."""
+    from trainer.operating_point import choose_threshold
+
     labels = list(labels)
     temperature = m.fit_temperature(val_probs, val_targets)
     val_scaled = m.apply_temperature(val_probs, temperature)
@@ -128,6 +131,7 @@ def evaluate_predictions(
     result: dict[str, object] = {
         "temperature": temperature,
         "test": m.classification_metrics(test_scaled, test_targets, labels),
+        "operating_rule": operating_rule,
         "calibration": {
             "ece_raw": m.expected_calibration_error(test_probs, test_targets),
             "ece_temperature_scaled": m.expected_calibration_error(test_scaled, test_targets),
@@ -137,14 +141,14 @@ def evaluate_predictions(
     test_pneumonia = m.pneumonia_score(test_scaled, labels)
     if val_pneumonia is not None and test_pneumonia is not None:
         normal = labels.index("NORMAL")
-        threshold = m.youden_threshold((val_targets != normal).astype(int), val_pneumonia)
+        threshold = choose_threshold(operating_rule, (val_targets != normal).astype(int), val_pneumonia)
         result["operating_threshold"] = threshold
         result["pneumonia_vs_normal"] = m.binary_summary((test_targets != normal).astype(int), test_pneumonia, threshold)
         result["pneumonia_vs_normal_at_0.5"] = m.binary_summary(
             (test_targets != normal).astype(int), test_pneumonia, 0.5)
     elif "COVID-19" in labels:
         covid = labels.index("COVID-19")
-        threshold = m.youden_threshold((val_targets == covid).astype(int), val_scaled[:, covid])
+        threshold = choose_threshold(operating_rule, (val_targets == covid).astype(int), val_scaled[:, covid])
         result["operating_threshold"] = threshold
         result["covid_vs_rest"] = m.binary_summary((test_targets == covid).astype(int), test_scaled[:, covid], threshold)
     else:
@@ -241,7 +245,8 @@ def evaluate_run(run_dir: Path, split_name: str = "test") -> str:
         outputs[split] = (predict_images(model, images), np.array([index[s.label] for s in items]),
                           [s.source for s in items])
     result = evaluate_predictions(labels, outputs["val"][0], outputs["val"][1],
-                                  outputs[split_name][0], outputs[split_name][1], outputs[split_name][2])
+                                  outputs[split_name][0], outputs[split_name][1], outputs[split_name][2],
+                                  operating_rule=config.operating_rule)
     result["split"] = split_name
     counts = {split: sum(1 for s in samples if s.split == split) for split in ("train", "val", "test")}
     result["split_counts"] = counts

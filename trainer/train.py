@@ -1,6 +1,7 @@
 """Two-stage transfer learning (or one stage from scratch) with checkpoints and resume."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -98,8 +99,22 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     return PreparedData(labels, by_split, images, targets)
 
 
+class _NoStrategy:
+    def scope(self) -> "contextlib.AbstractContextManager[None]":
+        return contextlib.nullcontext()
+
+
 def distribution_strategy(name: str) -> "object":
-    """tf.distribute strategy by flag: default, mirrored (multi-GPU), multiworker (TF_CONFIG)."""
+    """tf.distribute strategy by flag: default, mirrored (multi-GPU), multiworker (TF_CONFIG).
+
+    Under another Keras backend (jax, torch) only `default` exists: a no-op scope.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if name != "default":
+            raise ValueError(f"strategy {name!r} needs the TensorFlow backend")
+        return _NoStrategy()
     import tensorflow as tf
 
     if name == "mirrored":
@@ -146,8 +161,9 @@ def _callbacks(config: TrainConfig, stage: str, started: float) -> list:
         keras.callbacks.ModelCheckpoint(str(run_dir / f"{stage}_best.weights.h5"), monitor="val_auc",
                                         mode="max", save_best_only=True, save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=config.patience),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3,
-                                          patience=max(2, config.patience // 3), min_lr=1e-6),
+        *([keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3,
+                                             patience=max(2, config.patience // 3), min_lr=1e-6)]
+          if config.schedule == "plateau" else []),
         keras.callbacks.CSVLogger(str(run_dir / f"{stage}_log.csv"), append=True),
         ProgressLog(),
         TimeBudget(),
@@ -174,10 +190,39 @@ def _set_trainable(model: "object", stage: str, unfreeze_last: int) -> None:
 
 
 def _stages(config: TrainConfig) -> list[tuple[str, int, float]]:
-    if not config.pretrained:
+    if config.init_from or not config.pretrained:
         return [("full", config.epochs, config.learning_rate)]
     return [("warmup", config.warmup_epochs, config.learning_rate),
             ("finetune", config.epochs, config.finetune_learning_rate)]
+
+
+def _optimizer(config: TrainConfig, learning_rate: float, epochs: int, steps_per_epoch: int) -> "object":
+    """Adam or AdamW; a constant rate (reduced on plateau) or linear warm-up then cosine decay."""
+    import keras
+
+    rate: object = learning_rate
+    if config.schedule == "cosine":
+        total = max(1, epochs * steps_per_epoch)
+        warmup = int(config.warmup_fraction * total)
+        rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=learning_rate * 0.01, decay_steps=total - warmup, alpha=0.01,
+            warmup_target=learning_rate, warmup_steps=warmup)
+    elif config.schedule != "plateau":
+        raise ValueError(f"unknown schedule {config.schedule!r}: plateau or cosine")
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    if config.optimizer != "adam":
+        raise ValueError(f"unknown optimizer {config.optimizer!r}: adam or adamw")
+    return keras.optimizers.Adam(rate)
+
+
+def _init_from(model: "object", path: Path) -> None:
+    """Every weight from a trained model of the same architecture (its input size may differ)."""
+    import keras
+
+    source = keras.saving.load_model(path, safe_mode=True, compile=False)
+    model.set_weights(source.get_weights())
+    log.info("all weights initialised from %s", path)
 
 
 def _read_state(run_dir: Path) -> dict:
@@ -208,6 +253,8 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
     else:
         weights = class_weights(data.targets["train"], n_classes)
         log.info("class weights %s", {data.labels[c]: round(w, 3) for c, w in weights.items()})
+        # As per-sample weights: the same loss, and any Keras backend's fit accepts them.
+        sample_weights = np.array([weights[int(t)] for t in data.targets["train"]], dtype=np.float32)
     train_ds = make_dataset(data.images["train"], data.targets["train"], n_classes, config.batch_size,
                             training=True, augment=config.augment, seed=config.seed,
                             sample_weights=sample_weights)
@@ -217,6 +264,8 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
     with strategy.scope():
         model = build_classifier(n_classes, config.input_size, config.backbone,
                                  None if not config.pretrained else config.weights, config.dropout)
+        if config.init_from:
+            _init_from(model, Path(config.init_from))
     state = _read_state(run_dir)
     started = time.time()
     for stage, epochs, learning_rate in _stages(config):
@@ -228,13 +277,13 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
         with strategy.scope():
             _set_trainable(model, stage, config.unfreeze_last)
             model.compile(
-                optimizer=keras.optimizers.Adam(learning_rate),
+                optimizer=_optimizer(config, learning_rate, epochs, len(train_ds)),
                 loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                 metrics=["accuracy", keras.metrics.AUC(name="auc")],
             )
         log.info("stage %s: %d epochs at lr %g, %d trainable weights", stage, epochs, learning_rate,
                  len(model.trainable_weights))
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights,
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs,
                   callbacks=_callbacks(config, stage, started), verbose=0)
         if best.exists():
             model.load_weights(best)
@@ -254,14 +303,9 @@ def load_trained(run_dir: Path) -> "object":
 
 
 def predict_images(model: "object", images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Probabilities for uint8 (N,S,S) images, batched, through a traced function."""
-    import tensorflow as tf
-
+    """Probabilities for uint8 (N,S,S) images, batched (any Keras backend)."""
     from cxrviewer.core.model.preprocessing import to_model_array
 
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = to_model_array(images[start:start + batch_size])
-        outputs.append(np.asarray(infer(tf.constant(batch))))
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+    if len(images) == 0:
+        return np.zeros((0, 0), np.float32)
+    return np.asarray(model.predict(to_model_array(images), batch_size=batch_size, verbose=0), np.float32)

@@ -48,6 +48,15 @@ def to_model_array(resized_u8: np.ndarray) -> np.ndarray:
     return resized_u8.astype(np.float32)[..., np.newaxis]
 
 
+def model_image(image: XrayImage, input_size: int) -> np.ndarray:
+    """One image → uint8 (input_size, input_size): what the model sees, before the float cast.
+
+    The trainer caches these (uint8 is a quarter of float32) and the viewer casts them at once:
+    one function, so the two cannot drift apart.
+    """
+    return resize_display(default_display(image), input_size)
+
+
 def model_input(image: XrayImage, input_size: int) -> np.ndarray:
     """One image → float32 array (input_size, input_size, 1) for the model."""
-    return to_model_array(resize_display(default_display(image), input_size))
+    return to_model_array(model_image(image, input_size))
