@@ -1,0 +1,147 @@
+"""`ViewerSession`: what is open and what is shown — the entries, the current index, the image, the request ids.
+
+Before, this lived on the QMainWindow as private fields and was read back from it. Here it
+is one small model with the newest-wins rule for loads written once: `begin_load` hands
+out the id the loader is asked with, and only the result carrying the newest id may become
+the image shown (`accept_loaded` / `accept_failure` answer False for a stale one).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, Protocol, TypeVar
+
+from cxrviewer.core.model.runtime import image_key
+from cxrviewer.core.types import XrayImage
+from cxrviewer.state.events import Event
+
+__all__ = ["HasPath", "ViewerSession", "Position"]
+
+
+class HasPath(Protocol):
+    @property
+    def path(self) -> Path: ...
+
+
+E = TypeVar("E", bound=HasPath)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the session stands: `index` of `count` entries (-1: none chosen)."""
+
+    index: int
+    count: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.index + 1 < self.count
+
+    @property
+    def has_previous(self) -> bool:
+        return self.index > 0
+
+
+class ViewerSession(Generic[E]):
+    """Entries (anything with a `.path`, e.g. the study browser's rows), the current one, the image shown."""
+
+    def __init__(self) -> None:
+        self._entries: tuple[E, ...] = ()
+        self._index = -1
+        self._image: XrayImage | None = None
+        self._load_id = 0
+        self._scan_id = 0
+        self.advance_on_failure = False      # while opening: skip files that fail to the first good one
+        self.entries_changed: Event[tuple[E, ...]] = Event("entries changed")
+        self.index_changed: Event[int] = Event("current index changed")
+        self.image_changed: Event[XrayImage | None] = Event("image shown changed")
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def entries(self) -> tuple[E, ...]:
+        return self._entries
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def image(self) -> XrayImage | None:
+        return self._image
+
+    @property
+    def load_id(self) -> int:
+        """The id of the newest load request (0: none yet)."""
+        return self._load_id
+
+    @property
+    def scan_id(self) -> int:
+        return self._scan_id
+
+    def position(self) -> Position:
+        return Position(self._index, len(self._entries))
+
+    def paths(self) -> list[Path]:
+        return [entry.path for entry in self._entries]
+
+    def current_path(self) -> Path | None:
+        return self._entries[self._index].path if 0 <= self._index < len(self._entries) else None
+
+    def current_key(self) -> str | None:
+        return image_key(self._image) if self._image is not None else None
+
+    def index_of(self, path: Path) -> int | None:
+        for index, entry in enumerate(self._entries):
+            if entry.path == path:
+                return index
+        return None
+
+    # -- changing --------------------------------------------------------------------------
+    def set_scan_id(self, request_id: int) -> None:
+        self._scan_id = int(request_id)
+
+    def is_current_scan(self, request_id: int) -> bool:
+        return request_id == self._scan_id
+
+    def set_entries(self, entries: Sequence[E]) -> None:
+        """A new list of images (a folder was opened); nothing is chosen until `select`."""
+        self._entries = tuple(entries)
+        self._index = -1
+        self.entries_changed.emit(self._entries)
+
+    def select(self, index: int) -> bool:
+        """Make `index` current (False: out of range, nothing changes)."""
+        if not 0 <= index < len(self._entries):
+            return False
+        self._index = index
+        self.index_changed.emit(index)
+        return True
+
+    def begin_load(self, request_id: int) -> None:
+        """The loader was asked for the current entry with `request_id`: every older answer is now stale."""
+        self._load_id = int(request_id)
+
+    def is_current_load(self, request_id: int) -> bool:
+        return request_id == self._load_id
+
+    def accept_loaded(self, request_id: int, image: XrayImage) -> bool:
+        """The newest load finished: show `image` (False for a stale answer, which changes nothing)."""
+        if request_id != self._load_id:
+            return False
+        self.advance_on_failure = False
+        self.show(image)
+        return True
+
+    def accept_failure(self, request_id: int) -> int | None:
+        """The newest load failed: the next index to try while opening, else None (stale: None too)."""
+        if request_id != self._load_id:
+            return None
+        if self.advance_on_failure and self._index + 1 < len(self._entries):
+            return self._index + 1
+        self.advance_on_failure = False
+        return None
+
+    def show(self, image: XrayImage | None) -> None:
+        self._image = image
+        self.image_changed.emit(image)
