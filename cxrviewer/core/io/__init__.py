@@ -20,6 +20,7 @@ from cxrviewer.core.io._common import (
     PRESET_AUTO,
     PRESET_FULL,
     PRESET_VOI_LUT,
+    check_pixel_limit,
     has_dicom_preamble,
     max_file_bytes,
     max_pixels_limit,
@@ -44,6 +45,7 @@ __all__ = [
     "dicom_tag_rows",
     "estimated_load_bytes",
     "find_images",
+    "header_problem",
     "is_supported_path",
     "load_image",
     "natural_sort_key",
@@ -131,6 +133,68 @@ def estimated_load_bytes(path: str | os.PathLike[str]) -> int:
     except Exception:  # noqa: BLE001 - an unreadable header: the load itself will say why
         log.debug("no size estimate for %s", path, exc_info=True)
     return 2 * size + PEAK_BYTES_PER_PIXEL * pixels
+
+
+SCAN_HEAD_BYTES = 2**20
+SCAN_FULL_LOAD_BYTES = 4 * 2**20   # unrecognised content up to this size is tried as load_image would
+SCAN_TIFF_BYTES = 64 * 2**20       # a TIFF whose first IFD is not in the head is read up to this size
+
+
+def header_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why `load_image(path)` will fail, from the file system and the header alone; None when
+    nothing is wrong so far (decoding may still fail). Never decodes pixel data, never raises.
+
+    For the folder scan: unreadable files, FIFOs, devices, symbolic link loops, files over the
+    size cap, images whose header is over the pixel limit, DICOM headers that cannot be parsed
+    (or hold an item bomb) and content that is no image at all are listed in Problems as soon
+    as a folder is opened, each with the message opening it would give.
+    """
+    path = Path(path)
+    try:
+        _check_header(path)
+    except ImageLoadError as exc:
+        return str(exc)
+    except MemoryError:
+        return str(ImageLoadError(path, "not enough memory to open this image"))
+    except Exception:  # noqa: BLE001 - an odd header is left to the decode, which explains it
+        log.debug("header check of %s failed", path, exc_info=True)
+    return None
+
+
+def _check_header(path: Path) -> None:
+    limit = max_pixels_limit()
+    file_limit = max_file_bytes(limit)
+    size = regular_file_stat(path, file_limit).st_size
+    with open_regular(path, file_limit) as handle:
+        head = handle.read(SCAN_HEAD_BYTES)
+    whole = len(head) >= size
+    fmt = raster_format(head)
+    if fmt is not None and not has_dicom_preamble(head):
+        dims = header_size(head, fmt)
+        if dims is None and fmt == "TIFF" and not whole and size <= SCAN_TIFF_BYTES:
+            head, whole = read_file_bytes(path, file_limit), True   # its first IFD may sit at the end
+            dims = header_size(head, fmt)
+        if dims is not None:
+            check_pixel_limit(path, dims[0], dims[1], 1, limit)
+        elif whole and fmt in ("PNG", "JPEG", "BMP"):
+            raise ImageLoadError(path, f"corrupt {fmt} file (its header cannot be read)")
+        return
+    if has_dicom_preamble(head):
+        ds = read_header(path)   # corrupt headers and item bombs raise here
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        frames = ds.get("NumberOfFrames", 1)
+        try:
+            frames = max(int(frames), 1)
+        except (TypeError, ValueError):
+            frames = 1
+        check_pixel_limit(path, rows, columns, frames, limit)
+        return
+    if size <= SCAN_FULL_LOAD_BYTES:   # no magic, no preamble: as load_image would see it
+        data = read_file_bytes(path, file_limit)
+        check_deflated_size(path, data, inflated_size_limit(limit))
+        check_item_count(path, data)
+        if sniff_dicom(data) is None:
+            raise ImageLoadError(path, "not an image or DICOM file (unrecognised content)")
 
 
 def is_supported_path(path: str | os.PathLike[str]) -> bool:

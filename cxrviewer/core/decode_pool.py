@@ -1,0 +1,463 @@
+"""Risky decodes run in child processes that can be abandoned: a hard time limit per image.
+
+A decoder plugin that loops (a JPEG 2000 box walk that never advances, an RLE segment that
+expands for ever) cannot be stopped from a thread. So compressed DICOM pixel data (JPEG 2000,
+JPEG-LS, JPEG, RLE, deflate), TIFF and rasters over `INLINE_MAX_PIXELS` are decoded by a small
+pool of *spawned* processes (`multiprocessing` spawn context: nothing forked from a process that
+runs Qt; the child imports `cxrviewer.core.io` and numpy/pydicom/OpenCV/Pillow only, never Qt or
+TensorFlow). Each decode has a deadline (`$CXRVIEWER_DECODE_SECONDS`, default 20 s) and each
+child an address-space limit (`$CXRVIEWER_DECODE_MEMORY_MB` above its start-up size, default
+4 GB); a child past its deadline is killed and replaced, and the caller gets one line:
+"<file>: decoding took longer than 20 s and was stopped".
+
+Small PNG/JPEG/BMP and uncompressed DICOM files stay in the calling thread: measured on a
+2-core machine, a warm child adds ~10 ms to a 3-megapixel image, but a fresh one costs ~1.5 s
+of imports, and those formats have no decoder that can loop.
+
+`load_image_isolated` / `thumbnail_isolated` decide per file from its header and are what the
+GUI loader, the thumbnails and `predict` call. The shared pools (`shared_pool(name)`) are
+created on first use, per purpose, so thumbnails never queue in front of the shown image.
+"""
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import importlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cxrviewer.core.errors import ImageLoadError
+from cxrviewer.core.types import XrayImage
+
+log = logging.getLogger(__name__)
+
+DECODE_SECONDS_ENV = "CXRVIEWER_DECODE_SECONDS"
+DECODE_MEMORY_ENV = "CXRVIEWER_DECODE_MEMORY_MB"
+DEFAULT_DECODE_SECONDS = 20.0
+DEFAULT_CHILD_MEMORY = 4 * 2**30
+STARTUP_SECONDS = 120.0          # a fresh child's imports on a loaded machine, not counted in the deadline
+INLINE_MAX_PIXELS = 16_000_000   # larger rasters (and every TIFF) are decoded in a child
+POLL_SECONDS = 0.05
+HEADER_BYTES = 2**20
+_INLINE_RASTERS = ("PNG", "JPEG", "BMP")
+
+
+class DecodeCancelled(Exception):
+    """The caller gave up on this decode (a newer request superseded it); its child was stopped."""
+
+
+def decode_seconds() -> float:
+    """The per-image deadline: $CXRVIEWER_DECODE_SECONDS, else 20 s."""
+    raw = os.environ.get(DECODE_SECONDS_ENV, "").strip()
+    if raw:
+        try:
+            value = float(raw)
+            if value > 0:
+                return value
+        except ValueError:
+            pass
+        log.warning("ignoring invalid %s=%r", DECODE_SECONDS_ENV, raw)
+    return DEFAULT_DECODE_SECONDS
+
+
+def child_memory_bytes() -> int:
+    """Address space a child may add to its start-up size: $CXRVIEWER_DECODE_MEMORY_MB, else 4 GB."""
+    raw = os.environ.get(DECODE_MEMORY_ENV, "").strip()
+    if raw:
+        try:
+            value = int(float(raw) * 2**20)
+            if value > 0:
+                return value
+        except ValueError:
+            pass
+        log.warning("ignoring invalid %s=%r", DECODE_MEMORY_ENV, raw)
+    return DEFAULT_CHILD_MEMORY
+
+
+def timeout_message(seconds: float) -> str:
+    return f"decoding took longer than {seconds:g} s and was stopped"
+
+
+# ------------------------------------------------------------------------------ the child
+def _limit_address_space(extra: int) -> None:
+    """RLIMIT_AS = this process's current size + `extra`: a decoder that allocates without bound
+    gets a MemoryError (reported as "not enough memory") instead of taking the machine."""
+    try:
+        import resource
+
+        with open("/proc/self/status") as status:
+            size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        wanted = size + extra
+        if hard != resource.RLIM_INFINITY:
+            wanted = min(wanted, hard)
+        if soft == resource.RLIM_INFINITY or wanted < soft:
+            resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    except (ImportError, OSError, StopIteration, ValueError):
+        log.debug("no address-space limit in the decode child", exc_info=True)
+
+
+def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
+    """The child's loop: ("load", path, frame) / ("thumbnail", path, side) / ("ping",) / ("stop",)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C belongs to the parent
+    from cxrviewer.core import imaging
+    from cxrviewer.core import io as core_io
+
+    _limit_address_space(memory)
+    if setup:   # tests only: a hook named by the test that built this pool
+        module, _, name = setup.partition(":")
+        getattr(importlib.import_module(module), name)()
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind = message[0]
+        if kind == "stop":
+            return
+        try:
+            if kind == "ping":
+                import sys
+
+                conn.send(("pong", sorted(sys.modules)))
+            elif kind == "load":
+                _, raw_path, frame = message
+                image = core_io.load_image(os.fsdecode(raw_path), frame=frame)
+                pixels = np.ascontiguousarray(image.pixels, dtype=np.float32)
+                shell = dataclasses.replace(image, pixels=np.zeros((0, 0), np.float32))
+                conn.send(("image", shell, pixels.shape))
+                conn.send_bytes(memoryview(pixels).cast("B"))
+            elif kind == "thumbnail":
+                _, raw_path, side = message
+                conn.send(("thumbnail", imaging.thumbnail(core_io.load_image(os.fsdecode(raw_path)), side)))
+            else:
+                conn.send(("error", f"unknown request {kind!r}"))
+        except ImageLoadError as exc:
+            conn.send(("error", exc.reason))
+        except MemoryError:
+            conn.send(("error", "not enough memory to open this image"))
+        except (EOFError, OSError, BrokenPipeError):
+            return
+        except Exception as exc:  # noqa: BLE001 - one bad file must never end the child's loop
+            conn.send(("error", f"unexpected error while reading the file ({type(exc).__name__})"))
+
+
+# ------------------------------------------------------------------------------ the parent
+class _Child:
+    """One spawned decode process and its duplex pipe."""
+
+    def __init__(self, setup: str | None, memory: int) -> None:
+        context = multiprocessing.get_context("spawn")   # never fork a process that runs Qt
+        self.conn, child_end = context.Pipe(duplex=True)
+        self.process = context.Process(target=_child_main, args=(child_end, setup, memory),
+                                       name="cxrviewer-decode", daemon=True)
+        self.process.start()
+        child_end.close()   # else a dead child's end of the pipe is never seen
+        self.ready = False
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+            self.process.join(2.0)
+        except (OSError, ValueError, AssertionError):
+            pass
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(("stop",))
+        except (OSError, ValueError):
+            pass
+        self.process.join(0.5)
+        if self.process.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
+
+
+class _Abandoned(Exception):
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why   # "timeout", "cancelled", "died"
+
+
+class DecodePool:
+    """`load(path, frame)` in one of at most `workers` child processes, with a deadline.
+
+    Thread-safe: each caller thread takes an idle child (waits while all are busy) and gives it
+    back; a child that overran, died or was cancelled is killed and a fresh one started in its
+    place. `child_setup` ("module:function", called in each child after its imports) is a test
+    hook only.
+    """
+
+    def __init__(self, workers: int = 1, deadline_s: float | None = None, *,
+                 child_setup: str | None = None, memory_bytes: int | None = None) -> None:
+        self.workers = max(int(workers), 1)
+        self._deadline = deadline_s
+        self._setup = child_setup
+        self._memory = memory_bytes if memory_bytes is not None else child_memory_bytes()
+        self._cond = threading.Condition()
+        self._idle: list[_Child] = []
+        self._live = 0
+        self._closed = False
+        self.restarts = 0   # children replaced after a timeout, a crash or a cancel (for tests and the log)
+
+    @property
+    def deadline_s(self) -> float:
+        return self._deadline if self._deadline is not None else decode_seconds()
+
+    def warm(self) -> None:
+        """Start one child now (its imports take a second or two) if none is running."""
+        with self._cond:
+            if self._live == 0 and not self._closed:
+                self._idle.append(_Child(self._setup, self._memory))
+                self._live += 1
+
+    def load(self, path: str | os.PathLike[str], frame: int = 0,
+             cancelled: Callable[[], bool] | None = None) -> XrayImage:
+        """`core.io.load_image(path, frame)` in a child; ImageLoadError on failure or timeout."""
+        path = Path(path)
+        reply = self._call(path, ("load", os.fsencode(path), int(frame)), cancelled, receive_pixels=True)
+        shell, pixels = reply
+        return dataclasses.replace(shell, path=path, pixels=pixels)
+
+    def thumbnail(self, path: str | os.PathLike[str], side: int,
+                  cancelled: Callable[[], bool] | None = None) -> np.ndarray:
+        """`imaging.thumbnail(load_image(path), side)` (uint8, ≤ side²) computed in a child."""
+        path = Path(path)
+        return self._call(path, ("thumbnail", os.fsencode(path), int(side)), cancelled)
+
+    def ping(self) -> list[str]:
+        """The module names a child has imported (tests: no Qt, no TensorFlow)."""
+        return self._call(Path("ping"), ("ping",), None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._live -= len(idle)
+            self._cond.notify_all()
+        for child in idle:
+            child.stop()
+
+    # -- internals -----------------------------------------------------------------------
+    def _acquire(self, cancelled: Callable[[], bool] | None) -> _Child:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise DecodeCancelled("the decode pool has been closed")
+                if cancelled is not None and cancelled():
+                    raise DecodeCancelled("superseded before it started")
+                if self._idle:
+                    return self._idle.pop()
+                if self._live < self.workers:
+                    self._live += 1
+                    break
+                self._cond.wait(POLL_SECONDS)
+        try:
+            return _Child(self._setup, self._memory)
+        except BaseException:
+            with self._cond:
+                self._live -= 1
+                self._cond.notify_all()
+            raise
+
+    def _release(self, child: _Child, healthy: bool) -> None:
+        if healthy:
+            with self._cond:
+                if not self._closed:
+                    self._idle.append(child)
+                    self._cond.notify_all()
+                    return
+            child.stop()
+            with self._cond:
+                self._live -= 1
+            return
+        child.kill()
+        with self._cond:
+            self.restarts += 1
+            if self._closed:
+                self._live -= 1
+            else:   # replaced at once: its imports run while the caller reports the problem
+                try:
+                    self._idle.append(_Child(self._setup, self._memory))
+                except Exception:  # noqa: BLE001 - no replacement now; the next call starts one
+                    log.exception("could not start a replacement decode process")
+                    self._live -= 1
+            self._cond.notify_all()
+
+    def _wait(self, child: _Child, until: float, cancelled: Callable[[], bool] | None) -> None:
+        """Block until the child has something to say; raise _Abandoned past `until` or on cancel."""
+        while True:
+            if cancelled is not None and cancelled():
+                raise _Abandoned("cancelled")
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                raise _Abandoned("timeout")
+            try:
+                if child.conn.poll(min(POLL_SECONDS, remaining)):
+                    return
+            except (OSError, EOFError):
+                raise _Abandoned("died") from None
+            if not child.process.is_alive() and not child.conn.poll(0):
+                raise _Abandoned("died")
+
+    def _call(self, path: Path, request: tuple, cancelled: Callable[[], bool] | None,
+              receive_pixels: bool = False) -> Any:
+        child = self._acquire(cancelled)
+        healthy = False
+        try:
+            if not child.ready:
+                self._wait(child, time.monotonic() + STARTUP_SECONDS, cancelled)
+                kind, _pid = child.conn.recv()
+                child.ready = kind == "ready"
+            deadline = self.deadline_s
+            child.conn.send(request)
+            until = time.monotonic() + deadline
+            self._wait(child, until, cancelled)
+            reply = child.conn.recv()
+            if reply[0] == "error":
+                healthy = True
+                raise ImageLoadError(path, reply[1])
+            if receive_pixels:
+                _, shell, shape = reply
+                self._wait(child, until, cancelled)
+                pixels = np.frombuffer(child.conn.recv_bytes(), dtype=np.float32).reshape(shape)
+                healthy = True
+                return shell, pixels   # bytes-backed: read-only, as XrayImage wants
+            healthy = True
+            return reply[1]
+        except _Abandoned as abandoned:
+            if abandoned.why == "cancelled":
+                raise DecodeCancelled(str(path)) from None
+            if abandoned.why == "timeout":
+                log.warning("decoding %s took longer than %g s; its process was stopped", path, self.deadline_s)
+                raise ImageLoadError(path, timeout_message(self.deadline_s)) from None
+            log.warning("the decode process for %s ended unexpectedly (exit code %s)", path, child.process.exitcode)
+            raise ImageLoadError(path, "the decoder stopped unexpectedly while reading this file "
+                                       "(the file is probably corrupt)") from None
+        except (EOFError, OSError) as exc:
+            log.warning("lost the decode process for %s: %s", path, exc)
+            raise ImageLoadError(path, "the decoder stopped unexpectedly while reading this file "
+                                       "(the file is probably corrupt)") from None
+        finally:
+            self._release(child, healthy)
+
+
+# ------------------------------------------------------------------------------ routing
+def needs_isolation(path: str | os.PathLike[str]) -> bool:
+    """True when decoding `path` may loop or take a lot of memory: run it in a child process.
+
+    Decided from the header only: compressed or deflated DICOM pixel data, any TIFF, rasters
+    over INLINE_MAX_PIXELS, and anything whose header cannot be understood. Files refused by
+    the file system checks (missing, FIFO, device, too large) stay in the caller: load_image
+    refuses them at once, without reading.
+    """
+    from cxrviewer.core.io._common import has_dicom_preamble, max_file_bytes, open_regular, raster_format
+    from cxrviewer.core.io.raster import header_size
+
+    path = Path(path)
+    try:
+        with open_regular(path, max_file_bytes()) as handle:
+            head = handle.read(HEADER_BYTES)
+    except (ImageLoadError, OSError):
+        return False
+    fmt = raster_format(head)
+    if fmt is not None and not has_dicom_preamble(head):
+        if fmt not in _INLINE_RASTERS:
+            return True
+        dims = header_size(head, fmt)
+        return dims is None or dims[0] * dims[1] > INLINE_MAX_PIXELS
+    return _dicom_needs_isolation(path)
+
+
+def _dicom_needs_isolation(path: Path) -> bool:
+    from pydicom.uid import UID
+
+    from cxrviewer.core.io.dicom import frame_count, read_header, tag_value
+
+    try:
+        ds = read_header(path)
+        uid = UID(str(ds.file_meta.get("TransferSyntaxUID", "") or ""))
+        if not uid or not uid.is_transfer_syntax or uid.is_compressed or uid.is_deflated:
+            return True
+        rows, columns = int(tag_value(ds, "Rows", 0)), int(tag_value(ds, "Columns", 0))
+        return rows * columns * frame_count(ds) > INLINE_MAX_PIXELS
+    except ImageLoadError:
+        return False   # load_image reports the same header problem at once
+    except Exception:  # noqa: BLE001 - an odd header: let a child find out what it is
+        return True
+
+
+_SHARED: dict[str, DecodePool] = {}
+_SHARED_LOCK = threading.Lock()
+SHARED_WORKERS = {"view": 1, "thumbnails": 1, "predict": 2}
+
+
+def shared_pool(name: str) -> DecodePool:
+    """The process-wide pool for one purpose ("view", "thumbnails", "predict"), made on first use."""
+    with _SHARED_LOCK:
+        pool = _SHARED.get(name)
+        if pool is None:
+            pool = _SHARED[name] = DecodePool(SHARED_WORKERS.get(name, 1))
+        return pool
+
+
+def replace_shared_pool(name: str, pool: DecodePool | None) -> DecodePool | None:
+    """Install `pool` as the shared pool `name` (None: the default is made on next use); returns the old one."""
+    with _SHARED_LOCK:
+        old = _SHARED.pop(name, None)
+        if pool is not None:
+            _SHARED[name] = pool
+        return old
+
+
+@atexit.register
+def _close_shared_pools() -> None:
+    with _SHARED_LOCK:
+        pools = list(_SHARED.values())
+        _SHARED.clear()
+    for pool in pools:
+        pool.close()
+
+
+def load_image_isolated(path: str | os.PathLike[str], frame: int = 0, *, pool: DecodePool | str = "view",
+                        cancelled: Callable[[], bool] | None = None) -> XrayImage:
+    """`load_image(path, frame)`, in a child process when the file needs it (`needs_isolation`).
+
+    Raises ImageLoadError (a timeout included), or DecodeCancelled when `cancelled()` became
+    true while a child was decoding (that child is stopped).
+    """
+    from cxrviewer.core.io import load_image
+
+    if not needs_isolation(path):
+        return load_image(path, frame=frame)
+    chosen = shared_pool(pool) if isinstance(pool, str) else pool
+    return chosen.load(path, frame, cancelled)
+
+
+def thumbnail_isolated(path: str | os.PathLike[str], side: int, *, pool: DecodePool | str = "thumbnails",
+                       cancelled: Callable[[], bool] | None = None) -> np.ndarray:
+    """The default display of `path` at most `side` pixels long (uint8), risky files in a child."""
+    from cxrviewer.core.imaging import thumbnail
+    from cxrviewer.core.io import load_image
+
+    if not needs_isolation(path):
+        return thumbnail(load_image(path), side)
+    chosen = shared_pool(pool) if isinstance(pool, str) else pool
+    return chosen.thumbnail(path, side, cancelled)
