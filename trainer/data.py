@@ -203,7 +203,7 @@ def read_split(path: Path) -> list[Sample]:
                 for r in csv.DictReader(handle)]
 
 
-def cell_balanced_weights(samples: Sequence[Sample]) -> np.ndarray:
+def cell_balanced_weights(samples: Sequence[Sample], max_weight: float = 5.0) -> np.ndarray:
     """Per-sample weights giving every (source, label) cell the same total weight.
 
     With adult COVID-19 and adult normals next to pediatric normals and viral images, this
@@ -212,7 +212,14 @@ def cell_balanced_weights(samples: Sequence[Sample]) -> np.ndarray:
     """
     cells = Counter((s.source, s.label) for s in samples)
     raw = np.array([1.0 / cells[(s.source, s.label)] for s in samples], dtype=np.float64)
-    return (raw * len(samples) / raw.sum()).astype(np.float32) if len(samples) else raw.astype(np.float32)
+    if not len(samples):
+        return raw.astype(np.float32)
+    weights = raw * len(samples) / raw.sum()
+    # A cell of one or two images cannot be balanced: capped, so one image never weighs like fifty.
+    for _ in range(10):
+        capped = np.minimum(weights, max_weight)
+        weights = capped * len(samples) / capped.sum()
+    return np.minimum(weights, max_weight).astype(np.float32)
 
 
 def class_weights(labels: Sequence[int], n_classes: int) -> dict[int, float]:
