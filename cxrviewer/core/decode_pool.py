@@ -47,6 +47,7 @@ DEFAULT_CHILD_MEMORY = 4 * 2**30
 STARTUP_SECONDS = 120.0          # a fresh child's imports on a loaded machine, not counted in the deadline
 INLINE_MAX_PIXELS = 16_000_000   # larger rasters (and every TIFF) are decoded in a child
 POLL_SECONDS = 0.05
+CANCEL_GRACE_S = 1.0             # a superseded decode may finish within this; after it, its child is stopped
 HEADER_BYTES = 2**20
 _INLINE_RASTERS = ("PNG", "JPEG", "BMP")
 
@@ -301,10 +302,14 @@ class DecodePool:
                     self._live -= 1
             self._cond.notify_all()
 
-    def _wait(self, child: _Child, until: float, cancelled: Callable[[], bool] | None) -> None:
-        """Block until the child has something to say; raise _Abandoned past `until` or on cancel."""
+    def _wait(self, child: _Child, until: float, cancelled: Callable[[], bool] | None,
+              started: float | None = None) -> None:
+        """Block until the child has something to say; raise _Abandoned past `until`, or on
+        cancel (for a decode under way, only once it has run CANCEL_GRACE_S: a short decode is
+        let finish rather than paying for a fresh process)."""
         while True:
-            if cancelled is not None and cancelled():
+            if cancelled is not None and cancelled() and (
+                    started is None or time.monotonic() - started >= CANCEL_GRACE_S):
                 raise _Abandoned("cancelled")
             remaining = until - time.monotonic()
             if remaining <= 0:
@@ -317,26 +322,42 @@ class DecodePool:
             if not child.process.is_alive() and not child.conn.poll(0):
                 raise _Abandoned("died")
 
+    def _start(self, child: _Child, path: Path, cancelled: Callable[[], bool] | None) -> None:
+        """Wait for a fresh child's imports. Cancelled meanwhile: it is kept (still starting)."""
+        try:
+            self._wait(child, time.monotonic() + STARTUP_SECONDS, cancelled)
+            kind, _pid = child.conn.recv()
+        except _Abandoned as abandoned:
+            if abandoned.why == "cancelled":
+                self._release(child, True)
+                raise DecodeCancelled(str(path)) from None
+            self._release(child, False)
+            log.warning("a decode process did not start (%s)", abandoned.why)
+            raise ImageLoadError(path, "the image decoder could not be started") from None
+        except (EOFError, OSError):
+            self._release(child, False)
+            raise ImageLoadError(path, "the image decoder could not be started") from None
+        child.ready = kind == "ready"
+
     def _call(self, path: Path, request: tuple, cancelled: Callable[[], bool] | None,
               receive_pixels: bool = False) -> Any:
         child = self._acquire(cancelled)
+        if not child.ready:
+            self._start(child, path, cancelled)
         healthy = False
         try:
-            if not child.ready:
-                self._wait(child, time.monotonic() + STARTUP_SECONDS, cancelled)
-                kind, _pid = child.conn.recv()
-                child.ready = kind == "ready"
             deadline = self.deadline_s
             child.conn.send(request)
-            until = time.monotonic() + deadline
-            self._wait(child, until, cancelled)
+            started = time.monotonic()
+            until = started + deadline
+            self._wait(child, until, cancelled, started)
             reply = child.conn.recv()
             if reply[0] == "error":
                 healthy = True
                 raise ImageLoadError(path, reply[1])
             if receive_pixels:
                 _, shell, shape = reply
-                self._wait(child, until, cancelled)
+                self._wait(child, until, cancelled, started)
                 pixels = np.frombuffer(child.conn.recv_bytes(), dtype=np.float32).reshape(shape)
                 healthy = True
                 return shell, pixels   # bytes-backed: read-only, as XrayImage wants

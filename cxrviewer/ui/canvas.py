@@ -4,7 +4,9 @@ Like pyqtgraph's ImageItem, the canvas keeps the raw float pixels and the curren
 renders an 8-bit pixmap lazily through `imaging.apply_window`:
 
 * Rendering happens at a pyramid level matched to the zoom (area-averaged by powers of two),
-  so a 3000×3000 image shown at 25 % windows ~0.5 MP, not 9 MP, per update.
+  so a 3000×3000 image shown at 25 % windows ~0.5 MP, not 9 MP, per update. For a large image
+  the loader thread has built every level and the full range already (`core.pyramid`): the GUI
+  thread only windows a small ready array (a 100-megapixel image no longer stalls it).
 * Right-drag window changes are throttled to the paint rate: mouse moves only record the
   wanted window; a single-shot timer renders the newest one at most once per frame.
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -53,6 +54,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.imaging import apply_window, full_range_window
+from cxrviewer.core.pyramid import downsample, pyramid_of
 from cxrviewer.core.types import Window, XrayImage
 from cxrviewer.ui.corner_text import (
     CornerText,
@@ -220,7 +222,10 @@ class ImageCanvas(QGraphicsView):
             return
         height, width = image.shape
         self._root.setRect(QRectF(0, 0, width, height))
-        full = full_range_window(image.pixels)
+        pyramid = pyramid_of(image)   # built by the loader thread for a large image
+        if pyramid is not None:
+            self._levels = dict(pyramid.levels)
+        full = pyramid.full_window if pyramid is not None else full_range_window(image.pixels)
         self._min_width = max(full.width * 1e-3, 1e-6)
         if not keep:
             self._window = image.default_window
@@ -561,11 +566,8 @@ class ImageCanvas(QGraphicsView):
         if level == 1:
             return self._image.pixels
         cached = self._levels.get(level)
-        if cached is None:
-            height, width = self._image.shape
-            source = np.ascontiguousarray(self._image.pixels, dtype=np.float32)
-            size = (max(1, round(width / level)), max(1, round(height / level)))
-            cached = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+        if cached is None:   # no pyramid from the loader (a small image, or one set directly)
+            cached = downsample(self._image.pixels, self._image.shape, level)
             self._levels[level] = cached
         return cached
 

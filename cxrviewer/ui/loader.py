@@ -1,9 +1,12 @@
 """Load images and scan folders off the GUI thread; the newest request wins.
 
-One worker thread (a private QThreadPool with a single thread) runs `load_image`. Every
-request carries an id; a queued request superseded by a newer one is skipped before it
-starts, and a finished result whose id is stale is dropped, never shown. Results cross the
-thread boundary as frozen `XrayImage`s through queued signals.
+Both run on `core.concurrency.LatestWinsExecutor` (one lane each, one worker thread each):
+a queued request superseded by a newer one is skipped before it starts, a running one is told
+(a decode process busy with it is stopped), and a result whose request is stale is dropped,
+never shown. Risky files are decoded in a decode process with a time limit
+(`core.decode_pool`); the display pyramid of a large image is built on the worker thread
+(`core.pyramid`), so the GUI thread only windows a small ready array. What is left here is a
+thin Qt bridge: results cross to the GUI thread as frozen objects through queued signals.
 
 The DICOM tag listing of the shown file is read on the same thread right after its image
 (a 20,000-element header takes a quarter of a second to list) and arrives as a frozen
@@ -11,21 +14,25 @@ The DICOM tag listing of the shown file is read on the same thread right after i
 """
 from __future__ import annotations
 
+import itertools
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal
 
+from cxrviewer.core.concurrency import LatestWinsExecutor, Outcome, Ticket
+from cxrviewer.core.decode_pool import DecodeCancelled
 from cxrviewer.core.errors import CxrError, printable_name
+from cxrviewer.core.lru import LruCache
 from cxrviewer.core.types import XrayImage
 
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 4
+CACHE_BYTES = 1536 * 2**20   # four 100-megapixel images would be 1.6 GB of float32 pixels
+LANE = "image"
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,9 @@ def read_tag_listing(path: Path) -> TagListing:
         return TagListing(str(path), (), f"No DICOM tags: unexpected error ({type(exc).__name__})")
 
 
-class _LoadSignals(QObject):
+class _LoadBridge(QObject):
+    """Re-emits the executor's results on the GUI thread (queued connections)."""
+
     finished = Signal(int, object)          # request id, XrayImage
     # The path travels as a Python object: a Qt str drops the lone surrogates of an undecodable
     # file name (b"bad\xff.png" arrived as "bad.png"), so Problems named a file that is not there.
@@ -59,53 +68,41 @@ class _LoadSignals(QObject):
     tags = Signal(int, object)              # request id, TagListing
 
 
-class _LoadTask(QRunnable):
-    """Decode one image, then list its tags; `tags_only` when the image came from the cache."""
+def load_for_display(path: Path, frame: int, cancelled: Callable[[], bool] | None = None) -> XrayImage:
+    """Decode `path` (risky files in a decode process, with a deadline) and build its display
+    pyramid, all on the calling (worker) thread; raises CxrError or DecodeCancelled."""
+    from cxrviewer.core.decode_pool import load_image_isolated
+    from cxrviewer.core.pyramid import prepare_display
 
-    def __init__(self, loader: ImageLoader, request_id: int, path: Path, frame: int, tags_only: bool = False) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._loader = loader
-        self._signals = loader._signals
-        self._request_id = request_id
-        self._path = path
-        self._frame = frame
-        self._tags_only = tags_only
+    image = load_image_isolated(path, frame, pool="view", cancelled=cancelled)
+    prepare_display(image)
+    return image
 
-    @Slot()
-    def run(self) -> None:
-        if not self._loader.is_current(self._request_id):
-            return   # superseded while queued
-        if self._tags_only or self._load():
-            if self._loader.is_current(self._request_id):
-                self._signals.tags.emit(self._request_id, read_tag_listing(self._path))
 
-    def _load(self) -> bool:
-        try:
-            from cxrviewer.core.io import load_image
+def failure_message(path: Path, exc: BaseException) -> str:
+    """The one line shown for a load that raised `exc` (never raises itself)."""
+    if isinstance(exc, CxrError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return f"{printable_name(path.name)}: not enough memory to open this image"
+    log.error("unexpected error loading %s", path, exc_info=exc)
+    return f"{printable_name(path.name)}: unexpected error ({type(exc).__name__}: {exc})"
 
-            image = load_image(self._path, frame=self._frame)
-        except CxrError as exc:
-            self._signals.failed.emit(self._request_id, str(self._path), str(exc))
-        except MemoryError:
-            self._signals.failed.emit(
-                self._request_id, str(self._path),
-                f"{printable_name(self._path.name)}: not enough memory to open this image",
-            )
-        except Exception as exc:   # never let a bad file take the application down
-            log.exception("unexpected error loading %s", self._path)
-            self._signals.failed.emit(
-                self._request_id, str(self._path),
-                f"{printable_name(self._path.name)}: unexpected error ({type(exc).__name__}: {exc})",
-            )
-        else:
-            self._signals.finished.emit(self._request_id, image)
-            return True
-        return False
+
+def _image_bytes(image: XrayImage) -> int:
+    from cxrviewer.core.pyramid import pyramid_of
+
+    pyramid = pyramid_of(image)
+    return int(image.pixels.nbytes) + (pyramid.nbytes if pyramid is not None else 0)
 
 
 class ImageLoader(QObject):
-    """Asynchronous `load_image` with newest-wins semantics and a small LRU cache."""
+    """Asynchronous `load_image` with newest-wins semantics and a small LRU cache.
+
+    One `LatestWinsExecutor` lane ("image") on one worker thread: a request supersedes the
+    one before it (skipped if queued; if it is being decoded in a decode process, that process
+    is stopped). Decoded images are kept in an `LruCache` (CACHE_SIZE images, CACHE_BYTES).
+    """
 
     image_loaded = Signal(int, object)      # request id, XrayImage
     load_failed = Signal(int, object, str)  # request id, path (str, as os.fsdecode gave it), message
@@ -113,84 +110,104 @@ class ImageLoader(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _LoadSignals(self)
+        self._bridge = _LoadBridge(self)
         queued = Qt.ConnectionType.QueuedConnection
-        self._signals.finished.connect(self._on_task_finished, queued)
-        self._signals.failed.connect(self._on_task_failed, queued)
-        self._signals.tags.connect(self._on_task_tags, queued)
-        self._lock = threading.Lock()
-        self._latest = 0
-        self._cache: OrderedDict[tuple[str, int], XrayImage] = OrderedDict()
-        self._pending: dict[int, tuple[str, int]] = {}
-        self._tags: OrderedDict[str, TagListing] = OrderedDict()
+        self._bridge.finished.connect(self._on_bridge_finished, queued)
+        self._bridge.failed.connect(self._on_bridge_failed, queued)
+        self._bridge.tags.connect(self._on_bridge_tags, queued)
+        self._executor = LatestWinsExecutor(1, name="cxrviewer-loader", on_stale=self._on_stale_outcome)
+        self._images: LruCache[tuple[str, int], XrayImage] = LruCache(CACHE_SIZE, CACHE_BYTES, _image_bytes)
+        self._tags: LruCache[str, TagListing] = LruCache(CACHE_SIZE)
+        self._ids = itertools.count(1)
+        self._latest = 0                      # GUI thread only
+        self._closed = False
 
     def request(self, path: str | Path, frame: int = 0) -> int:
         """Ask for `path` (frame `frame`); returns the request id. Older requests go stale."""
         path = Path(path)
-        with self._lock:
-            self._latest += 1
-            request_id = self._latest
+        request_id = next(self._ids)
+        self._latest = request_id
         key = (str(path), frame)
-        cached = self._cache.get(key)
+        cached = self._images.get(key)
         if cached is not None:
-            self._cache.move_to_end(key)
+            self._executor.cancel(LANE)
             # Delivered through the event loop (queued) too, so callers see one code path.
-            self._signals.finished.emit(request_id, cached)
+            self._bridge.finished.emit(request_id, cached)
             listing = self._tags.get(str(path))
             if listing is not None:
-                self._signals.tags.emit(request_id, listing)
+                self._bridge.tags.emit(request_id, listing)
             else:
-                self._pool.start(_LoadTask(self, request_id, path, frame, tags_only=True))
+                self._submit(request_id, path, frame, tags_only=True)
             return request_id
-        for stale in [rid for rid in self._pending if rid < request_id - 16]:
-            del self._pending[stale]   # skipped tasks never report back
-        self._pending[request_id] = key
-        self._pool.start(_LoadTask(self, request_id, path, frame))
+        self._submit(request_id, path, frame, tags_only=False)
         return request_id
 
     def is_current(self, request_id: int) -> bool:
-        with self._lock:
-            return request_id == self._latest
+        return request_id == self._latest
 
     def cancel(self) -> None:
-        """Make every outstanding request stale."""
-        with self._lock:
-            self._latest += 1
+        """Make every outstanding request stale (a decode process busy with one is stopped)."""
+        self._latest = next(self._ids)
+        self._executor.cancel(LANE)
 
     def clear_cache(self) -> None:
-        self._cache.clear()
+        self._images.clear()
         self._tags.clear()
 
     def wait(self, msecs: int = 30000) -> bool:
-        return self._pool.waitForDone(msecs)
+        return self._executor.wait_idle(msecs / 1000.0)
 
     def shutdown(self) -> None:
+        self._closed = True
         self.cancel()
-        self._pool.clear()
-        self._pool.waitForDone(10000)
+        self._executor.shutdown(10.0)
 
-    def _on_task_finished(self, request_id: int, image: XrayImage) -> None:
-        key = self._pending.pop(request_id, None)
-        if key is not None:
-            self._cache[key] = image
-            self._cache.move_to_end(key)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+    def _submit(self, request_id: int, path: Path, frame: int, tags_only: bool) -> None:
+        if self._closed:
+            return   # the window is closing: nothing more is loaded
+        bridge = self._bridge
+
+        def job(ticket: Ticket) -> TagListing | None:
+            if not tags_only:
+                try:
+                    image = load_for_display(path, frame, ticket.cancelled)
+                except DecodeCancelled:
+                    return None
+                except BaseException as exc:  # noqa: BLE001 - never let a bad file take the application down
+                    if not isinstance(exc, Exception):
+                        raise
+                    if not ticket.cancelled():
+                        bridge.failed.emit(request_id, str(path), failure_message(path, exc))
+                    return None
+                self._images.put((str(path), frame), image)   # cached even when superseded meanwhile
+                if ticket.cancelled():
+                    return None
+                bridge.finished.emit(request_id, image)
+            if ticket.cancelled():
+                return None
+            listing = read_tag_listing(path)
+            self._tags.put(listing.path, listing)
+            return listing
+
+        def delivered(outcome: Outcome) -> None:
+            if isinstance(outcome.value, TagListing):
+                bridge.tags.emit(request_id, outcome.value)
+
+        self._executor.submit(LANE, job, on_done=delivered)
+
+    def _on_stale_outcome(self, outcome: Outcome) -> None:
+        if isinstance(outcome.value, TagListing):
+            self._tags.put(outcome.value.path, outcome.value)
+
+    def _on_bridge_finished(self, request_id: int, image: XrayImage) -> None:
         if self.is_current(request_id):
             self.image_loaded.emit(request_id, image)
 
-    def _on_task_tags(self, request_id: int, listing: TagListing) -> None:
-        self._tags[listing.path] = listing
-        self._tags.move_to_end(listing.path)
-        while len(self._tags) > CACHE_SIZE:
-            self._tags.popitem(last=False)
+    def _on_bridge_tags(self, request_id: int, listing: TagListing) -> None:
         if self.is_current(request_id):
             self.tags_ready.emit(request_id, listing)
 
-    def _on_task_failed(self, request_id: int, path: str, message: str) -> None:
-        self._pending.pop(request_id, None)
+    def _on_bridge_failed(self, request_id: int, path: str, message: str) -> None:
         if self.is_current(request_id):
             self.load_failed.emit(request_id, path, message)
 
@@ -198,39 +215,14 @@ class ImageLoader(QObject):
 # ------------------------------------------------------------------------------- scanning
 @dataclass(frozen=True)
 class ScanResult:
-    """What opening some paths found: image files in browser order, grouped for the tree."""
+    """What opening some paths found: image files in browser order, grouped for the tree, and
+    the files that cannot be opened with why (from their header: `core.io.header_problem`)."""
 
     request_id: int
     requested: tuple[Path, ...]
     entries: tuple[object, ...]          # BrowserEntry, in display order
     error: str = ""
-
-
-class _ScanSignals(QObject):
-    finished = Signal(object)             # ScanResult
-
-
-class _ScanTask(QRunnable):
-    def __init__(self, scanner: FolderScanner, request_id: int, paths: tuple[Path, ...]) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._scanner = scanner
-        self._signals = scanner._signals
-        self._request_id = request_id
-        self._paths = paths
-
-    @Slot()
-    def run(self) -> None:
-        if not self._scanner.is_current(self._request_id):
-            return
-        try:
-            entries = tuple(scan_paths(self._paths))
-        except Exception as exc:   # a broken folder must not take the viewer down
-            log.exception("scanning %s failed", self._paths)
-            result = ScanResult(self._request_id, self._paths, (), f"cannot list the files ({exc})")
-        else:
-            result = ScanResult(self._request_id, self._paths, entries)
-        self._signals.finished.emit(result)
+    problems: tuple[tuple[Path, str], ...] = ()   # (path, one-line message), in display order
 
 
 def scan_paths(paths: Sequence[Path]) -> list[object]:
@@ -253,37 +245,72 @@ def scan_paths(paths: Sequence[Path]) -> list[object]:
         return [BrowserEntry(path=f, label=f.name) for f in files]
 
 
+def scan_problems(entries: Sequence[object], cancelled: Callable[[], bool] = lambda: False) -> list[tuple[Path, str]]:
+    """(path, message) for each entry that cannot be opened, known from its stat and header alone:
+    unreadable, FIFO, device, link loop, over the size cap or pixel limit, corrupt header, not an
+    image. Decode-time problems are added when the file is visited."""
+    from cxrviewer.core.io import header_problem
+
+    found: list[tuple[Path, str]] = []
+    for entry in entries:
+        if cancelled():
+            break
+        path = entry.path   # type: ignore[attr-defined]
+        message = header_problem(path)
+        if message is not None:
+            found.append((path, message))
+    return found
+
+
+class _ScanBridge(QObject):
+    finished = Signal(object)             # ScanResult
+
+
 class FolderScanner(QObject):
-    """Runs `scan_paths` on its own worker thread (so it never queues behind a decode)."""
+    """Runs `scan_paths` + `scan_problems` on its own worker thread (never behind a decode)."""
 
     scanned = Signal(object)              # ScanResult of the newest request
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _ScanSignals(self)
-        self._signals.finished.connect(self._on_task_finished, Qt.ConnectionType.QueuedConnection)
-        self._lock = threading.Lock()
+        self._bridge = _ScanBridge(self)
+        self._bridge.finished.connect(self._on_bridge_finished, Qt.ConnectionType.QueuedConnection)
+        self._executor = LatestWinsExecutor(1, name="cxrviewer-scanner")
+        self._ids = itertools.count(1)
         self._latest = 0
+        self._closed = False
 
     def request(self, paths: Sequence[Path]) -> int:
-        with self._lock:
-            self._latest += 1
-            request_id = self._latest
-        self._pool.start(_ScanTask(self, request_id, tuple(Path(p) for p in paths)))
+        request_id = next(self._ids)
+        self._latest = request_id
+        if self._closed:
+            return request_id
+        requested = tuple(Path(p) for p in paths)
+        bridge = self._bridge
+
+        def job(ticket: Ticket) -> None:
+            try:
+                entries = tuple(scan_paths(requested))
+                problems = tuple(scan_problems(entries, ticket.cancelled))
+            except Exception as exc:   # a broken folder must not take the viewer down
+                log.exception("scanning %s failed", requested)
+                result = ScanResult(request_id, requested, (), f"cannot list the files ({exc})")
+            else:
+                result = ScanResult(request_id, requested, entries, problems=problems)
+            if not ticket.cancelled():
+                bridge.finished.emit(result)
+
+        self._executor.submit("scan", job)
         return request_id
 
     def is_current(self, request_id: int) -> bool:
-        with self._lock:
-            return request_id == self._latest
+        return request_id == self._latest
 
     def shutdown(self) -> None:
-        with self._lock:
-            self._latest += 1
-        self._pool.clear()
-        self._pool.waitForDone(10000)
+        self._closed = True
+        self._latest = next(self._ids)
+        self._executor.shutdown(10.0)
 
-    def _on_task_finished(self, result: ScanResult) -> None:
+    def _on_bridge_finished(self, result: ScanResult) -> None:
         if self.is_current(result.request_id):
             self.scanned.emit(result)

@@ -626,9 +626,26 @@ class MainWindow(QMainWindow):
         self._entries = entries
         self.loader.clear_cache()
         self.study_dock.tree.set_entries(entries)
+        failed = self._report_scan_problems(result.problems)
         self.images_opened.emit(self.image_paths())
         self._advance_on_failure = True
-        self.show_index(0)
+        self.show_index(next((i for i in range(len(entries)) if i not in failed), 0))
+
+    def _report_scan_problems(self, problems: tuple[tuple[Path, str], ...]) -> set[int]:
+        """Every file the folder scan found unopenable goes to Problems now (not when visited)."""
+        messages = dict(problems)
+        failed: set[int] = set()
+        for index, entry in enumerate(self._entries):
+            message = messages.get(entry.path)
+            if message is not None:
+                self.problems_dock.add_problem(Problem(entry.path, message))
+                self.study_dock.tree.mark_failed(index, message)
+                failed.add(index)
+        if failed:
+            count = len(self.problems_dock.problems())
+            self.notice.show_notice(f"{len(failed)} of {len(self._entries)} files cannot be opened"
+                                    f"  ({count} problem{'s' if count != 1 else ''})")
+        return failed
 
     def _on_loading_timer_timeout(self) -> None:
         path = self.current_path()

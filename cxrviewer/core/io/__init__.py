@@ -135,7 +135,7 @@ def estimated_load_bytes(path: str | os.PathLike[str]) -> int:
     return 2 * size + PEAK_BYTES_PER_PIXEL * pixels
 
 
-SCAN_HEAD_BYTES = 2**20
+SCAN_HEAD_BYTES = 64 * 2**10   # enough for every raster header and a DICOM preamble
 SCAN_FULL_LOAD_BYTES = 4 * 2**20   # unrecognised content up to this size is tried as load_image would
 SCAN_TIFF_BYTES = 64 * 2**20       # a TIFF whose first IFD is not in the head is read up to this size
 
