@@ -10,13 +10,17 @@ child an address-space limit (`$CXRVIEWER_DECODE_MEMORY_MB` above its start-up s
 4 GB); a child past its deadline is killed and replaced, and the caller gets one line:
 "<file>: decoding took longer than 20 s and was stopped".
 
-Small PNG/JPEG/BMP and uncompressed DICOM files stay in the calling thread: measured on a
-2-core machine, a warm child adds ~10 ms to a 3-megapixel image, but a fresh one costs ~1.5 s
-of imports, and those formats have no decoder that can loop.
+PNG/JPEG/BMP files of at most 16 megapixels stay in the calling thread: OpenCV decodes them
+without holding the interpreter lock and cannot loop on them, and a fresh child costs
+0.5–1.5 s of imports. Every DICOM file goes to a child (see `needs_isolation`).
 
 `load_image_isolated` / `thumbnail_isolated` decide per file from its header and are what the
-GUI loader, the thumbnails and `predict` call. The shared pools (`shared_pool(name)`) are
-created on first use, per purpose, so thumbnails never queue in front of the shown image.
+GUI loader, the thumbnails and `predict` call; `scan_headers` runs a folder's header scan
+(grouping and Problems) in a child too. The shared pools (`shared_pool(name)`) are created on
+first use, per purpose, so thumbnails and scans never queue in front of the shown image.
+
+A decode superseded by a newer request may finish within CANCEL_GRACE_S (its image is still
+cached); after that its child is stopped and replaced.
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ DEFAULT_CHILD_MEMORY = 4 * 2**30
 STARTUP_SECONDS = 120.0          # a fresh child's imports on a loaded machine, not counted in the deadline
 INLINE_MAX_PIXELS = 16_000_000   # larger rasters (and every TIFF) are decoded in a child
 POLL_SECONDS = 0.05
+SCAN_SECONDS_PER_FILE = 0.5      # a folder scan's deadline: the decode deadline plus this per file
 CANCEL_GRACE_S = 1.0             # a superseded decode may finish within this; after it, its child is stopped
 HEADER_BYTES = 2**20
 _INLINE_RASTERS = ("PNG", "JPEG", "BMP")
@@ -140,6 +145,13 @@ def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
                 shell = dataclasses.replace(image, pixels=np.zeros((0, 0), np.float32))
                 conn.send(("image", shell, pixels.shape))
                 conn.send_bytes(memoryview(pixels).cast("B"))
+            elif kind == "scan":
+                from cxrviewer.core.study import group_images
+
+                paths = [Path(os.fsdecode(raw)) for raw in message[1]]
+                problems = [(i, text) for i, path in enumerate(paths)
+                            if (text := core_io.header_problem(path)) is not None]
+                conn.send(("scan", (group_images(paths), problems)))
             elif kind == "thumbnail":
                 _, raw_path, side = message
                 conn.send(("thumbnail", imaging.thumbnail(core_io.load_image(os.fsdecode(raw_path)), side)))
@@ -243,6 +255,13 @@ class DecodePool:
         path = Path(path)
         return self._call(path, ("thumbnail", os.fsencode(path), int(side)), cancelled)
 
+    def scan(self, paths: list[Path], cancelled: Callable[[], bool] | None = None) -> tuple[Any, list[tuple[int, str]]]:
+        """A folder's header scan in a child: (`core.study.group_images(paths)`, [(index,
+        `header_problem` message)]). The deadline grows with the number of files."""
+        deadline = self.deadline_s + SCAN_SECONDS_PER_FILE * len(paths)
+        request = ("scan", [os.fsencode(p) for p in paths])
+        return self._call(Path(paths[0]) if paths else Path("."), request, cancelled, deadline_s=deadline)
+
     def ping(self) -> list[str]:
         """The module names a child has imported (tests: no Qt, no TensorFlow)."""
         return self._call(Path("ping"), ("ping",), None)
@@ -340,13 +359,13 @@ class DecodePool:
         child.ready = kind == "ready"
 
     def _call(self, path: Path, request: tuple, cancelled: Callable[[], bool] | None,
-              receive_pixels: bool = False) -> Any:
+              receive_pixels: bool = False, deadline_s: float | None = None) -> Any:
         child = self._acquire(cancelled)
         if not child.ready:
             self._start(child, path, cancelled)
         healthy = False
+        deadline = deadline_s if deadline_s is not None else self.deadline_s
         try:
-            deadline = self.deadline_s
             child.conn.send(request)
             started = time.monotonic()
             until = started + deadline
@@ -367,8 +386,8 @@ class DecodePool:
             if abandoned.why == "cancelled":
                 raise DecodeCancelled(str(path)) from None
             if abandoned.why == "timeout":
-                log.warning("decoding %s took longer than %g s; its process was stopped", path, self.deadline_s)
-                raise ImageLoadError(path, timeout_message(self.deadline_s)) from None
+                log.warning("decoding %s took longer than %g s; its process was stopped", path, deadline)
+                raise ImageLoadError(path, timeout_message(deadline)) from None
             log.warning("the decode process for %s ended unexpectedly (exit code %s)", path, child.process.exitcode)
             raise ImageLoadError(path, "the decoder stopped unexpectedly while reading this file "
                                        "(the file is probably corrupt)") from None
@@ -382,12 +401,13 @@ class DecodePool:
 
 # ------------------------------------------------------------------------------ routing
 def needs_isolation(path: str | os.PathLike[str]) -> bool:
-    """True when decoding `path` may loop or take a lot of memory: run it in a child process.
+    """True unless `path` is a PNG, JPEG or BMP of at most INLINE_MAX_PIXELS (from its header).
 
-    Decided from the header only: compressed or deflated DICOM pixel data, any TIFF, rasters
-    over INLINE_MAX_PIXELS, and anything whose header cannot be understood. Files refused by
-    the file system checks (missing, FIFO, device, too large) stay in the caller: load_image
-    refuses them at once, without reading.
+    Every DICOM file goes to a child: compressed pixel data can loop, and even a plain one can
+    hold 100,000 sequence items that pure-Python parsing turns into seconds of GIL held by the
+    loader thread (measured: 100–160 ms GUI-thread gaps while one was read in-process). Files
+    refused by the file-system checks (missing, FIFO, device, too large) stay in the caller:
+    load_image refuses them at once, without reading.
     """
     from cxrviewer.core.io._common import has_dicom_preamble, max_file_bytes, open_regular, raster_format
     from cxrviewer.core.io.raster import header_size
@@ -399,39 +419,20 @@ def needs_isolation(path: str | os.PathLike[str]) -> bool:
     except (ImageLoadError, OSError):
         return False
     fmt = raster_format(head)
-    if fmt is not None and not has_dicom_preamble(head):
-        if fmt not in _INLINE_RASTERS:
-            return True
-        dims = header_size(head, fmt)
-        return dims is None or dims[0] * dims[1] > INLINE_MAX_PIXELS
-    return _dicom_needs_isolation(path)
-
-
-def _dicom_needs_isolation(path: Path) -> bool:
-    from pydicom.uid import UID
-
-    from cxrviewer.core.io.dicom import frame_count, read_header, tag_value
-
-    try:
-        ds = read_header(path)
-        uid = UID(str(ds.file_meta.get("TransferSyntaxUID", "") or ""))
-        if not uid or not uid.is_transfer_syntax or uid.is_compressed or uid.is_deflated:
-            return True
-        rows, columns = int(tag_value(ds, "Rows", 0)), int(tag_value(ds, "Columns", 0))
-        return rows * columns * frame_count(ds) > INLINE_MAX_PIXELS
-    except ImageLoadError:
-        return False   # load_image reports the same header problem at once
-    except Exception:  # noqa: BLE001 - an odd header: let a child find out what it is
+    if fmt not in _INLINE_RASTERS or has_dicom_preamble(head):
         return True
+    dims = header_size(head, fmt)
+    return dims is None or dims[0] * dims[1] > INLINE_MAX_PIXELS
 
 
 _SHARED: dict[str, DecodePool] = {}
 _SHARED_LOCK = threading.Lock()
-SHARED_WORKERS = {"view": 1, "thumbnails": 1, "predict": 2}
+SHARED_WORKERS = {"view": 1, "background": 1, "predict": 2}
 
 
 def shared_pool(name: str) -> DecodePool:
-    """The process-wide pool for one purpose ("view", "thumbnails", "predict"), made on first use."""
+    """The process-wide pool for one purpose, made on first use: "view" (the shown image),
+    "background" (thumbnails and folder scans), "predict" (its two loader threads)."""
     with _SHARED_LOCK:
         pool = _SHARED.get(name)
         if pool is None:
@@ -472,7 +473,7 @@ def load_image_isolated(path: str | os.PathLike[str], frame: int = 0, *, pool: D
     return chosen.load(path, frame, cancelled)
 
 
-def thumbnail_isolated(path: str | os.PathLike[str], side: int, *, pool: DecodePool | str = "thumbnails",
+def thumbnail_isolated(path: str | os.PathLike[str], side: int, *, pool: DecodePool | str = "background",
                        cancelled: Callable[[], bool] | None = None) -> np.ndarray:
     """The default display of `path` at most `side` pixels long (uint8), risky files in a child."""
     from cxrviewer.core.imaging import thumbnail
@@ -482,3 +483,11 @@ def thumbnail_isolated(path: str | os.PathLike[str], side: int, *, pool: DecodeP
         return thumbnail(load_image(path), side)
     chosen = shared_pool(pool) if isinstance(pool, str) else pool
     return chosen.thumbnail(path, side, cancelled)
+
+
+def scan_headers(paths: list[Path], *, pool: DecodePool | str = "background",
+                 cancelled: Callable[[], bool] | None = None) -> tuple[Any, list[tuple[int, str]]]:
+    """(`core.study.group_images(paths)`, [(index, header problem)]) computed in a child process,
+    so a folder of pathological headers never holds the GUI process's interpreter lock."""
+    chosen = shared_pool(pool) if isinstance(pool, str) else pool
+    return chosen.scan(list(paths), cancelled)

@@ -225,40 +225,45 @@ class ScanResult:
     problems: tuple[tuple[Path, str], ...] = ()   # (path, one-line message), in display order
 
 
-def scan_paths(paths: Sequence[Path]) -> list[object]:
-    """Expand folders (recursively) and group the files by patient/study/series.
+def scan_paths(paths: Sequence[Path], cancelled: Callable[[], bool] | None = None
+               ) -> tuple[list[object], list[tuple[Path, str]]]:
+    """Expand folders (recursively), group the files by patient/study/series, and find the files
+    whose stat or header already says they cannot be opened (`core.io.header_problem`).
 
-    Grouping reads DICOM headers; if it fails, the files are listed flat instead.
+    The header reading runs in a child process (`core.decode_pool.scan_headers`), so pathological
+    headers never hold this process's interpreter lock; if that fails or overruns its deadline,
+    the files are listed flat and only the file-system checks are made here.
     """
+    from cxrviewer.core.decode_pool import DecodeCancelled, scan_headers
     from cxrviewer.core.io import find_images
-    from cxrviewer.ui.study_browser import BrowserEntry, entries_from_paths
+    from cxrviewer.ui.study_browser import BrowserEntry, entries_from_tree
 
     # A link that cannot be followed (a loop, a missing target) stays listed: opening it puts
     # the reason in Problems, where dropping it here left no trace.
     files = [f for f in find_images(paths) if f.exists() or f.is_symlink()]
     if not files:
-        return []
+        return [], []
     try:
-        return list(entries_from_paths(files))
+        tree, found = scan_headers(files, cancelled=cancelled)
+        return list(entries_from_tree(tree)), [(files[i], message) for i, message in found]
+    except DecodeCancelled:
+        return [], []
     except Exception:
-        log.exception("grouping %d files failed; listing them flat", len(files))
-        return [BrowserEntry(path=f, label=f.name) for f in files]
+        log.exception("reading the headers of %d files failed; listing them flat", len(files))
+    return [BrowserEntry(path=f, label=f.name) for f in files], file_problems(files)
 
 
-def scan_problems(entries: Sequence[object], cancelled: Callable[[], bool] = lambda: False) -> list[tuple[Path, str]]:
-    """(path, message) for each entry that cannot be opened, known from its stat and header alone:
-    unreadable, FIFO, device, link loop, over the size cap or pixel limit, corrupt header, not an
-    image. Decode-time problems are added when the file is visited."""
-    from cxrviewer.core.io import header_problem
+def file_problems(files: Sequence[Path]) -> list[tuple[Path, str]]:
+    """(path, message) for the files the file system alone refuses (no reading)."""
+    from cxrviewer.core.errors import ImageLoadError
+    from cxrviewer.core.io._common import max_file_bytes, regular_file_stat
 
     found: list[tuple[Path, str]] = []
-    for entry in entries:
-        if cancelled():
-            break
-        path = entry.path   # type: ignore[attr-defined]
-        message = header_problem(path)
-        if message is not None:
-            found.append((path, message))
+    for path in files:
+        try:
+            regular_file_stat(path, max_file_bytes())
+        except ImageLoadError as exc:
+            found.append((path, str(exc)))
     return found
 
 
@@ -267,7 +272,7 @@ class _ScanBridge(QObject):
 
 
 class FolderScanner(QObject):
-    """Runs `scan_paths` + `scan_problems` on its own worker thread (never behind a decode)."""
+    """Runs `scan_paths` on its own worker thread (never behind a decode)."""
 
     scanned = Signal(object)              # ScanResult of the newest request
 
@@ -290,13 +295,12 @@ class FolderScanner(QObject):
 
         def job(ticket: Ticket) -> None:
             try:
-                entries = tuple(scan_paths(requested))
-                problems = tuple(scan_problems(entries, ticket.cancelled))
+                entries, problems = scan_paths(requested, ticket.cancelled)
             except Exception as exc:   # a broken folder must not take the viewer down
                 log.exception("scanning %s failed", requested)
                 result = ScanResult(request_id, requested, (), f"cannot list the files ({exc})")
             else:
-                result = ScanResult(request_id, requested, entries, problems=problems)
+                result = ScanResult(request_id, requested, tuple(entries), problems=tuple(problems))
             if not ticket.cancelled():
                 bridge.finished.emit(result)
 

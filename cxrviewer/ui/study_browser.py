@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
@@ -21,6 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.ui.thumbnails import ThumbnailLoader
+
+if TYPE_CHECKING:
+    from cxrviewer.core.study import StudyTree
 
 INDEX_ROLE = Qt.ItemDataRole.UserRole
 ICON_SIDE = 32
@@ -229,7 +233,11 @@ def entries_from_paths(paths: list[Path]) -> list[BrowserEntry]:
     """
     from cxrviewer.core.study import group_images
 
-    tree = group_images(paths)
+    return entries_from_tree(group_images(paths))
+
+
+def entries_from_tree(tree: StudyTree) -> list[BrowserEntry]:
+    """Browser entries in display order from a grouped `StudyTree` (made in a scan process)."""
     entries: list[BrowserEntry] = []
     for p_number, patient in enumerate(tree.patients):
         patient_key = f"p{p_number}:{patient.patient_id}:{patient.name}"

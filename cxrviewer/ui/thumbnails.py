@@ -1,6 +1,6 @@
 """Study-browser thumbnails, decoded on their own low-priority thread and cached by file.
 
-Risky files (compressed DICOM, TIFF, huge rasters) are decoded in the "thumbnails" decode
+Risky files (compressed DICOM, TIFF, huge rasters) are decoded in the "background" decode
 process (`core.decode_pool`), which returns only the small picture, under the same time limit
 as the viewer's own decode.
 
@@ -52,7 +52,7 @@ def thumbnail_picture(path: Path, side: int = THUMBNAIL_SIDE,
     from cxrviewer.core.decode_pool import DecodeCancelled, thumbnail_isolated
 
     try:
-        return gray_qimage(thumbnail_isolated(path, side, pool="thumbnails", cancelled=cancelled))
+        return gray_qimage(thumbnail_isolated(path, side, pool="background", cancelled=cancelled))
     except DecodeCancelled:
         raise
     except Exception:   # an unreadable file simply has no thumbnail; the loader reports it

@@ -147,7 +147,7 @@ def test_thumbnails_of_risky_files_come_from_a_child(pool, tmp_path) -> None:
     assert np.array_equal(bounded(lambda: thumbnail_isolated(path, 32, pool=pool)), expected)
 
 
-def test_routing_sends_compressed_tiff_and_huge_files_to_a_child_and_keeps_cheap_ones(tmp_path) -> None:
+def test_routing_sends_dicom_tiff_and_huge_files_to_a_child_and_keeps_small_png_jpeg_bmp(tmp_path) -> None:
     png = tmp_path / "small.png"
     png.write_bytes(encode(".png", (chest_pixels() >> 4).astype(np.uint8)))
     tiff = tmp_path / "small.tif"
@@ -157,8 +157,10 @@ def test_routing_sends_compressed_tiff_and_huge_files_to_a_child_and_keeps_cheap
     plain_path = save(plain, tmp_path / "plain.dcm")
     big_header = tmp_path / "big_header.png"   # a PNG header claiming 20000 × 20000
     big_header.write_bytes(hostile2_png_header(20000, 20000))
-    assert not needs_isolation(png) and not needs_isolation(plain_path)
+    assert not needs_isolation(png)
     assert needs_isolation(tiff) and needs_isolation(big_header)
+    assert needs_isolation(plain_path)   # every DICOM: even plain ones can hold item bombs
+    assert needs_isolation(hostile2.plain_item_bomb(tmp_path, items=10))
     assert needs_isolation(hostile2.rle_valid(tmp_path)) and needs_isolation(hostile2.jp2_valid(tmp_path))
     assert needs_isolation(hostile2.deflated_item_bomb(tmp_path, items=10))
     if hasattr(os, "mkfifo"):
@@ -183,3 +185,18 @@ def test_load_image_isolated_gives_the_same_image_either_way(pool, tmp_path) -> 
     rle = hostile2.rle_valid(tmp_path)
     for path in (png, rle):
         assert np.array_equal(bounded(lambda p=path: load_image_isolated(p, pool=pool)).pixels, load_image(path).pixels)
+
+
+def test_a_folder_header_scan_in_a_child_groups_and_finds_problems(pool, tmp_path) -> None:
+    from cxrviewer.core.study import group_images
+
+    good = hostile2.rle_valid(tmp_path)
+    bomb = hostile2.plain_item_bomb(tmp_path)
+    junk = tmp_path / "notes.png"
+    junk.write_bytes(b"just text, not an image")
+    files = [good, bomb, junk]
+    tree, problems = bounded(lambda: pool.scan(files))
+    assert tree == group_images(files)
+    found = dict(problems)
+    assert set(found) == {1, 2}, problems
+    assert found[1].startswith("plain_items.dcm: ") and found[2].startswith("notes.png: ")

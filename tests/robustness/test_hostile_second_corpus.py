@@ -254,9 +254,11 @@ def test_gui_folder_scan_keeps_a_symlink_loop_so_it_can_be_reported(tmp_path: Pa
 
     link = hostile2.symlink_loop(tmp_path)
     pipe = hostile2.fifo(tmp_path)
-    entries = bounded(lambda: scan_paths([tmp_path]), release=pipe)
+    entries, problems = bounded(lambda: scan_paths([tmp_path]), release=pipe)
     listed = {getattr(entry, "path", None) for entry in entries}
     assert link in listed and pipe in listed, entries
+    found = dict(problems)   # and the scan already says why neither can be opened
+    assert "symbolic link loop" in found[link] and "named pipe (FIFO)" in found[pipe], problems
 
 
 def test_cli_output_and_screenshot_errors_escape_file_names(tmp_path: Path, capsys, log_dir) -> None:
