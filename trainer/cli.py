@@ -59,7 +59,13 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         time_budget_min=args.time_budget_min,
         strategy=args.strategy,
         mixed_precision=args.mixed_precision,
-        augment=AugmentConfig(horizontal_flip=args.hflip),
+        augment=AugmentConfig(horizontal_flip=args.hflip, acquisition=args.acquisition),
+        label_smoothing=args.label_smoothing,
+        init_from=args.init_from,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        operating_rule=args.operating_rule,
     )
 
 
@@ -85,7 +91,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-per-class", type=int, default=None, help="cap per label within each source")
     p.add_argument("--split-from", default="",
                    help="split.csv of an earlier run: images in it keep their split (use with --weights RUN/final.keras)")
-    p.add_argument("--balance", choices=["class", "source_label"], default=None,
+    p.add_argument("--balance", choices=["class", "source_label", "group_label"], default=None,
                    help="class weights (default) or equal weight per (source, label) cell (covid3 default)")
     p.add_argument("--expected-size", type=int, default=None,
                    help="report and exclude images that are not SIZE x SIZE (integrity pass)")
@@ -93,6 +99,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default")
     p.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16 (measure first)")
     p.add_argument("--hflip", action="store_true", help="allow horizontal flips (off: anatomy is not symmetric)")
+    p.add_argument("--acquisition", action="store_true",
+                   help="acquisition augmentation: gamma/contrast curves, blur/sharpen, noise, JPEG, crops")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--init-from", default="", help="a trained .keras of the same architecture: all weights start from it")
+    p.add_argument("--optimizer", choices=["adam", "adamw"], default="adam")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="adamw only")
+    p.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau",
+                   help="constant rate reduced on plateau, or linear warm-up then cosine decay")
+    p.add_argument("--operating-rule", default="youden",
+                   help="youden | sensitivity:0.95 (threshold fitted on validation after temperature scaling)")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir with its saved config")
 
 

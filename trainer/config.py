@@ -33,7 +33,7 @@ class TrainConfig:
     max_per_class: int | None = None            # cap per label within each source (quick runs, tests)
     split_from: str = ""                        # a split.csv whose assignments images keep (no leakage
                                                 # when starting from another run's backbone)
-    balance: str = "class"                      # class | source_label (see data.cell_balanced_weights)
+    balance: str = "class"                      # class | source_label | group_label (see trainer.data)
     time_budget_min: float | None = None        # stop a stage cleanly when the budget is spent
     strategy: str = "default"                   # default | mirrored | multiworker
     mixed_precision: bool = False

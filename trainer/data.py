@@ -222,6 +222,37 @@ def cell_balanced_weights(samples: Sequence[Sample], max_weight: float = 5.0) ->
     return np.minimum(weights, max_weight).astype(np.float32)
 
 
+PEDIATRIC_SOURCES = frozenset({"chest_xray"})   # the Guangzhou set: children aged 1-5
+
+
+def age_group(source: str) -> str:
+    return "pediatric" if source in PEDIATRIC_SOURCES else "adult"
+
+
+def group_balanced_weights(samples: Sequence[Sample], max_weight: float = 5.0) -> np.ndarray:
+    """Equal total weight per (age group, label) cell, shared equally by the sources inside it.
+
+    Balancing (source, label) cells still leaves "adult" carrying more COVID-19 than NORMAL when
+    COVID-19 comes from more adult sources than normals do; balancing within each age group makes
+    P(label | adult) flat, so being an adult says nothing about COVID-19. Capped like
+    `cell_balanced_weights`; mean weight 1.
+    """
+    if not len(samples):
+        return np.zeros(0, np.float32)
+    cells = Counter((age_group(s.source), s.label) for s in samples)
+    sources_in_cell: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for s in samples:
+        sources_in_cell[(age_group(s.source), s.label)].add(s.source)
+    per_source = Counter((s.source, s.label) for s in samples)
+    raw = np.array([1.0 / len(cells) / len(sources_in_cell[(age_group(s.source), s.label)])
+                    / per_source[(s.source, s.label)] for s in samples], dtype=np.float64)
+    weights = raw * len(samples) / raw.sum()
+    for _ in range(10):
+        capped = np.minimum(weights, max_weight)
+        weights = capped * len(samples) / capped.sum()
+    return np.minimum(weights, max_weight).astype(np.float32)
+
+
 def class_weights(labels: Sequence[int], n_classes: int) -> dict[int, float]:
     """Balanced weights n / (k · count_c), computed on the training split only."""
     counts = np.bincount(np.asarray(labels, dtype=int), minlength=n_classes)

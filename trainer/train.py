@@ -15,6 +15,7 @@ from trainer.config import TrainConfig
 from trainer.data import (
     Sample,
     cell_balanced_weights,
+    group_balanced_weights,
     class_weights,
     discover_folder_tree,
     integrity_check,
@@ -246,9 +247,10 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
     n_classes = len(data.labels)
     weights: dict[int, float] | None = None
     sample_weights = None
-    if config.balance == "source_label":
-        sample_weights = cell_balanced_weights(data.samples["train"])
-        log.info("sample weights balance every (source, label) cell: %s", sorted({
+    if config.balance in ("source_label", "group_label"):
+        balance = cell_balanced_weights if config.balance == "source_label" else group_balanced_weights
+        sample_weights = balance(data.samples["train"])
+        log.info("sample weights (%s) per (source, label) cell: %s", config.balance, sorted({
             (s.source, s.label, round(float(w), 3)) for s, w in zip(data.samples["train"], sample_weights)}))
     else:
         weights = class_weights(data.targets["train"], n_classes)

@@ -85,3 +85,24 @@ def test_cell_weights_are_capped() -> None:
     assert weights.max() <= 5.0 + 1e-6
     assert weights[-1] == pytest.approx(weights.max())
     assert weights.mean() == pytest.approx(1.0, rel=0.05)
+
+
+def test_group_balance_makes_adult_label_weights_equal() -> None:
+    from pathlib import Path
+
+    from trainer.data import age_group, group_balanced_weights
+
+    def make(source: str, label: str, n: int) -> list[Sample]:
+        return [Sample(Path(f"{source}{label}{i}"), label, f"{source}{i}", source, "train") for i in range(n)]
+
+    samples = (make("chest_xray", "NORMAL", 40) + make("chest_xray", "VIRAL", 40) + make("covid19", "COVID-19", 30)
+               + make("figure1", "COVID-19", 20) + make("nih_adult_normal", "NORMAL", 30))
+    weights = group_balanced_weights(samples)
+    total = {}
+    for s, w in zip(samples, weights):
+        key = (age_group(s.source), s.label)
+        total[key] = total.get(key, 0.0) + float(w)
+    assert total[("adult", "COVID-19")] == pytest.approx(total[("adult", "NORMAL")], rel=1e-3)
+    assert total[("pediatric", "NORMAL")] == pytest.approx(total[("adult", "NORMAL")], rel=1e-3)
+    covid = {s.source: float(w) * 1 for s, w in zip(samples, weights) if s.label == "COVID-19"}
+    assert covid["figure1"] == pytest.approx(covid["covid19"] * 30 / 20, rel=1e-3)
