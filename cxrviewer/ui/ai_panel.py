@@ -15,19 +15,17 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFrame,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -37,15 +35,7 @@ from cxrviewer.core.model_call import ModelCall, PNEUMONIA_RULE, COVID_RULE
 from cxrviewer.core.types import Prediction
 from cxrviewer.ui.overlay_controls import ColourBar, OverlayControls
 from cxrviewer.ui.theme import set_tone
-
-BAR_COLOUR = QColor(52, 120, 198)
-TOP_BAR_COLOUR = QColor(214, 120, 30)
-MARKER_COLOUR = QColor(20, 20, 20)
-
-
-def percent(probability: float) -> str:
-    return f"{probability * 100:.1f} %"
-
+from cxrviewer.ui.widgets.probability_bars import ProbabilityBar, ProbabilityBars, percent
 
 def pneumonia_probability(prediction: Prediction, pneumonia_labels: Sequence[str]) -> float | None:
     """Sum of the pneumonia classes' probabilities, or None for a model without them."""
@@ -53,64 +43,6 @@ def pneumonia_probability(prediction: Prediction, pneumonia_labels: Sequence[str
     if not labels:
         return None
     return float(sum(prediction.probability(label) for label in labels))
-
-
-class ProbabilityBar(QWidget):
-    """A horizontal bar 0–100 % with the percentage written on it."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._value = 0.0
-        self._highlight = False
-        self._marker: float | None = None
-        self.setMinimumWidth(80)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def sizeHint(self) -> QSize:
-        return QSize(160, self.fontMetrics().height() + 6)
-
-    def value(self) -> float:
-        return self._value
-
-    def set_value(self, value: float, highlight: bool = False) -> None:
-        self._value = min(max(float(value), 0.0), 1.0)
-        self._highlight = highlight
-        self.setToolTip(percent(self._value))
-        self.update()
-
-    def text(self) -> str:
-        return percent(self._value)
-
-    def set_marker(self, value: float | None) -> None:
-        """The operating threshold as a tick on the bar (None: no tick)."""
-        self._marker = None if value is None else min(max(float(value), 0.0), 1.0)
-        if self._marker is not None:
-            self.setToolTip(f"{percent(self._value)} — the model's operating threshold is at {percent(self._marker)}")
-        self.update()
-
-    def marker(self) -> float | None:
-        return self._marker
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        frame = QRectF(0.5, 0.5, self.width() - 1.0, self.height() - 1.0)
-        painter.fillRect(frame, self.palette().color(self.palette().ColorRole.Base))
-        fill = QRectF(frame.left(), frame.top(), frame.width() * self._value, frame.height())
-        painter.fillRect(fill, TOP_BAR_COLOUR if self._highlight else BAR_COLOUR)
-        painter.setPen(self.palette().color(self.palette().ColorRole.Mid))
-        painter.drawRect(frame)
-        if self._marker is not None:
-            x = frame.left() + frame.width() * self._marker
-            for colour, width in ((QColor(255, 255, 255), 4.0), (MARKER_COLOUR, 2.0)):
-                pen = painter.pen()
-                pen.setColor(colour)
-                pen.setWidthF(width)
-                painter.setPen(pen)
-                painter.drawLine(int(round(x)), int(frame.top()) - 1, int(round(x)), int(frame.bottom()) + 1)
-        painter.setPen(self.palette().color(self.palette().ColorRole.Text))
-        painter.drawText(frame.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                         self.text())
-        painter.end()
 
 
 class AiPanel(QDockWidget):
@@ -162,13 +94,8 @@ class AiPanel(QDockWidget):
         # results -------------------------------------------------------------------------
         self.results_box = QGroupBox("Prediction", body)
         self.results_box.setObjectName("aiResults")
-        self._bars_layout = QGridLayout()
-        self._bars_layout.setColumnStretch(1, 1)
-        self._bars_layout.setHorizontalSpacing(8)
-        self._bar_labels: list[QLabel] = []
-        self._bars: list[ProbabilityBar] = []
-        self._pneumonia_name: QLabel | None = None
-        self._pneumonia_bar: ProbabilityBar | None = None
+        self.bars = ProbabilityBars(self.results_box)
+        self.bars.setObjectName("aiProbabilityBars")
         self.call_label = QLabel(body)
         self.call_label.setObjectName("aiCall")
         self.call_label.setWordWrap(True)
@@ -184,7 +111,7 @@ class AiPanel(QDockWidget):
         self.message_label.setWordWrap(True)
         results = QVBoxLayout(self.results_box)
         results.addWidget(self.call_label)
-        results.addLayout(self._bars_layout)
+        results.addWidget(self.bars)
         results.addWidget(self.top_label)
         results.addWidget(self.pneumonia_label)
         results.addWidget(self.message_label)
@@ -281,17 +208,11 @@ class AiPanel(QDockWidget):
                         call: ModelCall | None = None) -> None:
         """The call first, then bars for every class (and the pneumonia sum) with the operating point marked."""
         pneumonia = pneumonia_probability(prediction, pneumonia_labels)
-        self._ensure_bars(prediction.labels, pneumonia is not None)
+        self.bars.set_labels(prediction.labels, pneumonia is not None)
+        called = call.label if call is not None else prediction.top_label
+        markers = {"COVID-19": call.threshold} if call is not None and call.kind == COVID_RULE else {}
+        self.bars.set_probabilities(prediction.labels, prediction.probabilities, called, markers)
         top = prediction.top_index
-        called = prediction.labels.index(call.label) if call is not None else top
-        for index, (label, probability) in enumerate(zip(prediction.labels, prediction.probabilities)):
-            self._bar_labels[index].setText(label)
-            font = QFont(self._bar_labels[index].font())
-            font.setBold(index == called)
-            self._bar_labels[index].setFont(font)
-            self._bars[index].set_value(probability, highlight=index == called)
-            marked = call is not None and call.kind == COVID_RULE and label == "COVID-19"
-            self._bars[index].set_marker(call.threshold if marked else None)
         self.top_label.setText(f"Top class: {prediction.top_label} ({percent(prediction.probabilities[top])})")
         if call is None:
             self.call_label.setText("")
@@ -314,9 +235,8 @@ class AiPanel(QDockWidget):
             threshold = f" — operating threshold {percent(call.threshold)}" if call is not None else ""
             self.pneumonia_label.setText(f"Pneumonia probability: {percent(pneumonia)}  ({summed}){threshold}")
             self.pneumonia_label.show()
-            self._pneumonia_bar.set_value(pneumonia, highlight=call is not None and call.positive)
-            self._pneumonia_bar.set_marker(call.threshold if call is not None and call.kind == PNEUMONIA_RULE
-                                           else None)
+            self.bars.set_summary(pneumonia, highlight=call is not None and call.positive,
+                                  marker=call.threshold if call is not None and call.kind == PNEUMONIA_RULE else None)
         self.message_label.setText("")
         self.message_label.hide()
         self.results_box.setEnabled(True)
@@ -326,12 +246,7 @@ class AiPanel(QDockWidget):
 
     def clear_prediction(self, message: str) -> None:
         """No result to show (no image, no model, analysing…): keep the bars, empty, greyed."""
-        for bar in self._bars:
-            bar.set_value(0.0)
-            bar.set_marker(None)
-        if self._pneumonia_bar is not None:
-            self._pneumonia_bar.set_value(0.0)
-            self._pneumonia_bar.set_marker(None)
+        self.bars.clear_values()
         self.top_label.setText("Top class: —")
         self.call_label.setText("Model's call: —")
         self.call_label.show()
@@ -341,7 +256,7 @@ class AiPanel(QDockWidget):
         self.results_box.setEnabled(False)
 
     def probabilities_shown(self) -> dict[str, float]:
-        return {label.text(): bar.value() for label, bar in zip(self._bar_labels, self._bars) if label.text()}
+        return self.bars.values()
 
     def set_caption(self, text: str) -> None:
         """The line over the controls, e.g. "Heat map for VIRAL — p = 0.73"."""
@@ -374,41 +289,12 @@ class AiPanel(QDockWidget):
         return self.shortcut_label.text() if not self.shortcut_label.isHidden() else ""
 
     # ---------------------------------------------------------------------------- helpers
-    def _ensure_bars(self, labels: Sequence[str], pneumonia: bool | None = None) -> None:
-        wanted_pneumonia = (self._pneumonia_bar is not None) if pneumonia is None else pneumonia
-        if [label.text() for label in self._bar_labels] == list(labels) and len(self._bars) == len(labels) \
-                and (self._pneumonia_bar is not None) == wanted_pneumonia:
-            return
-        extra = [self._pneumonia_name, self._pneumonia_bar] if self._pneumonia_bar is not None else []
-        for widget in (*self._bar_labels, *self._bars, *extra):
-            self._bars_layout.removeWidget(widget)
-            widget.deleteLater()
-        self._bar_labels, self._bars = [], []
-        self._pneumonia_name = self._pneumonia_bar = None
-        for row, label in enumerate(labels):
-            name = QLabel(label, self.results_box)
-            bar = ProbabilityBar(self.results_box)
-            bar.setObjectName(f"probabilityBar_{label}")
-            self._bars_layout.addWidget(name, row, 0)
-            self._bars_layout.addWidget(bar, row, 1)
-            self._bar_labels.append(name)
-            self._bars.append(bar)
-        if wanted_pneumonia:
-            self._pneumonia_name = QLabel("Pneumonia", self.results_box)
-            self._pneumonia_name.setToolTip("The sum of the pneumonia classes: the score the threshold applies to")
-            self._pneumonia_bar = ProbabilityBar(self.results_box)
-            self._pneumonia_bar.setObjectName("probabilityBar_pneumonia")
-            self._bars_layout.addWidget(self._pneumonia_name, len(labels), 0)
-            self._bars_layout.addWidget(self._pneumonia_bar, len(labels), 1)
-
     def pneumonia_bar(self) -> ProbabilityBar | None:
-        return self._pneumonia_bar
+        return self.bars.summary_bar
 
     def set_labels(self, labels: Sequence[str], pneumonia: bool = False) -> None:
         """Lay out empty bars for a model's classes (before its first prediction)."""
-        self._ensure_bars(labels, pneumonia)
-        for name, label in zip(self._bar_labels, labels):
-            name.setText(label)
+        self.bars.set_labels(labels, pneumonia)
 
     # ------------------------------------------------------------------------------ slots
     def _on_model_combo_activated(self, index: int) -> None:

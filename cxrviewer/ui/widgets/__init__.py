@@ -1,0 +1,1 @@
+"""Small reusable widgets (no application state of their own)."""
