@@ -44,6 +44,7 @@ from cxrviewer.core.types import XrayImage
 
 log = logging.getLogger(__name__)
 
+ENV_PREFIX = "CXRVIEWER_"
 DECODE_SECONDS_ENV = "CXRVIEWER_DECODE_SECONDS"
 DECODE_MEMORY_ENV = "CXRVIEWER_DECODE_MEMORY_MB"
 DEFAULT_DECODE_SECONDS = 20.0
@@ -112,6 +113,18 @@ def _limit_address_space(extra: int) -> None:
         log.debug("no address-space limit in the decode child", exc_info=True)
 
 
+def settings_environment() -> dict[str, str]:
+    """The $CXRVIEWER_* settings (pixel limit, memory, …) as the caller sees them now; sent with
+    each request, so a child started earlier decides with the same limits as the caller."""
+    return {key: value for key, value in os.environ.items() if key.startswith(ENV_PREFIX)}
+
+
+def _apply_environment(environment: dict[str, str]) -> None:
+    for key in [k for k in os.environ if k.startswith(ENV_PREFIX) and k not in environment]:
+        del os.environ[key]
+    os.environ.update(environment)
+
+
 def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
     """The child's loop: ("load", path, frame) / ("thumbnail", path, side) / ("ping",) / ("stop",)."""
     import signal
@@ -133,6 +146,8 @@ def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
         kind = message[0]
         if kind == "stop":
             return
+        environment, message = message[-1], message[:-1]
+        _apply_environment(environment)
         try:
             if kind == "ping":
                 import sys
@@ -366,7 +381,7 @@ class DecodePool:
         healthy = False
         deadline = deadline_s if deadline_s is not None else self.deadline_s
         try:
-            child.conn.send(request)
+            child.conn.send((*request, settings_environment()))
             started = time.monotonic()
             until = started + deadline
             self._wait(child, until, cancelled, started)

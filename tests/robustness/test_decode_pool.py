@@ -187,15 +187,20 @@ def test_load_image_isolated_gives_the_same_image_either_way(pool, tmp_path) -> 
         assert np.array_equal(bounded(lambda p=path: load_image_isolated(p, pool=pool)).pixels, load_image(path).pixels)
 
 
-def test_a_folder_header_scan_in_a_child_groups_and_finds_problems(pool, tmp_path) -> None:
+def test_a_folder_header_scan_in_a_child_groups_and_finds_problems(tmp_path) -> None:
     from cxrviewer.core.study import group_images
+
+    pool = DecodePool(1)   # the default deadline: 100,000 items take pydicom seconds to refuse
 
     good = hostile2.rle_valid(tmp_path)
     bomb = hostile2.plain_item_bomb(tmp_path)
     junk = tmp_path / "notes.png"
     junk.write_bytes(b"just text, not an image")
     files = [good, bomb, junk]
-    tree, problems = bounded(lambda: pool.scan(files))
+    try:
+        tree, problems = bounded(lambda: pool.scan(files), seconds=120)
+    finally:
+        pool.close()
     assert tree == group_images(files)
     found = dict(problems)
     assert set(found) == {1, 2}, problems
