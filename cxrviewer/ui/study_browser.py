@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from cxrviewer.ui.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
-    from cxrviewer.core.study import StudyTree
+    from cxrviewer.core.study import StudyTree as GroupedImages
 
 INDEX_ROLE = Qt.ItemDataRole.UserRole
 ICON_SIDE = 32
@@ -236,7 +236,7 @@ def entries_from_paths(paths: list[Path]) -> list[BrowserEntry]:
     return entries_from_tree(group_images(paths))
 
 
-def entries_from_tree(tree: StudyTree) -> list[BrowserEntry]:
+def entries_from_tree(tree: GroupedImages) -> list[BrowserEntry]:
     """Browser entries in display order from a grouped `StudyTree` (made in a scan process)."""
     entries: list[BrowserEntry] = []
     for p_number, patient in enumerate(tree.patients):
