@@ -360,7 +360,7 @@ def test_rust_decoder_panic_becomes_a_load_error(tmp_path: Path, monkeypatch) ->
 
     path = tmp_path / "rle_panic.dcm"
     ds.save_as(path, enforce_file_format=True)
-    monkeypatch.setattr(dicom_io, "plugin_order", lambda available: ["pylibjpeg"])
+    monkeypatch.setattr(dicom_io.decode, "plugin_order", lambda available: ["pylibjpeg"])
     with pytest.raises(ImageLoadError, match=r"rle_panic\.dcm: the compressed RLE Lossless image data is corrupt"):
         load_image(path)
 

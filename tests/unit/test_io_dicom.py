@@ -412,7 +412,7 @@ def test_absurd_dimensions_are_refused_before_decoding(make_dicom, monkeypatch):
         raise AssertionError("decoded before checking the size")
 
     path = make_dicom(ramp(), name="huge.dcm", customize=huge)
-    monkeypatch.setattr(dicom_io, "decode_frame", must_not_decode)
+    monkeypatch.setattr(dicom_io.read, "decode_frame", must_not_decode)
     with pytest.raises(ImageLoadError, match=r"huge\.dcm: image too large .*60000 × 60000"):
         load_image(path)
 

@@ -76,8 +76,8 @@ def test_headers_only_no_pixel_decoding(study_files, monkeypatch):
     def must_not_decode(*args, **kwargs):
         raise AssertionError("grouping decoded pixels")
 
-    monkeypatch.setattr(dicom_io, "decode_frame", must_not_decode)
-    monkeypatch.setattr(dicom_io, "load_dicom", must_not_decode)
+    monkeypatch.setattr(dicom_io.read, "decode_frame", must_not_decode)
+    monkeypatch.setattr(dicom_io.read, "load_dicom", must_not_decode)
     assert len(group_images(study_files).patients) == 2
 
 

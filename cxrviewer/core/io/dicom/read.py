@@ -1,0 +1,306 @@
+"""Reading DICOM files: parsing, the header-first checks, `load_dicom` (the whole pipeline) and the tag listing."""
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pydicom
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from cxrviewer.core.errors import ImageLoadError
+from cxrviewer.core.io._common import (
+    COLOUR_NOTE,
+    check_frame,
+    check_pixel_limit,
+    display_name,
+    has_dicom_preamble,
+    max_pixels_limit,
+    open_regular,
+    read_file_bytes,
+)
+from cxrviewer.core.io._guards import (
+    DEFLATED_UID,
+    ItemCountingReader,
+    check_deflated_size,
+    inflated_size_limit,
+)
+from cxrviewer.core.types import XrayImage, readonly
+from cxrviewer.core.io.dicom.header import (
+    PIXEL_DATA_TAG_BYTES,
+    NUMBER_OF_FRAMES_TAG,
+    TRANSFER_SYNTAX_TAG,
+    tag_value,
+    syntax_name,
+    looks_like_dicom,
+    frame_count,
+    has_pixel_data,
+    element_text,
+    header_metadata,
+    _short,
+)
+from cxrviewer.core.io.dicom.decode import decode_frame, colour_layout_notes
+from cxrviewer.core.io.dicom.pixels import (
+    colour_to_gray,
+    apply_modality,
+    choose_voi,
+    display_inversion,
+    pixel_spacing,
+)
+
+log = logging.getLogger(__name__)
+
+
+def parse_dataset(path: Path, data: bytes, stop_before_pixels: bool = False) -> Dataset:
+    """Parse DICOM bytes with force=True; a parse failure is a corrupt-file ImageLoadError."""
+    check_deflated_size(path, data, inflated_size_limit(max_pixels_limit()))
+    try:
+        return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
+        log.info("pydicom could not parse %s", path, exc_info=True)
+        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc
+
+
+def sniff_dicom(data: bytes) -> Dataset | None:
+    """The parsed dataset when `data` is DICOM (preamble or recognisable content), else None."""
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    except Exception:  # noqa: BLE001 - anything unparsable is simply "not DICOM"
+        return None
+    return ds if has_dicom_preamble(data) or looks_like_dicom(ds) else None
+
+
+def ensure_transfer_syntax(ds: Dataset) -> tuple[str, ...]:
+    """Fill in a missing (0002,0010) from the encoding pydicom inferred while reading."""
+    if not isinstance(getattr(ds, "file_meta", None), FileMetaDataset):
+        ds.file_meta = FileMetaDataset()
+    if tag_value(ds.file_meta, "TransferSyntaxUID"):
+        return ()
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is False and little is True:
+        uid = ExplicitVRLittleEndian
+    elif implicit is False and little is False:
+        uid = ExplicitVRBigEndian
+    else:
+        uid = ImplicitVRLittleEndian
+    # A new element: assigning the attribute would first parse a damaged one (e.g. VR SQ).
+    ds.file_meta[TRANSFER_SYNTAX_TAG] = DataElement(TRANSFER_SYNTAX_TAG, "UI", uid)
+    return (f"the file does not state its transfer syntax; read as {uid.name}",)
+
+
+def repair_number_of_frames(ds: Dataset) -> tuple[str, ...]:
+    """Replace an unparsable or zero Number of Frames by 1 (pydicom would refuse to decode)."""
+    if "NumberOfFrames" not in ds:
+        return ()
+    try:
+        if int(ds.NumberOfFrames) >= 1:
+            return ()
+    except Exception:  # noqa: BLE001 - IS 'ab' raises on access
+        pass
+    # A new element, not `ds.NumberOfFrames = 1`: that would parse the broken one again.
+    ds[NUMBER_OF_FRAMES_TAG] = DataElement(NUMBER_OF_FRAMES_TAG, "IS", 1)
+    return ("Number of Frames in the header is invalid; reading a single frame",)
+
+
+def require_pixel_data(path: Path, ds: Dataset, data: bytes) -> None:
+    """Explain a missing Pixel Data element: truncated file, or a DICOM without an image."""
+    if has_pixel_data(ds):
+        return
+    if any(tag in data[132:] for tag in PIXEL_DATA_TAG_BYTES):
+        raise ImageLoadError(path, "truncated or corrupt DICOM file: its Pixel Data is incomplete")
+    if tag_value(ds, "Rows") is not None and tag_value(ds, "Columns") is not None:
+        raise ImageLoadError(
+            path,
+            "this DICOM file describes an image but has no Pixel Data "
+            "(the file may be truncated or only a header)",
+        )
+    raise ImageLoadError(
+        path,
+        "this DICOM file contains no image (no Pixel Data): it may be a report, "
+        "a structured document or a presentation state",
+    )
+
+
+def require_image_attributes(path: Path, ds: Dataset) -> tuple[int, int]:
+    """(rows, columns) from the header; missing image attributes are a clear error."""
+    missing = [kw for kw in ("Rows", "Columns", "BitsAllocated") if tag_value(ds, kw) is None]
+    if missing:
+        raise ImageLoadError(path, f"the DICOM image header is incomplete (missing {', '.join(missing)})")
+    try:
+        return int(ds.Rows), int(ds.Columns)
+    except (TypeError, ValueError) as exc:   # e.g. a damaged VR turned Columns into a name
+        raise ImageLoadError(path, "corrupt DICOM file: its image size (Rows, Columns) is not a number") from exc
+
+
+def load_dicom(
+    path: Path, data: bytes, sha256: str, frame: int, max_pixels: int, ds: Dataset | None = None
+) -> XrayImage:
+    """Load one frame of a DICOM file already read into `data` (and maybe parsed into `ds`)."""
+    if ds is None:
+        ds = parse_dataset(path, data)
+    notes = ensure_transfer_syntax(ds)
+    notes += repair_number_of_frames(ds)
+    require_pixel_data(path, ds, data)
+    rows, columns = require_image_attributes(path, ds)
+    count = frame_count(ds)
+    check_pixel_limit(path, rows, columns, count, max_pixels)
+    check_frame(path, frame, count)
+    notes += colour_layout_notes(path, ds)
+
+    arr, photometric = decode_frame(path, ds, frame)
+    monochrome = photometric.startswith("MONOCHROME")
+    if monochrome and arr.ndim == 2:
+        pixels, modality_notes = apply_modality(arr, ds)
+        notes += modality_notes
+    else:
+        pixels = colour_to_gray(path, arr, photometric, ds)
+        notes += (COLOUR_NOTE,)
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if not np.all(np.isfinite(pixels)):
+        finite_min = float(pixels[np.isfinite(pixels)].min()) if np.isfinite(pixels).any() else 0.0
+        pixels = np.where(np.isfinite(pixels), pixels, np.float32(finite_min)).astype(np.float32)
+        notes += ("some pixel values were not finite numbers (NaN/Inf) and are shown as the minimum",)
+
+    pixels, default, presets, voi_notes = choose_voi(pixels, ds, monochrome)
+    invert, polarity_notes = display_inversion(photometric, ds)
+    spacing, spacing_kind = pixel_spacing(ds)
+    metadata = header_metadata(ds)
+    if count > 1:
+        metadata["Frame"] = f"{frame + 1} of {count}"
+    return XrayImage(
+        path=path,
+        display_name=display_name(path, frame, count),
+        pixels=readonly(np.ascontiguousarray(pixels, dtype=np.float32)),
+        default_window=default,
+        presets=presets,
+        photometric=photometric if monochrome else "MONOCHROME2",
+        invert_for_display=invert,
+        pixel_spacing=spacing,
+        spacing_kind=spacing_kind,
+        metadata=metadata,
+        frame_index=frame,
+        frame_count=count,
+        notes=notes + voi_notes + polarity_notes,
+        sha256=sha256,
+    )
+
+
+def read_header(path: str | Path) -> Dataset:
+    """The dataset without its pixels, reading the file only up to the Pixel Data (fast).
+
+    Used to group studies and series when a folder is opened; raises ImageLoadError when the
+    file is not DICOM or cannot be parsed.
+    """
+    path = Path(path)
+    try:
+        with open_regular(path) as handle:
+            head = handle.read(16384)
+            if DEFLATED_UID in head:
+                check_deflated_size(path, head + handle.read(), inflated_size_limit(max_pixels_limit()))
+            handle.seek(0)
+            ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
+    except OSError as exc:   # the file cannot be read, or pydicom's "No tag to read at …"
+        read_file_bytes(path)  # raises the specific, readable error when the file is the problem
+        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
+        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc
+    if not head:
+        raise ImageLoadError(path, "empty file (0 bytes)")
+    if not (has_dicom_preamble(head) or looks_like_dicom(ds)):
+        raise ImageLoadError(path, "not a DICOM file")
+    return ds
+
+
+def check_header_size(path: Path, max_pixels: int) -> None:
+    """Refuse a DICOM file whose header promises more than `max_pixels`, reading only the header.
+
+    Used before a large file is read whole: its Rows × Columns × frames decide, not its bytes.
+    Files that are not DICOM, deflated ones (see `check_deflated_size`) and headers pydicom
+    cannot parse are left to the full read, which reports them.
+    """
+    with open_regular(path) as handle:
+        head = handle.read(16384)
+        if not has_dicom_preamble(head) or DEFLATED_UID in head:
+            return
+        handle.seek(0)
+        try:
+            ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
+            rows, columns = int(ds.Rows), int(ds.Columns)
+        except ImageLoadError:
+            raise
+        except Exception:  # noqa: BLE001 - the full read says what is wrong
+            return
+    check_pixel_limit(path, rows, columns, frame_count(ds), max_pixels)
+
+
+TagRow = tuple[str, str, str, str]
+
+
+MAX_VALUE_CHARS = 200
+
+
+def dicom_tag_rows(path: str | Path) -> list[TagRow]:
+    """Every element (file meta first) as (tag, name, VR, value) rows for the tag browser.
+
+    Sequences are flattened: items and their elements follow the sequence row, with the tag
+    prefixed by one ">" per nesting level (the DICOM standard's notation) and the name indented.
+    """
+    path = Path(path)
+    try:
+        data = read_file_bytes(path)
+        ds = parse_dataset(path, data)
+        if not (has_dicom_preamble(data) or looks_like_dicom(ds)):
+            raise ImageLoadError(path, "not a DICOM file")
+        rows: list[TagRow] = []
+        if getattr(ds, "file_meta", None):
+            _append_rows(ds.file_meta, 0, rows)
+        _append_rows(ds, 0, rows)
+        return rows
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - never let pydicom's errors reach the UI
+        log.exception("reading tags of %s failed", path)
+        raise ImageLoadError(path, f"the DICOM tags cannot be read ({_short(exc)})") from exc
+
+
+def _append_rows(ds: Iterable[DataElement], depth: int, rows: list[TagRow]) -> None:
+    prefix = ">" * depth
+    indent = "  " * depth
+    for elem in ds:
+        tag = f"{prefix}({elem.tag.group:04X},{elem.tag.element:04X})"
+        name = indent + (elem.name or elem.keyword)
+        vr = str(elem.VR)
+        if vr == "SQ":
+            items = elem.value or []
+            rows.append((tag, name, vr, f"<{len(items)} item{'s' if len(items) != 1 else ''}>"))
+            for number, item in enumerate(items, 1):
+                rows.append((f">{prefix}(FFFE,E000)", f"{indent}  Item {number}", "", ""))
+                _append_rows(item, depth + 1, rows)
+            continue
+        rows.append((tag, name, vr, _truncate(_row_value(elem))))
+
+
+def _row_value(elem: DataElement) -> str:
+    try:
+        if str(elem.VR) in ("OB", "OW", "OF", "OD", "OL", "OV", "UN", "OB or OW", "US or OW"):
+            value = elem.value
+            if isinstance(value, (bytes, bytearray)):
+                return f"<{len(value)} bytes>"
+        if str(elem.VR) == "UI":
+            uid = str(elem.value or "")
+            name = syntax_name(uid)
+            return uid if name == uid else f"{uid} ({name})"
+        return element_text(elem)
+    except Exception:  # noqa: BLE001 - a broken value shows as such, the rest still lists
+        return "<unreadable value>"
+
+
+def _truncate(text: str, limit: int = MAX_VALUE_CHARS) -> str:
+    text = " ".join(text.split()) if ("\n" in text or "\r" in text) else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
