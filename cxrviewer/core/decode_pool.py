@@ -32,7 +32,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -161,12 +161,22 @@ def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
                 conn.send(("image", shell, pixels.shape))
                 conn.send_bytes(memoryview(pixels).cast("B"))
             elif kind == "scan":
+                from cxrviewer.core.io.dicom import remembered_headers
                 from cxrviewer.core.study import group_images
 
                 paths = [Path(os.fsdecode(raw)) for raw in message[1]]
-                problems = [(i, text) for i, path in enumerate(paths)
-                            if (text := core_io.header_problem(path)) is not None]
-                conn.send(("scan", (group_images(paths), problems)))
+                problems: list[tuple[int, str]] = []
+
+                def checked() -> Iterator[Path]:   # each header parsed once: checked, then grouped
+                    for index, path in enumerate(paths):
+                        text = core_io.header_problem(path)
+                        if text is not None:
+                            problems.append((index, text))
+                        yield path
+
+                with remembered_headers():
+                    tree = group_images(checked())
+                conn.send(("scan", (tree, problems)))
             elif kind == "thumbnail":
                 _, raw_path, side = message
                 conn.send(("thumbnail", imaging.thumbnail(core_io.load_image(os.fsdecode(raw_path)), side)))

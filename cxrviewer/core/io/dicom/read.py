@@ -1,8 +1,12 @@
 """Reading DICOM files: parsing, the header-first checks, `load_dicom` (the whole pipeline) and the tag listing."""
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Iterable
 
@@ -189,13 +193,50 @@ def load_dicom(
     )
 
 
+_HEADER_MEMO = threading.local()
+
+
+@contextlib.contextmanager
+def remembered_headers() -> Iterator[None]:
+    """Within the block, `read_header` of the file it read last is not parsed again (this thread).
+
+    A folder scan checks each file (`core.io.header_problem`) and then groups it
+    (`core.study.group_images`), both from its header: parsed once, not twice. The datasets
+    must then be treated as read-only, which both are.
+    """
+    _HEADER_MEMO.last = None
+    _HEADER_MEMO.active = True
+    try:
+        yield
+    finally:
+        _HEADER_MEMO.active = False
+        _HEADER_MEMO.last = None
+
+
 def read_header(path: str | Path) -> Dataset:
     """The dataset without its pixels, reading the file only up to the Pixel Data (fast).
 
     Used to group studies and series when a folder is opened; raises ImageLoadError when the
     file is not DICOM or cannot be parsed.
     """
-    path = Path(path)
+    if not getattr(_HEADER_MEMO, "active", False):
+        return _read_header(Path(path))
+    key = os.fspath(path)
+    last = _HEADER_MEMO.last
+    if last is not None and last[0] == key:
+        if isinstance(last[1], ImageLoadError):
+            raise last[1]
+        return last[1]
+    try:
+        ds = _read_header(Path(path))
+    except ImageLoadError as exc:
+        _HEADER_MEMO.last = (key, exc)
+        raise
+    _HEADER_MEMO.last = (key, ds)
+    return ds
+
+
+def _read_header(path: Path) -> Dataset:
     try:
         with open_regular(path) as handle:
             head = handle.read(16384)
