@@ -104,6 +104,10 @@ class ReadFirstFlow:
         self.read_saved: Event[ReadRecord] = Event("read saved")
         self.problem: Event[str] = Event("read not saved")
 
+    def set_sink(self, sink: ReadSink | Callable[[], ReadSink] | None) -> None:
+        """Where reads are saved: a store, or a function that opens one on first use (None: the default store)."""
+        self._sink_source = sink
+
     # ============================================================ reading
     @property
     def state(self) -> ReadState:

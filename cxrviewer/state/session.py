@@ -126,12 +126,21 @@ class ViewerSession(Generic[E]):
         return request_id == self._load_id
 
     def accept_loaded(self, request_id: int, image: XrayImage) -> bool:
-        """The newest load finished: show `image` (False for a stale answer, which changes nothing)."""
+        """The newest load finished: `image` is the one shown (False for a stale answer, which changes
+        nothing). Not announced yet: the window first puts it on screen, then calls `announce()`."""
         if request_id != self._load_id:
             return False
         self.advance_on_failure = False
-        self.show(image)
+        self._image = image
         return True
+
+    def clear_image(self) -> None:
+        """Nothing is shown (a failed load); `announce()` tells the listeners."""
+        self._image = None
+
+    def announce(self) -> None:
+        """Tell the listeners which image is shown now."""
+        self.image_changed.emit(self._image)
 
     def accept_failure(self, request_id: int) -> int | None:
         """The newest load failed: the next index to try while opening, else None (stale: None too)."""
@@ -144,4 +153,4 @@ class ViewerSession(Generic[E]):
 
     def show(self, image: XrayImage | None) -> None:
         self._image = image
-        self.image_changed.emit(image)
+        self.announce()

@@ -1,9 +1,14 @@
 """Settings remembered between runs (QSettings): last folder, recent files, toggles, geometry."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from cxrviewer.state.overlay import OverlayChange, OverlaySettings
+
+log = logging.getLogger(__name__)
 
 ORGANIZATION_NAME = "cxrviewer"
 APPLICATION_NAME = "cxrviewer"
@@ -142,3 +147,18 @@ class ViewerSettings:
 
     def sync(self) -> None:
         self._settings.sync()
+
+
+def bind_heatmap_settings(settings: ViewerSettings, overlay: OverlaySettings) -> None:
+    """Restore the remembered heat-map look into `overlay`, then remember every change the user makes."""
+    for key, value in settings.heatmap().items():
+        try:
+            getattr(overlay, f"set_{key}")(value)
+        except (ValueError, TypeError):   # a colour map this version no longer has
+            log.info("ignored the remembered heat-map %s %r", key, value)
+
+    def remember(change: OverlayChange) -> None:
+        if change.field in HEATMAP_KEYS:
+            settings.set_heatmap_value(change.field, change.value)
+
+    overlay.changed.connect(remember)

@@ -23,7 +23,9 @@ def test_only_the_newest_load_is_shown() -> None:
     session.select(1)
     session.begin_load(2)
     assert not session.accept_loaded(1, image("a.png")) and shown == []
-    assert session.accept_loaded(2, image("b.png")) and session.image is shown[0]
+    assert session.accept_loaded(2, image("b.png")) and shown == []   # shown on screen first, then announced
+    session.announce()
+    assert session.image is shown[0]
     assert session.current_path() == Path("b.png") and session.position().has_previous
     assert not session.position().has_next and session.index_of(Path("a.png")) == 0
 
