@@ -46,10 +46,10 @@ def _viewer_item(cam: np.ndarray, size: int) -> tuple[Callable[[], object] | Non
     try:
         from PySide6.QtWidgets import QApplication
 
-        from cxrviewer.core.overlay import cam_index_image
+        from cxrviewer.core.xai.overlay import cam_index_image
         from cxrviewer.ui.overlay_item import CamOverlayItem
         try:
-            from cxrviewer.core.overlay_style import overlay_shape
+            from cxrviewer.core.xai.overlay_style import overlay_shape
         except ImportError:
             from cxrviewer.ui.overlay_item import overlay_shape  # type: ignore[no-redef]
 
@@ -81,7 +81,7 @@ def _viewer_item(cam: np.ndarray, size: int) -> tuple[Callable[[], object] | Non
 
 
 def run(size: int, runs: int) -> OverlayResult:
-    from cxrviewer.core.overlay import blend, cam_index_image, colorize, colormap_lut
+    from cxrviewer.core.xai.overlay import blend, cam_index_image, colorize, colormap_lut
 
     cam = _cam()
     index_image = measure(lambda: cam_index_image(cam, (size, size)), max(1, min(runs, 3)))

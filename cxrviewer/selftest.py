@@ -304,7 +304,7 @@ def check_model(context: _Context, model_name: str | None) -> str:
 
 
 def check_prediction(context: _Context) -> str:
-    from cxrviewer.core.model.cam import GRADCAM
+    from cxrviewer.core.xai.cam import GRADCAM
     from cxrviewer.core.model.runtime import InferenceRequest, run_request
 
     if context.cam_image is None:
@@ -419,7 +419,7 @@ def check_overlay(context: _Context) -> str:
     from PySide6.QtGui import QColor, QFont, QImage, QPainter
 
     from cxrviewer.core.imaging import default_display
-    from cxrviewer.core.overlay import blend, cam_index_image, colorize, colormap_lut
+    from cxrviewer.core.xai.overlay import blend, cam_index_image, colorize, colormap_lut
 
     app = _ensure_gui_application()
     display = default_display(context.cam_image)

@@ -2,7 +2,7 @@
 
 The viewer reads these tables instead of importing matplotlib when it first draws an overlay
 or a colour bar (a ~0.5 s import on the GUI thread, and imports racing the inference thread's
-TensorFlow import). Run again after adding a name to cxrviewer.core.overlay.COLORMAPS;
+TensorFlow import). Run again after adding a name to cxrviewer.core.xai.overlay.COLORMAPS;
 tests/unit/test_overlay_tables.py checks the file against matplotlib.
 
     .venv/bin/python tools/make_colormap_tables.py
@@ -17,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxrviewer.core.overlay import COLORMAPS, COLORMAP_TABLES, matplotlib_lut  # noqa: E402
+from cxrviewer.core.xai.overlay import COLORMAPS, COLORMAP_TABLES, matplotlib_lut  # noqa: E402
 
 
 def main() -> None:

@@ -202,7 +202,7 @@ def absolute_cam_scale(folder: Path, run_dir: Path, config: TrainConfig, n_image
     default layer): the viewer's "absolute" overlay scale, the same for every image."""
     import numpy as np
 
-    from cxrviewer.core.model.cam import METHODS
+    from cxrviewer.core.xai.cam import METHODS
     from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
     from trainer.dataset import decode_samples
 

@@ -1,8 +1,8 @@
 """`cxrviewer render INPUT -o OUT.png --overlay [...]`: the display image with the AI heat map.
 
 The same steps as the viewer: `model_input` → `ModelEngine.predict_and_cam` → raw CAM
-→ `cam_index_image` (at the image's size) → `core.overlay_style.overlay_rgba` (heat map or
-contour lines, threshold, colour map) → `core.overlay.blend` on the default display image.
+→ `cam_index_image` (at the image's size) → `core.xai.overlay_style.overlay_rgba` (heat map or
+contour lines, threshold, colour map) → `core.xai.overlay.blend` on the default display image.
 The class and its probability are printed on one line, so the picture is never read
 without the number it belongs to.
 
@@ -16,9 +16,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from cxrviewer.cli import _positive_float
-from cxrviewer.core.overlay_style import DEFAULT_COLORMAP, DEFAULT_OPACITY, DEFAULT_THRESHOLD
+from cxrviewer.core.xai.overlay_style import DEFAULT_COLORMAP, DEFAULT_OPACITY, DEFAULT_THRESHOLD
 
-# the method names of core.model.cam, spelled out so that building the parser imports no numpy
+# the method names of core.xai.cam, spelled out so that building the parser imports no numpy
 METHOD_NAMES = ("gradcam", "gradcam++", "hirescam", "cam")
 READ_FIRST_CAPTION = "Read first - AI hidden until you record your call"
 CAPTION_BAND_GRAY = 24
@@ -43,7 +43,7 @@ def _fraction(text: str) -> float:
 
 
 def _colormap(text: str) -> str:
-    from cxrviewer.core.overlay import COLORMAPS
+    from cxrviewer.core.xai.overlay import COLORMAPS
 
     if text not in COLORMAPS:
         raise argparse.ArgumentTypeError(f"unknown colour map {text!r}; choose one of {', '.join(COLORMAPS)}")
@@ -97,10 +97,10 @@ def render_with_overlay(image: "XrayImage", args: argparse.Namespace) -> "np.nda
     from cxrviewer.cli import CliError
     from cxrviewer.commands import load_engine
     from cxrviewer.core.imaging import default_display
-    from cxrviewer.core.model.cam import METHOD_LABELS
+    from cxrviewer.core.xai.cam import METHOD_LABELS
     from cxrviewer.core.model.preprocessing import model_input
-    from cxrviewer.core.overlay import blend, cam_index_image
-    from cxrviewer.core.overlay_style import CONTOURS, HEATMAP, overlay_rgba
+    from cxrviewer.core.xai.overlay import blend, cam_index_image
+    from cxrviewer.core.xai.overlay_style import CONTOURS, HEATMAP, overlay_rgba
 
     engine = load_engine(args.model)
     class_index = None

@@ -18,7 +18,7 @@ What happens when:
   when the worker's first map is of the arg-max class and the call differs (a borderline
   image), the called class's map is asked for once more.
 * honest maps: a map of a class the model does not call is drawn into the item but kept
-  hidden (`core.sanity.heatmap_gate`) until "Show anyway"; a class the user picks by hand in
+  hidden (`core.xai.sanity.heatmap_gate`) until "Show anyway"; a class the user picks by hand in
   the class list is shown at once, with the note that the model calls another class.
 * read first (`set_results_hidden`): probabilities, top class and map stay hidden while
   results keep arriving — `prediction_shown` and `overlay_updated` still fire, so the
@@ -37,12 +37,12 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QApplication, QLabel, QMenu
 
-from cxrviewer.core.model.cam import METHOD_LABELS
+from cxrviewer.core.xai.cam import METHOD_LABELS
 from cxrviewer.core.model_call import ModelCall, model_call
 from cxrviewer.core.model.registry import default_model_name, scan_models
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.core.overlay import cam_index_image
-from cxrviewer.core.overlay_style import overlay_shape
+from cxrviewer.core.xai.overlay import cam_index_image
+from cxrviewer.core.xai.overlay_style import overlay_shape
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
 from cxrviewer.ui.ai_panel import AiPanel, MapLegend
 from cxrviewer.ui.inference_service import InferenceService, ModelInfo
@@ -51,7 +51,7 @@ from cxrviewer.ui.overlay_item import CamOverlayItem
 
 if TYPE_CHECKING:
     from cxrviewer.core.model.card import ModelCard
-    from cxrviewer.core.sanity import HeatmapGate
+    from cxrviewer.core.xai.sanity import HeatmapGate
     from cxrviewer.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,10 @@ def card_absolute_max(info: ModelInfo, method: str) -> float | None:
 
 
 def shortcut_warnings(card: ModelCard | None) -> tuple[str, ...]:
-    """The card's shortcut warnings for the AI panel's banner (see core.ood.card_shortcut_risks)."""
+    """The card's shortcut warnings for the AI panel's banner (see teaching.ood.card_shortcut_risks)."""
     if card is None:
         return ()
-    from cxrviewer.core.ood import card_shortcut_risks
+    from cxrviewer.teaching.ood import card_shortcut_risks
 
     return card_shortcut_risks(card)
 
@@ -511,7 +511,7 @@ class AiController(QObject):
         prediction = self._predictions.get((cam.model_name, cam.image_key))
         if prediction is None or not 0 <= cam.class_index < len(prediction.labels):
             return None
-        from cxrviewer.core.sanity import heatmap_gate
+        from cxrviewer.core.xai.sanity import heatmap_gate
 
         return heatmap_gate(prediction.labels, prediction.probabilities, cam.class_index,
                             model.card.operating_threshold)

@@ -6,7 +6,7 @@ IDs, birth dates, accession numbers and institution hidden), whatever the screen
 `corner_text="none"` renders the scene without any corner text. A caption band with the
 probabilities and heat-map settings is added under the picture, so a map is never exported
 without its probability. The sidecar JSON is checked for identifying header values before
-anything is written (`core.export_view.sidecar_json`).
+anything is written (`teaching.export_view.sidecar_json`).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPainter
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from cxrviewer.core.export_view import (
+from cxrviewer.teaching.export_view import (
     CaseReport,
     ExportedView,
     ExportError,
@@ -32,7 +32,7 @@ from cxrviewer.core.export_view import (
     write_case_report,
 )
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.reads import ReadCall, RevealComparison
+from cxrviewer.teaching.reads import ReadCall, RevealComparison
 from cxrviewer.core.types import Prediction
 from cxrviewer.ui.canvas import ImageCanvas, orientation_summary
 
@@ -85,7 +85,7 @@ def canvas_sidecar(
     read_first_state: str | None = None,
     warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """`build_sidecar` for the image and view of `canvas` (see core.export_view)."""
+    """`build_sidecar` for the image and view of `canvas` (see teaching.export_view)."""
     image = canvas.image()
     if image is None:
         raise ExportError("there is no image to export")

@@ -25,7 +25,7 @@ from cxrviewer.core.inference.protocol import (
     SanityRequest, TensorflowReady, WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerOptions
-from cxrviewer.core.model.cam import GRADCAM
+from cxrviewer.core.xai.cam import GRADCAM
 from cxrviewer.core.types import XrayImage
 
 __all__ = ["InferenceService", "ModelInfo", "SanityOutcome", "SanityRequest", "INFERENCE_THREAD_NAME"]
@@ -111,7 +111,7 @@ class InferenceService(QObject):
         self._client.cancel_sanity()
 
     def request_audit(self, image: XrayImage, class_index: int, method: str, layer: str) -> int:
-        """Deletion/insertion curves and method agreement for one map (core/audit.py), in the worker.
+        """Deletion/insertion curves and method agreement for one map (core/xai/audit.py), in the worker.
 
         Answered by `audit_ready` / `audit_failed`; the same question is answered from a cache
         (then the id is -1 and `audit_ready` follows from the event loop)."""

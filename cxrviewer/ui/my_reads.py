@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cxrviewer.core.reads import (
+from cxrviewer.teaching.reads import (
     CALL_TITLES,
     call_title,
     CalibrationBin,

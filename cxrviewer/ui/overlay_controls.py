@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cxrviewer.core.model.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
+from cxrviewer.core.xai.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
 from cxrviewer.core.model.layers import layer_label, split_layers
-from cxrviewer.core.overlay import COLORMAPS, NORMALISATION_MODES, colormap_lut, threshold_index
-from cxrviewer.core.overlay_style import (
+from cxrviewer.core.xai.overlay import COLORMAPS, NORMALISATION_MODES, colormap_lut, threshold_index
+from cxrviewer.core.xai.overlay_style import (
     CONTOURS,
     DEFAULT_COLORMAP,
     DEFAULT_OPACITY,

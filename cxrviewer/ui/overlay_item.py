@@ -4,9 +4,9 @@ Cheap by design (DESIGN.md, "Overlays are cheap"):
 
 * opacity       → `QGraphicsItem.setOpacity`, nothing is recoloured;
 * colour map, threshold, heat map ↔ contours → one 256-entry LUT lookup on the cached
-  uint8 index image (`core.overlay.colorize` / `contour_rgba`), no model call;
+  uint8 index image (`core.xai.overlay.colorize` / `contour_rgba`), no model call;
 * the index image is made once per CAM and normalisation (by `AiController`) at
-  `core.overlay_style.overlay_shape` (at most 1024 pixels a side); the item transform
+  `core.xai.overlay_style.overlay_shape` (at most 1024 pixels a side); the item transform
   scales it onto the image.
 
 The item is a child of the canvas' image root (`ImageCanvas.add_overlay_item`), whose
@@ -19,8 +19,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem
 
-from cxrviewer.core.overlay import colormap_lut
-from cxrviewer.core.overlay_style import (
+from cxrviewer.core.xai.overlay import colormap_lut
+from cxrviewer.core.xai.overlay_style import (
     DEFAULT_COLORMAP,
     DEFAULT_OPACITY,
     DEFAULT_THRESHOLD,

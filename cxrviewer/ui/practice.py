@@ -11,7 +11,7 @@
   case (a copy under a neutral name, so the file and folder names do not give the answer),
   takes the call the Read first panel records, asks for the next case, keeps the state in the
   user data folder after every change (a packet survives a restart and is offered for
-  resuming), and shows the score sheet at the end. All packet logic is in `core.practice`.
+  resuming), and shows the score sheet at the end. All packet logic is in `teaching.practice`.
 
 MainWindow creates one `PracticeController(window)` after its TraineeController.
 """
@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.core.practice import (
+from cxrviewer.teaching.practice import (
     DEFAULT_CASES,
     DEFAULT_MINUTES,
     LAST_FILENAME,
@@ -81,7 +81,7 @@ from cxrviewer.core.practice import (
 from cxrviewer.core.types import Prediction, XrayImage
 
 if TYPE_CHECKING:
-    from cxrviewer.core.reads import ReadCall
+    from cxrviewer.teaching.reads import ReadCall
     from cxrviewer.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def _model_call_label(prediction: Prediction, card: object | None) -> str | None
 
         return call_for(prediction, card).label   # type: ignore[arg-type]
     except ImportError:   # pragma: no cover - older trees without core.model_call
-        from cxrviewer.core.sanity import operating_call   # type: ignore[attr-defined]
+        from cxrviewer.core.xai.sanity import operating_call   # type: ignore[attr-defined]
 
         return str(operating_call(prediction, card))
     except ValueError as exc:
@@ -493,7 +493,7 @@ class PracticeController(QObject):
     def data_folder(self) -> Path:
         if self._data_folder is not None:
             return self._data_folder
-        from cxrviewer.core.reads import data_dir
+        from cxrviewer.teaching.reads import data_dir
 
         return data_dir()
 

@@ -6,7 +6,7 @@ Pieces, each usable on its own:
   confidence slider that must be set before recording, a "Mark region" toggle, and "Record
   call and reveal". After the reveal it shows the trainee's call beside the model's CALL
   (`core.model_call`, the card's threshold rule: the same as the AI panel), whether they
-  agree, whether the marked point lies in the hot region (`core.reads.HOT_REGION_RULE`),
+  agree, whether the marked point lies in the hot region (`teaching.reads.HOT_REGION_RULE`),
   and the folder's known label when there is one.
 * `PointPicker` — while active, a left click on the canvas marks a point (image pixels)
   and draws a marker that follows zoom/rotation; dragging still pans.
@@ -42,9 +42,9 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.errors import CxrError
-from cxrviewer.core.known_label import known_label
+from cxrviewer.teaching.known_label import known_label
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.core.reads import (
+from cxrviewer.teaching.reads import (
     CALLS,
     DEFAULT_HOT_THRESHOLD,
     HOT_MASS_SHARE,
@@ -793,7 +793,7 @@ class ReadFirstSession(QObject):
         """The overlay's scale (per-image or absolute) for reading the map at the marked point.
 
         The display threshold no longer decides "hot" (at 20 % almost any click was inside):
-        the hot region follows `core.reads.HOT_REGION_RULE`; the threshold is kept for callers.
+        the hot region follows `teaching.reads.HOT_REGION_RULE`; the threshold is kept for callers.
         """
         self._threshold = float(threshold)
         self._normalisation = (normalisation, absolute_max)

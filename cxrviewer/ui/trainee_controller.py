@@ -3,9 +3,9 @@
 * Read first (Tools ▸ Read First, on by default): the "Read first" dock takes the trainee's
   call; until it is recorded `AiController.set_results_hidden(True)` keeps probabilities and
   heat map off screen while the results still arrive; the reveal shows them beside the call
-  and the read goes to the reads database (image hash only, `core.reads`).
+  and the read goes to the reads database (image hash only, `teaching.reads`).
 * Model card (Help ▸ Model Card, the AI panel's "Model card…" button, the training-data
-  banner's button) and the training-data banner over the image (`core.ood`).
+  banner's button) and the training-data banner over the image (`teaching.ood`).
 * Tools ▸ Sanity Check Heat Map…: the model randomisation test runs in the inference
   thread (`InferenceService.request_sanity`); the lung-mask heat share is computed here
   (cheap); both are shown with what they mean (`SanityCheckDialog`).
@@ -27,10 +27,10 @@ from PySide6.QtGui import QAction, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from cxrviewer.core.errors import CxrError
-from cxrviewer.core.export_view import OverlayState
+from cxrviewer.teaching.export_view import OverlayState
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.core.ood import training_data_warnings
+from cxrviewer.teaching.ood import training_data_warnings
 from cxrviewer.core.types import Prediction, XrayImage
 from cxrviewer.ui.export_actions import (
     ExportResult,
@@ -52,8 +52,8 @@ from cxrviewer.ui.read_first import (
 )
 
 if TYPE_CHECKING:
-    from cxrviewer.core.audit import AuditResult
-    from cxrviewer.core.sanity import LungHeatResult, RandomisationResult
+    from cxrviewer.core.xai.audit import AuditResult
+    from cxrviewer.core.xai.sanity import LungHeatResult, RandomisationResult
     from cxrviewer.ui.inference_service import SanityOutcome
     from cxrviewer.ui.main_window import MainWindow
 
@@ -621,7 +621,7 @@ class TraineeController(QObject):
     def _on_service_sanity_ready(self, outcome: SanityOutcome) -> None:
         if outcome.request_id != self._sanity_id or outcome.result is None:
             return
-        from cxrviewer.core.sanity import lung_heat_check
+        from cxrviewer.core.xai.sanity import lung_heat_check
 
         image = self._sanity_image
         lung = None

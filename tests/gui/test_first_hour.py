@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrviewer.core.overlay_style import CONTOURS
+from cxrviewer.core.xai.overlay_style import CONTOURS
 
 from .helpers import open_and_wait, wait_for_image
 from .synthetic import write_png

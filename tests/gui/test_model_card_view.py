@@ -5,8 +5,8 @@ import numpy as np
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.ood import INFO, OodWarning
-from cxrviewer.core.sanity import LungHeatResult, RandomisationResult
+from cxrviewer.teaching.ood import INFO, OodWarning
+from cxrviewer.core.xai.sanity import LungHeatResult, RandomisationResult
 from cxrviewer.ui.model_card_view import ModelCardDialog, ModelCardView, OodBanner, card_html, sanity_html
 
 from .image_compare import OUTPUT_DIR, assert_matches_golden, qimage_to_rgb, write_png
@@ -185,7 +185,7 @@ def test_sanity_results_with_maps(qtbot) -> None:
     """The on-demand sanity check in the card view: the maps side by side, then the verdicts."""
     from tests.unit.test_sanity import chest_phantom
 
-    from cxrviewer.core.sanity import lung_mask
+    from cxrviewer.core.xai.sanity import lung_mask
 
     image, _ = chest_phantom(128)
     mask = lung_mask(image)
@@ -195,7 +195,7 @@ def test_sanity_results_with_maps(qtbot) -> None:
     randomised = np.random.default_rng(1).random((6, 6)).astype(np.float32)
     result = RandomisationResult("pneumonia3", 1, "BACTERIAL", "gradcam", "relu",
                                  ("predictions", "bn", "conv5_block16_2_conv"), 0.12, real, randomised)
-    from cxrviewer.core.sanity import heat_outside_mask
+    from cxrviewer.core.xai.sanity import heat_outside_mask
 
     lung = LungHeatResult(heat_outside_mask(real, mask), float(mask.mean()), mask)
     dialog = ModelCardDialog(CARD)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
-from cxrviewer.core.reads import ReadRecord, ReadStore
+from cxrviewer.teaching.reads import ReadRecord, ReadStore
 from cxrviewer.ui.my_reads import COLUMNS, MyReadsDialog, calibration_image, summary_lines
 
 from .image_compare import OUTPUT_DIR, assert_matches_golden, qimage_to_rgb, write_png
@@ -84,7 +84,7 @@ def test_delete_all_asks_first(qtbot, store: ReadStore, monkeypatch: pytest.Monk
 
 
 def test_calibration_plot_draws_the_points() -> None:
-    from cxrviewer.core.reads import calibration_curve
+    from cxrviewer.teaching.reads import calibration_curve
 
     empty = qimage_to_rgb(calibration_image(()))
     full = qimage_to_rgb(calibration_image(calibration_curve(RECORDS, 5)))

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRectF
 
-from cxrviewer.core.model.cam import CAM, GRADCAM, HIRESCAM, METHODS
-from cxrviewer.core.overlay import colorize, colormap_lut
-from cxrviewer.core.overlay_style import (
+from cxrviewer.core.xai.cam import CAM, GRADCAM, HIRESCAM, METHODS
+from cxrviewer.core.xai.overlay import colorize, colormap_lut
+from cxrviewer.core.xai.overlay_style import (
     CONTOURS,
     HEATMAP,
     OVERLAY_MAX_SIDE,
@@ -74,7 +74,7 @@ def test_a_threshold_beside_a_fixed_contour_level_draws_one_line_not_two() -> No
         assert all(b - a >= 0.05 - 1e-9 for a, b in zip(levels, levels[1:])), (threshold, levels)
     assert contour_levels(0.59) == (0.59, 0.8)
     # drawn: the threshold ring and the 0.8 ring, nothing in between
-    from cxrviewer.core.overlay import contour_rgba
+    from cxrviewer.core.xai.overlay import contour_rgba
 
     yy, xx = np.mgrid[0:200, 0:200]
     index = np.clip(255 - np.hypot(yy - 100, xx - 100) * 2.0, 0, 255).astype(np.uint8)
@@ -84,7 +84,7 @@ def test_a_threshold_beside_a_fixed_contour_level_draws_one_line_not_two() -> No
 
 def test_default_heat_map_leaves_the_anatomy_visible() -> None:
     """#13: a perceptually uniform map, a light touch and the weak part of the map transparent."""
-    from cxrviewer.core import overlay_style
+    from cxrviewer.core.xai import overlay_style
 
     assert overlay_style.DEFAULT_COLORMAP == "inferno"
     assert overlay_style.DEFAULT_OPACITY <= 0.35 and overlay_style.DEFAULT_THRESHOLD >= 0.4

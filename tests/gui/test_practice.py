@@ -19,14 +19,14 @@ from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
 from cxrviewer.core.model.export import export_model
-from cxrviewer.core.practice import (
+from cxrviewer.teaching.practice import (
     LAST_FILENAME,
     REVEAL_END,
     STATE_FILENAME,
     PacketSpec,
     is_abnormal_label,
 )
-from cxrviewer.core.reads import call_for_label
+from cxrviewer.teaching.reads import call_for_label
 from cxrviewer.ui.settings import ViewerSettings
 from tests.model_factory import TINY_LABELS, build_tiny_classifier
 

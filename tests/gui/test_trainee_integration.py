@@ -22,10 +22,10 @@ import pytest
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
 
 from cxrviewer import cli
-from cxrviewer.core.export_view import find_identifiers
+from cxrviewer.teaching.export_view import find_identifiers
 from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.core.reads import STORE_FILENAME
+from cxrviewer.teaching.reads import STORE_FILENAME
 from cxrviewer.ui.ai_controller import READ_FIRST_CAPTION
 from cxrviewer.ui.export_actions import grab_view
 from cxrviewer.ui.settings import ViewerSettings

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cxrviewer.core.audit import STEPS, explanation_audit
+from cxrviewer.core.xai.audit import STEPS, explanation_audit
 
 SIZE = 32
 

@@ -16,8 +16,8 @@ from cxrviewer.core.imaging import default_display
 from cxrviewer.core.io import load_image
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
-from cxrviewer.core.overlay import blend, cam_index_image
-from cxrviewer.core.overlay_style import CONTOURS, HEATMAP, overlay_rgba
+from cxrviewer.core.xai.overlay import blend, cam_index_image
+from cxrviewer.core.xai.overlay_style import CONTOURS, HEATMAP, overlay_rgba
 from tests.model_factory import build_tiny_classifier, make_model_folder
 
 KEYS = {"path", "model", "labels", "probabilities", "call", "call_rule", "top", "pneumonia_probability", "ood"}
@@ -217,7 +217,7 @@ def test_overlay_options_need_overlay_and_bad_values_are_one_line(capsys, tmp_pa
 
 def test_render_offers_every_cam_method() -> None:
     from cxrviewer.commands.render_overlay import METHOD_NAMES
-    from cxrviewer.core.model.cam import METHODS
+    from cxrviewer.core.xai.cam import METHODS
 
     assert METHOD_NAMES == METHODS      # spelled out there so that building the parser imports no numpy
 

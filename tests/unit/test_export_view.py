@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cxrviewer import __version__
-from cxrviewer.core.export_view import (
+from cxrviewer.teaching.export_view import (
     CaseReport,
     ExportedView,
     ExportError,
@@ -25,7 +25,7 @@ from cxrviewer.core.export_view import (
     write_sidecar,
 )
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.reads import ReadCall, compare_read
+from cxrviewer.teaching.reads import ReadCall, compare_read
 from cxrviewer.core.types import Prediction, Window
 from tests.model_factory import make_xray
 

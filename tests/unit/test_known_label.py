@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cxrviewer.core.known_label import KnownLabel, known_label, label_from_folder
+from cxrviewer.teaching.known_label import KnownLabel, known_label, label_from_folder
 from tests.shared_data import requires_shared, shared_dir
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cxrviewer.core.model_call import COVID_RULE, PNEUMONIA_RULE, TOP_RULE, model_call
-from cxrviewer.core.sanity import heatmap_gate
+from cxrviewer.core.xai.sanity import heatmap_gate
 
 PNEUMONIA = ("NORMAL", "BACTERIAL", "VIRAL")
 COVID = ("COVID-19", "NORMAL", "VIRAL")

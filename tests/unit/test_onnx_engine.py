@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from cxrviewer.core.errors import ModelLoadError
-from cxrviewer.core.model.cam import CAM, METHODS
+from cxrviewer.core.xai.cam import CAM, METHODS
 from cxrviewer.core.model.engine import ONNX_RUNTIME, TENSORFLOW, ModelEngine
 from cxrviewer.core.model.onnx_engine import (
     CAM_RELATIVE_TOLERANCE, PROBABILITY_TOLERANCE, OnnxEngine, OnnxExport,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.ood import (
+from cxrviewer.teaching.ood import (
     INFO,
     WARNING,
     card_shortcut_risks,

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrviewer.core import overlay as ov
+from cxrviewer.core.xai import overlay as ov
 
 
 def _peak(size: int = 7, height: float = 1.0) -> np.ndarray:
@@ -91,7 +91,7 @@ def test_bundled_tables_are_matplotlibs_and_the_viewer_does_not_import_it():
         assert sorted(tables.files) == sorted(ov.COLORMAPS)
         for name in ov.COLORMAPS:
             assert np.array_equal(tables[name], ov.matplotlib_lut(name)), name
-    code = ("import sys\nfrom cxrviewer.core import overlay as ov\n"
+    code = ("import sys\nfrom cxrviewer.core.xai import overlay as ov\n"
             "[ov.colormap_lut(name) for name in ov.COLORMAPS]\n"
             "print('matplotlib' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

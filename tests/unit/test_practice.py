@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cxrviewer.core.practice import (
+from cxrviewer.teaching.practice import (
     REVEAL_END,
     Case,
     CaseResult,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrviewer.core.reads import (
+from cxrviewer.teaching.reads import (
     DATA_DIR_ENV,
     SCHEMA_VERSION,
     ReadCall,
@@ -256,7 +256,7 @@ def replace_known(rec: ReadRecord, label: str) -> ReadRecord:
 
 
 def test_read_choices_follow_the_models_labels() -> None:
-    from cxrviewer.core.reads import calls_for_labels
+    from cxrviewer.teaching.reads import calls_for_labels
 
     assert calls_for_labels(("COVID-19", "NORMAL", "VIRAL")) == ("covid-19", "normal", "viral", "other")
     assert calls_for_labels(LABELS) == ("normal", "bacterial", "viral", "other")
@@ -311,7 +311,7 @@ def test_a_schema_1_store_is_migrated_with_its_reads(tmp_path: Path) -> None:
 
 
 def test_hot_region_is_the_smallest_part_holding_half_the_heat() -> None:
-    from cxrviewer.core.reads import HOT_MASS_SHARE, hot_level
+    from cxrviewer.teaching.reads import HOT_MASS_SHARE, hot_level
 
     cam = np.zeros((8, 8), np.float32)
     cam[1:3, 1:3] = 4.0                                 # one clear focus

@@ -211,8 +211,8 @@ def test_run_request_packages_frozen_results(engine):
 def test_core_model_modules_do_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import cxrviewer.core.model.runtime, cxrviewer.core.model.registry, cxrviewer.core.model.cam\n"
-        "import cxrviewer.core.model.device, cxrviewer.core.model.export, cxrviewer.core.overlay\n"
+        "import cxrviewer.core.model.runtime, cxrviewer.core.model.registry, cxrviewer.core.xai.cam\n"
+        "import cxrviewer.core.model.device, cxrviewer.core.model.export, cxrviewer.core.xai.overlay\n"
         "bad = [m for m in ('tensorflow', 'keras', 'PySide6', 'matplotlib') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from cxrviewer.core.imaging import default_display
-from cxrviewer.core.model.cam import CAM, GRADCAM
+from cxrviewer.core.xai.cam import CAM, GRADCAM
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
-from cxrviewer.core.sanity import (
+from cxrviewer.core.xai.sanity import (
     RandomisationResult,
     heat_outside_mask,
     lung_heat_check,
@@ -236,7 +236,7 @@ def test_lung_mask_finds_no_lungs_in_an_extremity() -> None:
 # ------------------------------------------------------------------------ honest display
 
 def test_heatmap_gate_hides_maps_of_unlikely_classes() -> None:
-    from cxrviewer.core.sanity import heatmap_gate
+    from cxrviewer.core.xai.sanity import heatmap_gate
 
     labels = ("NORMAL", "BACTERIAL", "VIRAL")
     shown = heatmap_gate(labels, (0.1, 0.7, 0.2), 1, 0.42)

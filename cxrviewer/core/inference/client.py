@@ -221,7 +221,7 @@ class InferenceClient:
         return request_id
 
     def request_audit(self, image: XrayImage, class_index: int, method: str, layer: str) -> int:
-        """The explanation audit of one map (core/audit.py) in the worker; answered by AuditDone."""
+        """The explanation audit of one map (core/xai/audit.py) in the worker; answered by AuditDone."""
         request_id = next(self._ids)
         self._latest_audit_id = request_id
         self._send_check(image, lambda item: RunAudit(AuditRequest(request_id, item, class_index, method, layer)),

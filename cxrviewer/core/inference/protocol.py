@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cxrviewer.core.model.cam import METHODS
+from cxrviewer.core.xai.cam import METHODS
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.engine import ModelInput
 from cxrviewer.core.types import CamResult, Prediction
 
 if TYPE_CHECKING:
-    from cxrviewer.core.audit import AuditResult
-    from cxrviewer.core.sanity import RandomisationResult
+    from cxrviewer.core.xai.audit import AuditResult
+    from cxrviewer.core.xai.sanity import RandomisationResult
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class SanityOutcome:
 
 @dataclass(frozen=True)
 class AuditRequest:
-    """The explanation audit (core/audit.py) of one map: image, class, method, layer."""
+    """The explanation audit (core/xai/audit.py) of one map: image, class, method, layer."""
 
     request_id: int
     item: ModelInput

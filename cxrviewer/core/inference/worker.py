@@ -35,7 +35,7 @@ from cxrviewer.core.inference.protocol import (
     Answer, AuditDone, AuditOutcome, CancelAudit, CancelSanity, Infer, LoadModel, RunAudit, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed,
     RunSanity, SanityDone, SanityOutcome, Stop, TensorflowReady,
 )
-from cxrviewer.core.model.cam import CAM, METHODS
+from cxrviewer.core.xai.cam import CAM, METHODS
 from cxrviewer.core.model.failures import describe_model_failure
 
 log = logging.getLogger("cxrviewer.worker")
@@ -278,7 +278,7 @@ class _Worker:
         self._outbox.send(Answer(message.request_id, prediction, cam))
 
     def _sanity(self, message: RunSanity) -> None:
-        from cxrviewer.core.sanity import randomisation_test_on_input
+        from cxrviewer.core.xai.sanity import randomisation_test_on_input
 
         request = message.request
 
@@ -291,7 +291,7 @@ class _Worker:
                     SanityOutcome, SanityDone, "the sanity check failed")
 
     def _audit(self, message: RunAudit) -> None:
-        from cxrviewer.core.audit import explanation_audit
+        from cxrviewer.core.xai.audit import explanation_audit
 
         request = message.request
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
-from cxrviewer.core.model.cam import GRADCAM, check_cam_request
+from cxrviewer.core.xai.cam import GRADCAM, check_cam_request
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.onnx_engine import OnnxEngine, OnnxExport, onnx_disabled
 from cxrviewer.core.model.preprocessing import model_input

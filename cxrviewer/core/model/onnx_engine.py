@@ -12,7 +12,7 @@ Both are sha256-checked against the card's `onnx` entry before a byte is parsed.
 With a GlobalAveragePooling → Dense head the gradient of class c's logit with respect to
 the GAP input A[i, j, k] is kernel[k, c] / (H·W), whatever the image. So Grad-CAM,
 Grad-CAM++, HiResCAM and CAM at that layer are exact from the activations and the kernel:
-the same functions (`core.model.cam`) get the same inputs TensorFlow's GradientTape
+the same functions (`core.xai.cam`) get the same inputs TensorFlow's GradientTape
 would give them. Other layers need real gradients: `ModelEngine` hands them to TensorFlow.
 
 ONNX Runtime imports in ~0.1 s and builds a session in ~0.1 s; TensorFlow takes ~3 s to
@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
-from cxrviewer.core.model.cam import CAM, METHOD_LABELS, METHODS, compute_cam
+from cxrviewer.core.xai.cam import CAM, METHOD_LABELS, METHODS, compute_cam
 from cxrviewer.core.model.card import ModelCard, sha256_file
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import XrayImage

@@ -24,7 +24,7 @@ import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
 from cxrviewer.core.model.architecture import conv_layer_names
-from cxrviewer.core.model.cam import GRADCAM, METHODS, check_cam_request, compute_cam
+from cxrviewer.core.xai.cam import GRADCAM, METHODS, check_cam_request, compute_cam
 from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, sha256_file
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import CamResult, Prediction, XrayImage, readonly

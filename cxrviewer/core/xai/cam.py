@@ -3,7 +3,7 @@
 Every method maps the target layer's activations A (h, w, k) — and, for the gradient
 methods, dY_c/dA (h, w, k), where Y_c is the class SCORE (the pre-softmax logit of the
 Dense head) — to a raw map (h, w) float32 >= 0. Maps are not normalised here: keeping the
-raw scale is what lets the overlay offer an absolute colour scale (see `core/overlay.py`).
+raw scale is what lets the overlay offer an absolute colour scale (see `core/xai/overlay.py`).
 
 With the GAP → (inactive) dropout → Dense head, dY_c/dA = W[:, c] / (h·w) at the layer
 feeding GAP, so Grad-CAM there equals CAM / (h·w) — tested in tests/unit/test_cam.py.

@@ -1,7 +1,7 @@
 """Rapid-reporting practice packets: N labelled cases, read against the clock, then a score sheet.
 
 A packet is drawn from a labelled source — class folders (`NORMAL/`, `PNEUMONIA/` with Kermany
-file names `personN_bacteria_M.jpeg` / `personN_virus_M.jpeg`, …, see `core.known_label`) or
+file names `personN_bacteria_M.jpeg` / `personN_virus_M.jpeg`, …, see `teaching.known_label`) or
 a manifest CSV with `path,label` columns — as a seeded, recorded random sample (balanced
 normal/abnormal on request) in a seeded random order. Everything here is Qt-free:
 
@@ -10,7 +10,7 @@ normal/abnormal on request) in a seeded random order. Everything here is Qt-free
 * `PacketClock` — elapsed time with pauses (the clock survives a restart paused).
 * `PacketState` — the whole packet (spec, cases, results, position, clock) as a frozen value
   with `to_json` / `from_json`; `save_state` / `load_state` keep the unfinished one in the user
-  data folder (`core.reads.data_dir`, so $CXRVIEWER_DATA_DIR is honoured).
+  data folder (`teaching.reads.data_dir`, so $CXRVIEWER_DATA_DIR is honoured).
 * `score_packet` — accuracy, sensitivity and specificity (abnormal = not NORMAL) against the
   known labels, agreement with the model's call, the discordant cases, time per case and the
   calibration of the trainee's confidence; `score_csv` and `write_score_pdf` export it.
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from cxrviewer.core.errors import CxrError
-from cxrviewer.core.known_label import FOLDER_LABELS, known_label
+from cxrviewer.teaching.known_label import FOLDER_LABELS, known_label
 
 PACKET_FORMAT = 1
 STATE_FILENAME = "practice_packet.json"        # the unfinished packet, offered for resuming
@@ -425,7 +425,7 @@ def new_packet(spec: PacketSpec, pool: Sequence[LabelledImage], created: str | N
 # ============================================================================ persistence
 
 def state_path(folder: str | Path | None = None) -> Path:
-    from cxrviewer.core.reads import data_dir
+    from cxrviewer.teaching.reads import data_dir
 
     return Path(folder if folder is not None else data_dir()) / STATE_FILENAME
 
@@ -510,7 +510,7 @@ class CaseScore:
         """The exact class matches (same rule as My Reads: PNEUMONIA is matched by either subtype)."""
         if self.result is None:
             return None
-        from cxrviewer.core.reads import call_agrees
+        from cxrviewer.teaching.reads import call_agrees
 
         return bool(call_agrees(self.result.call, self.case.label))
 

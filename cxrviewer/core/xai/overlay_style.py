@@ -1,6 +1,6 @@
 """How the viewer draws a heat map, shared by the canvas overlay and `cxrviewer render --overlay`.
 
-`core.overlay` has the mechanics (normalise, upsample, LUT, contours, blend); this module
+`core.xai.overlay` has the mechanics (normalise, upsample, LUT, contours, blend); this module
 holds the choices on top of them — defaults, the overlay's resolution, which contour lines
 are drawn and how thick — so that an exported picture looks like the viewer. No Qt here,
 and cheap to import (the command line reads the defaults while building its parser).
@@ -50,7 +50,7 @@ def contour_levels(threshold: float) -> tuple[float, ...]:
     two nearly on top of each other); the threshold, where the map starts, always stays.
     """
     threshold = min(max(float(threshold), 0.0), 1.0)
-    from cxrviewer.core.overlay import threshold_index
+    from cxrviewer.core.xai.overlay import threshold_index
 
     first = threshold_index(threshold)
     levels = [threshold] if threshold > 0 else []
@@ -76,7 +76,7 @@ def overlay_rgba(
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """RGBA uint8 for a uint8 CAM index image, as the viewer draws it (heat map or contours)."""
-    from cxrviewer.core.overlay import colorize, colormap_lut, contour_rgba
+    from cxrviewer.core.xai.overlay import colorize, colormap_lut, contour_rgba
 
     lut = colormap_lut(colormap)
     if style == CONTOURS:

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from cxrviewer.core.imaging import default_display
-from cxrviewer.core.model.cam import CAM, GRADCAM
+from cxrviewer.core.xai.cam import CAM, GRADCAM
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import XrayImage, readonly
 

@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 import cv2
 import numpy as np
 
-from cxrviewer.core.sanity import spearman
+from cxrviewer.core.xai.sanity import spearman
 from cxrviewer.core.types import readonly
 
 STEPS = 10                 # 0 %, 10 %, …, 100 %: 11 points per curve

@@ -32,7 +32,7 @@ import numpy as np
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model_call import ModelCall, model_call, top_call
-from cxrviewer.core.overlay import normalise_cam, upsample_cam
+from cxrviewer.core.xai.overlay import normalise_cam, upsample_cam
 
 DATA_DIR_ENV = "CXRVIEWER_DATA_DIR"
 STORE_FILENAME = "reads.sqlite3"

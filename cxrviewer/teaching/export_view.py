@@ -30,9 +30,9 @@ import numpy as np
 
 from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
 from cxrviewer.core.errors import CxrError
-from cxrviewer.core.model.cam import METHOD_LABELS
+from cxrviewer.core.xai.cam import METHOD_LABELS
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.reads import ReadCall, RevealComparison
+from cxrviewer.teaching.reads import ReadCall, RevealComparison
 from cxrviewer.core.types import Prediction, Window, XrayImage
 
 SIDECAR_SCHEMA = "cxrviewer.view-export"
