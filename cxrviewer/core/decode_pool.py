@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from cxrviewer.core.errors import ImageLoadError
-from cxrviewer.core.types import XrayImage
+from cxrviewer.core.types import XrayImage, readonly
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ DEFAULT_DECODE_SECONDS = 20.0
 DEFAULT_CHILD_MEMORY = 4 * 2**30
 STARTUP_SECONDS = 120.0          # a fresh child's imports on a loaded machine, not counted in the deadline
 INLINE_MAX_PIXELS = 16_000_000   # larger rasters (and every TIFF) are decoded in a child
+INLINE_MAX_BYTES = 16 * 2**20    # so are larger raster files, whatever their header says
 POLL_SECONDS = 0.05
 SCAN_SECONDS_PER_FILE = 0.5      # a folder scan's deadline: the decode deadline plus this per file
 CANCEL_GRACE_S = 1.0             # a superseded decode may finish within this; after it, its child is stopped
@@ -125,8 +126,24 @@ def _apply_environment(environment: dict[str, str]) -> None:
     os.environ.update(environment)
 
 
-def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
-    """The child's loop: ("load", path, frame) / ("thumbnail", path, side) / ("ping",) / ("stop",)."""
+RAW_CHUNK = 2**22
+
+
+def _write_raw(conn: Connection, data: memoryview) -> None:
+    """The pixels as raw bytes after their header message: the parent reads them straight into
+    its array (`_read_raw`), never as one 400 MB bytes object copied while holding the GIL."""
+    if not hasattr(os, "readv"):
+        conn.send_bytes(data)
+        return
+    fd = conn.fileno()
+    sent = 0
+    while sent < len(data):
+        sent += os.write(fd, data[sent:sent + RAW_CHUNK])
+
+
+def _child_main(conn: Connection, setup: str | None, memory: int, nice: int = 0) -> None:
+    """The child's loop: ("load", path, frame) / ("thumbnail", path, side) / ("tags", path) /
+    ("scan", paths) / ("ping",) / ("stop",); each request ends with the caller's settings."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C belongs to the parent
@@ -134,6 +151,11 @@ def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
     from cxrviewer.core import io as core_io
 
     _limit_address_space(memory)
+    if nice > 0 and hasattr(os, "nice"):
+        try:   # the GUI process keeps the CPU it needs to repaint while a big image decodes
+            os.nice(nice)
+        except OSError:
+            pass
     if setup:   # tests only: a hook named by the test that built this pool
         module, _, name = setup.partition(":")
         getattr(importlib.import_module(module), name)()
@@ -159,7 +181,7 @@ def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
                 pixels = np.ascontiguousarray(image.pixels, dtype=np.float32)
                 shell = dataclasses.replace(image, pixels=np.zeros((0, 0), np.float32))
                 conn.send(("image", shell, pixels.shape))
-                conn.send_bytes(memoryview(pixels).cast("B"))
+                _write_raw(conn, memoryview(pixels).cast("B"))
             elif kind == "scan":
                 from cxrviewer.core.io.dicom import remembered_headers
                 from cxrviewer.core.study import group_images
@@ -177,6 +199,8 @@ def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
                 with remembered_headers():
                     tree = group_images(checked())
                 conn.send(("scan", (tree, problems)))
+            elif kind == "tags":
+                conn.send(("tags", core_io.dicom_tag_rows(os.fsdecode(message[1]))))
             elif kind == "thumbnail":
                 _, raw_path, side = message
                 conn.send(("thumbnail", imaging.thumbnail(core_io.load_image(os.fsdecode(raw_path)), side)))
@@ -196,10 +220,10 @@ def _child_main(conn: Connection, setup: str | None, memory: int) -> None:
 class _Child:
     """One spawned decode process and its duplex pipe."""
 
-    def __init__(self, setup: str | None, memory: int) -> None:
+    def __init__(self, setup: str | None, memory: int, nice: int = 0) -> None:
         context = multiprocessing.get_context("spawn")   # never fork a process that runs Qt
         self.conn, child_end = context.Pipe(duplex=True)
-        self.process = context.Process(target=_child_main, args=(child_end, setup, memory),
+        self.process = context.Process(target=_child_main, args=(child_end, setup, memory, nice),
                                        name="cxrviewer-decode", daemon=True)
         self.process.start()
         child_end.close()   # else a dead child's end of the pipe is never seen
@@ -244,11 +268,12 @@ class DecodePool:
     """
 
     def __init__(self, workers: int = 1, deadline_s: float | None = None, *,
-                 child_setup: str | None = None, memory_bytes: int | None = None) -> None:
+                 child_setup: str | None = None, memory_bytes: int | None = None, nice: int = 0) -> None:
         self.workers = max(int(workers), 1)
         self._deadline = deadline_s
         self._setup = child_setup
         self._memory = memory_bytes if memory_bytes is not None else child_memory_bytes()
+        self._nice = nice
         self._cond = threading.Condition()
         self._idle: list[_Child] = []
         self._live = 0
@@ -263,7 +288,7 @@ class DecodePool:
         """Start one child now (its imports take a second or two) if none is running."""
         with self._cond:
             if self._live == 0 and not self._closed:
-                self._idle.append(_Child(self._setup, self._memory))
+                self._idle.append(_Child(self._setup, self._memory, self._nice))
                 self._live += 1
 
     def load(self, path: str | os.PathLike[str], frame: int = 0,
@@ -286,6 +311,11 @@ class DecodePool:
         deadline = self.deadline_s + SCAN_SECONDS_PER_FILE * len(paths)
         request = ("scan", [os.fsencode(p) for p in paths])
         return self._call(Path(paths[0]) if paths else Path("."), request, cancelled, deadline_s=deadline)
+
+    def tag_rows(self, path: str | os.PathLike[str], cancelled: Callable[[], bool] | None = None) -> list[tuple]:
+        """`core.io.dicom_tag_rows(path)` (the tag browser's rows) computed in a child."""
+        path = Path(path)
+        return self._call(path, ("tags", os.fsencode(path)), cancelled)
 
     def ping(self) -> list[str]:
         """The module names a child has imported (tests: no Qt, no TensorFlow)."""
@@ -315,7 +345,7 @@ class DecodePool:
                     break
                 self._cond.wait(POLL_SECONDS)
         try:
-            return _Child(self._setup, self._memory)
+            return _Child(self._setup, self._memory, self._nice)
         except BaseException:
             with self._cond:
                 self._live -= 1
@@ -340,7 +370,7 @@ class DecodePool:
                 self._live -= 1
             else:   # replaced at once: its imports run while the caller reports the problem
                 try:
-                    self._idle.append(_Child(self._setup, self._memory))
+                    self._idle.append(_Child(self._setup, self._memory, self._nice))
                 except Exception:  # noqa: BLE001 - no replacement now; the next call starts one
                     log.exception("could not start a replacement decode process")
                     self._live -= 1
@@ -365,6 +395,24 @@ class DecodePool:
                 raise _Abandoned("died") from None
             if not child.process.is_alive() and not child.conn.poll(0):
                 raise _Abandoned("died")
+
+    def _read_raw(self, child: _Child, shape: tuple[int, ...], until: float,
+                  cancelled: Callable[[], bool] | None, started: float) -> np.ndarray:
+        """Read the child's raw float32 pixels into a new array (each read releases the GIL)."""
+        if not hasattr(os, "readv"):
+            self._wait(child, until, cancelled, started)
+            return np.frombuffer(child.conn.recv_bytes(), dtype=np.float32).reshape(shape).copy()
+        pixels = np.empty(shape, dtype=np.float32)
+        view = memoryview(pixels).cast("B")
+        fd = child.conn.fileno()
+        got = 0
+        while got < len(view):
+            self._wait(child, until, cancelled, started)
+            count = os.readv(fd, [view[got:got + RAW_CHUNK]])
+            if count == 0:
+                raise EOFError("the decode process closed its pipe")
+            got += count
+        return pixels
 
     def _start(self, child: _Child, path: Path, cancelled: Callable[[], bool] | None) -> None:
         """Wait for a fresh child's imports. Cancelled meanwhile: it is kept (still starting)."""
@@ -401,10 +449,9 @@ class DecodePool:
                 raise ImageLoadError(path, reply[1])
             if receive_pixels:
                 _, shell, shape = reply
-                self._wait(child, until, cancelled, started)
-                pixels = np.frombuffer(child.conn.recv_bytes(), dtype=np.float32).reshape(shape)
+                pixels = self._read_raw(child, shape, until, cancelled, started)
                 healthy = True
-                return shell, pixels   # bytes-backed: read-only, as XrayImage wants
+                return shell, readonly(pixels)
             healthy = True
             return reply[1]
         except _Abandoned as abandoned:
@@ -426,7 +473,8 @@ class DecodePool:
 
 # ------------------------------------------------------------------------------ routing
 def needs_isolation(path: str | os.PathLike[str]) -> bool:
-    """True unless `path` is a PNG, JPEG or BMP of at most INLINE_MAX_PIXELS (from its header).
+    """True unless `path` is a PNG, JPEG or BMP of at most INLINE_MAX_PIXELS (from its header)
+    and INLINE_MAX_BYTES.
 
     Every DICOM file goes to a child: compressed pixel data can loop, and even a plain one can
     hold 100,000 sequence items that pure-Python parsing turns into seconds of GIL held by the
@@ -446,6 +494,8 @@ def needs_isolation(path: str | os.PathLike[str]) -> bool:
     fmt = raster_format(head)
     if fmt not in _INLINE_RASTERS or has_dicom_preamble(head):
         return True
+    if os.stat(path).st_size > INLINE_MAX_BYTES:   # e.g. a 50 MB text chunk: Python-level chunk parsing
+        return True
     dims = header_size(head, fmt)
     return dims is None or dims[0] * dims[1] > INLINE_MAX_PIXELS
 
@@ -453,6 +503,9 @@ def needs_isolation(path: str | os.PathLike[str]) -> bool:
 _SHARED: dict[str, DecodePool] = {}
 _SHARED_LOCK = threading.Lock()
 SHARED_WORKERS = {"view": 1, "background": 1, "predict": 2}
+# Measured on a loaded 2-core machine: a 100-megapixel decode at nice 0 starved the GUI thread
+# (a 430 ms gap); the viewer's children run below it, thumbnails and scans lower still.
+SHARED_NICE = {"view": 4, "background": 12, "predict": 0}
 
 
 def shared_pool(name: str) -> DecodePool:
@@ -461,7 +514,7 @@ def shared_pool(name: str) -> DecodePool:
     with _SHARED_LOCK:
         pool = _SHARED.get(name)
         if pool is None:
-            pool = _SHARED[name] = DecodePool(SHARED_WORKERS.get(name, 1))
+            pool = _SHARED[name] = DecodePool(SHARED_WORKERS.get(name, 1), nice=SHARED_NICE.get(name, 0))
         return pool
 
 
@@ -516,3 +569,15 @@ def scan_headers(paths: list[Path], *, pool: DecodePool | str = "background",
     so a folder of pathological headers never holds the GUI process's interpreter lock."""
     chosen = shared_pool(pool) if isinstance(pool, str) else pool
     return chosen.scan(list(paths), cancelled)
+
+
+def tag_rows_isolated(path: str | os.PathLike[str], *, pool: DecodePool | str = "view",
+                      cancelled: Callable[[], bool] | None = None) -> list[tuple]:
+    """`core.io.dicom_tag_rows(path)`; for a DICOM file (`needs_isolation`) in a child, where
+    parsing a 20,000-element header never holds this process's interpreter lock."""
+    from cxrviewer.core import io as core_io
+
+    if not needs_isolation(path):
+        return core_io.dicom_tag_rows(path)
+    chosen = shared_pool(pool) if isinstance(pool, str) else pool
+    return chosen.tag_rows(path, cancelled)

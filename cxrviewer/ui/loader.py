@@ -44,11 +44,14 @@ class TagListing:
     message: str = ""
 
 
-def read_tag_listing(path: Path) -> TagListing:
-    from cxrviewer.core.io import dicom_tag_rows
+def read_tag_listing(path: Path, cancelled: Callable[[], bool] | None = None) -> TagListing:
+    """The tag browser's rows (a DICOM file's are listed in a decode process, see core.decode_pool)."""
+    from cxrviewer.core.decode_pool import tag_rows_isolated
 
     try:
-        return TagListing(str(path), tuple(dicom_tag_rows(path)))
+        return TagListing(str(path), tuple(tag_rows_isolated(path, pool="view", cancelled=cancelled)))
+    except DecodeCancelled:
+        raise
     except CxrError as exc:
         return TagListing(str(path), (), f"No DICOM tags: {getattr(exc, 'reason', str(exc))}")
     except MemoryError:
@@ -185,7 +188,10 @@ class ImageLoader(QObject):
                 bridge.finished.emit(request_id, image)
             if ticket.cancelled():
                 return None
-            listing = read_tag_listing(path)
+            try:
+                listing = read_tag_listing(path, ticket.cancelled)
+            except DecodeCancelled:
+                return None
             self._tags.put(listing.path, listing)
             return listing
 

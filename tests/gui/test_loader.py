@@ -75,17 +75,17 @@ def test_cached_image_is_delivered_asynchronously(qtbot, loader: ImageLoader, pn
 
 # ------------------------------------------------------------------------------- tag listings
 def test_tags_are_listed_off_the_gui_thread_after_the_image(qtbot, loader: ImageLoader, make_dicom, monkeypatch) -> None:
-    import cxrviewer.core.io as io
+    import cxrviewer.core.decode_pool as decode_pool
 
     path = make_dicom(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64), name="tags.dcm")
     threads: list[threading.Thread] = []
-    real = io.dicom_tag_rows
+    real = decode_pool.tag_rows_isolated
 
-    def spy(target):
+    def spy(target, **kwargs):
         threads.append(threading.current_thread())
-        return real(target)
+        return real(target, **kwargs)   # a DICOM file: listed in the "view" decode process
 
-    monkeypatch.setattr(io, "dicom_tag_rows", spy)
+    monkeypatch.setattr(decode_pool, "tag_rows_isolated", spy)
     order: list[str] = []
     loader.image_loaded.connect(lambda rid, image: order.append("image"))
     loader.tags_ready.connect(lambda rid, listing: order.append("tags"))
