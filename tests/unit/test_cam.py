@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cxrviewer.core.errors import InferenceError
-from cxrviewer.core.model import cam as cams
+from cxrviewer.core.xai import cam as cams
 
 
 def _random(shape, seed):
