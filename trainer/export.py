@@ -31,6 +31,13 @@ DATA_DESCRIPTIONS = {
     ),
     "covid19": "Hannover Medical School COVID-19 Image Repository (Winther et al., 2020; CC BY 3.0), adults.",
     "nih_adult_normal": "NIH ChestX-ray14 'No Finding' adult radiographs (Wang et al., CVPR 2017).",
+    "ieee8023": ("ieee8023 COVID-19 image data collection (Cohen et al., arXiv:2003.11597; per-image licences, "
+                 "mostly CC BY-NC-SA 4.0): adult teaching-file and journal images with markers and text; "
+                 "COVID-19, adult viral pneumonia (mostly SARS-CoV-1 figures) and a few normals."),
+    "actualmed": ("Actualmed COVID-19 Chest X-ray Dataset Initiative (research purposes only; cite COVID-Net, "
+                  "Wang et al., arXiv:2003.09871): adult COVID-19 and COVID-test-negative 'no finding' films, Spain."),
+    "figure1": ("Figure 1 COVID-19 Chest X-ray Dataset Initiative (research purposes only): adult COVID-19 "
+                "images, often photographs of a monitor."),
 }
 
 KNOWN_LIMITATIONS = {
@@ -93,6 +100,29 @@ def _describe_weights(weights: str) -> str:
     return f"local file {Path(weights).name}" if weights != "imagenet" else "imagenet"
 
 
+BALANCING = {
+    "class": "class weights balanced on the training split",
+    "source_label": "equal total weight per (source, label) cell, so the age group cannot stand in for the label",
+    "group_label": ("equal total weight per (age group, label) cell, shared equally by its sources (capped at 5x "
+                    "the mean), so being an adult carries no more COVID-19 than NORMAL"),
+}
+
+
+def _describe_stages(config: TrainConfig) -> str:
+    if config.init_from:
+        return f"one stage, every layer trained, all weights initialised from our own {Path(config.init_from).parent.name} v1"
+    if not config.pretrained:
+        return "one stage from random initialisation"
+    return f"frozen-backbone warm-up then last {config.unfreeze_last} layers unfrozen (BatchNorm frozen)"
+
+
+def _describe_rule(rule: str) -> str:
+    if rule.startswith("sensitivity:"):
+        return (f"the highest threshold keeping validation sensitivity >= {rule.split(':')[1]}, "
+                "after temperature scaling (fitted on validation only)")
+    return "Youden's J (sensitivity + specificity - 1) maximised on validation, after temperature scaling"
+
+
 def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
     sources = sorted({dataset_name(Path(d)) for d in config.data})
     import keras
@@ -113,18 +143,29 @@ def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, i
         },
         "training": {
             "backbone_weights": _describe_weights(config.weights),
-            "stages": ("one stage from random initialisation" if not config.pretrained else
-                       f"frozen-backbone warm-up then last {config.unfreeze_last} layers unfrozen"),
+            "stages": _describe_stages(config),
             "epochs_max": config.epochs,
             "batch_size": config.batch_size,
-            "learning_rate": config.learning_rate,
-            "balancing": ("equal total weight per (source, label) cell, so the age group cannot stand in "
-                          "for the label" if config.balance == "source_label"
-                          else "class weights balanced on the training split"),
+            "learning_rate": config.learning_rate if not config.pretrained or config.init_from
+            else config.finetune_learning_rate,
+            "optimizer": (f"AdamW (weight decay {config.weight_decay:g})" if config.optimizer == "adamw"
+                          else "Adam"),
+            "schedule": ("linear warm-up then cosine decay" if config.schedule == "cosine"
+                         else "constant, reduced on validation-AUC plateau"),
+            "label_smoothing": config.label_smoothing,
+            "operating_rule": _describe_rule(config.operating_rule),
+            "balancing": BALANCING[config.balance],
             "augmentation": {
                 "rotation_deg": config.augment.rotation_deg, "shift": config.augment.shift,
                 "zoom": config.augment.zoom, "brightness": config.augment.brightness,
                 "contrast": config.augment.contrast, "horizontal_flip": config.augment.horizontal_flip,
+                **({"acquisition": (f"each with probability {config.augment.p_acquisition}: crop up to "
+                                    f"{config.augment.crop:.0%} a side, gamma 1/{1 + config.augment.gamma:g}-"
+                                    f"{1 + config.augment.gamma:g}, sigmoid contrast curve, blur (sigma <= "
+                                    f"{config.augment.blur_sigma}) or sharpening, noise (std <= "
+                                    f"{config.augment.noise_std}), JPEG re-compression (quality "
+                                    f"{config.augment.jpeg_quality[0]}-{config.augment.jpeg_quality[1]})")}
+                   if config.augment.acquisition else {}),
             },
             "hardware": f"{platform.machine()} CPU, {platform.system()}",
             "tensorflow": tf.__version__,
