@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
-from cxrviewer.cli import EXIT_OK, _positive_int, subcommand
+from cxrviewer.commands._base import EXIT_OK, load_engine, positive_int, subcommand
 from cxrviewer.core.errors import CxrError, ImageLoadError, printable_name, valid_unicode
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def _configure_predict(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, metavar="NAME",
                         help="registered model name or model folder (default: the default model)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per input and line")
-    parser.add_argument("--batch-size", type=_positive_int, default=8, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=8, metavar="N",
                         help="images per model call (default 8)")
 
 
@@ -263,8 +263,6 @@ def write_lines(lines: Iterable[PredictionLine], as_json: bool, stream: TextIO) 
 @subcommand("predict", help="print the AI model's class probabilities for images and folders",
             configure=_configure_predict)
 def run_predict(args: argparse.Namespace) -> int:
-    from cxrviewer.commands import load_engine
-
     items = expand_inputs(args.inputs)
     engine = load_engine(args.model)
     if not args.json:

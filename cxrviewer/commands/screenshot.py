@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from cxrviewer.cli import EXIT_OK, CliError, _positive_float, subcommand
+from cxrviewer.commands._base import EXIT_OK, CliError, positive_float, subcommand
 from cxrviewer.core.errors import printable_name, printable_path
 
 DEFAULT_SIZE = (1400, 900)
@@ -37,7 +37,7 @@ def _configure_screenshot(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=_window_size, default=DEFAULT_SIZE, metavar="WxH",
                         help="window size in pixels (default 1400x900)")
     parser.add_argument("--model", default=None, metavar="NAME", help="registered model (default: the default model)")
-    parser.add_argument("--timeout", type=_positive_float, default=600.0, metavar="S",
+    parser.add_argument("--timeout", type=positive_float, default=600.0, metavar="S",
                         help="give up after S seconds (default 600: loading a model imports TensorFlow "
                              "and traces it once)")
     parser.add_argument("--read-first", action="store_true",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cxrviewer import selftest
+from cxrviewer.commands import selftest
 from cxrviewer.core import resources
 from cxrviewer.core.model import registry
 from cxrviewer.core.resources import resource_path, resources_dir
@@ -104,7 +104,7 @@ def test_installed_wheel_finds_its_resources_and_decodes_the_fixtures(wheel, tmp
     script = (
         "import json, cxrviewer\n"
         "from cxrviewer.core.resources import resources_dir\n"
-        "from cxrviewer.selftest import install_mode, run_selftest\n"
+        "from cxrviewer.commands.selftest import install_mode, run_selftest\n"
         "report = run_selftest()\n"
         "print(json.dumps({'package': cxrviewer.__file__, 'resources': str(resources_dir()),\n"
         "                  'mode': install_mode(),\n"

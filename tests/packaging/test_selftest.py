@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cxrviewer import cli, selftest
+from cxrviewer import cli
+from cxrviewer.commands import selftest
 from cxrviewer.core.model.registry import MODELS_DIR_ENV
 from tests.model_factory import make_model_folder, tamper_weights
 

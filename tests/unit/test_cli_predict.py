@@ -216,7 +216,7 @@ def test_overlay_options_need_overlay_and_bad_values_are_one_line(capsys, tmp_pa
 
 
 def test_render_offers_every_cam_method() -> None:
-    from cxrviewer.commands.render_overlay import METHOD_NAMES
+    from cxrviewer.commands.render import METHOD_NAMES
     from cxrviewer.core.xai.cam import METHODS
 
     assert METHOD_NAMES == METHODS      # spelled out there so that building the parser imports no numpy

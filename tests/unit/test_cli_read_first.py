@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cxrviewer import cli
-from cxrviewer.commands.render_overlay import READ_FIRST_CAPTION, add_caption_band
+from cxrviewer.commands.render import READ_FIRST_CAPTION, add_caption_band
 from tests.model_factory import build_tiny_classifier, make_model_folder
 
 

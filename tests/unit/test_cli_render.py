@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cxrviewer import cli
+from cxrviewer.commands import _base
 from cxrviewer.core.imaging import default_display
 from cxrviewer.core.io import load_image
 from tests.shared_data import requires_shared, shared_dir
@@ -120,7 +121,7 @@ def test_version_and_help_exit_0(capsys):
 def test_render_is_registered_and_room_for_more():
     assert "render" in cli.subcommand_names()
     with pytest.raises(ValueError):
-        cli.subcommand("render", help="again", configure=lambda parser: None)(lambda args: 0)
+        _base.subcommand("render", help="again", configure=lambda parser: None)(lambda args: 0)
 
 
 @pytest.mark.parametrize("argv", [[], ["a.png", "folder"]])

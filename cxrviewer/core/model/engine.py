@@ -319,12 +319,6 @@ def open_model(name_or_folder: str, root: Path | None = None, **tf_options) -> M
     """A registered model by name, or a model folder; "" is the default model.
 
     LookupError when no model matches (its message says what was found)."""
-    from cxrviewer.core.model.registry import default_model_name, models_root, resolve_model_folder, scan_models
+    from cxrviewer.core.model.registry import model_folder
 
-    if not name_or_folder:
-        scan = scan_models(root)
-        name_or_folder = default_model_name([entry.card for entry in scan.models]) or ""
-        if not name_or_folder:
-            details = "; ".join(problem.message for problem in scan.problems)
-            raise LookupError(f"no AI models found in {models_root(root)}" + (f" ({details})" if details else ""))
-    return ModelEngine.open(resolve_model_folder(name_or_folder, root), **tf_options)
+    return ModelEngine.open(model_folder(name_or_folder, root), **tf_options)

@@ -141,3 +141,19 @@ def resolve_model_folder(name_or_folder: str | Path, root: str | Path | None = N
             raise LookupError(problem.message)   # it is there, but broken: say why
     known = ", ".join(entry.name for entry in scan.models) or "none"
     raise LookupError(f"no model named {str(name_or_folder)!r} in {models_root(root)} (available: {known})")
+
+
+def model_folder(name_or_folder: str | Path | None = None, root: str | Path | None = None) -> Path:
+    """The one model lookup: a registered name, a model folder, or (None / "") the default model.
+
+    LookupError with a one-line message when nothing matches (what was found, and why broken
+    folders were skipped).
+    """
+    if name_or_folder:
+        return resolve_model_folder(name_or_folder, root)
+    scan = scan_models(root)
+    name = default_model_name([entry.card for entry in scan.models])
+    if name is None:
+        details = "; ".join(problem.message for problem in scan.problems)
+        raise LookupError(f"no AI models found in {models_root(root)}" + (f" ({details})" if details else ""))
+    return next(entry.folder for entry in scan.models if entry.name == name)
