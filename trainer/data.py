@@ -17,11 +17,11 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from cxrviewer.core.io import SUPPORTED_SUFFIXES
+from cxrviewer.core.labels import NORMAL, kermany_patient_id, kermany_subtype
+from cxrviewer.core.labels import folder_label as canonical_folder_label
 
 SPLITS = ("train", "val", "test")
 TASKS = ("pneumonia", "pneumonia3", "folders")
-_PERSON = re.compile(r"^(person\d+)_(bacteria|virus)_", re.IGNORECASE)
-_NORMAL = re.compile(r"^((?:NORMAL2-)?IM-\d+)-", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -35,23 +35,18 @@ class Sample:
 
 def patient_id_from_name(path: Path) -> str:
     """Patient id from a Kermany file name; falls back to the file stem (one image, one patient)."""
-    name = path.name
-    for pattern in (_PERSON, _NORMAL):
-        match = pattern.match(name)
-        if match:
-            return match.group(1).upper()
-    return path.stem
+    return kermany_patient_id(path.name) or path.stem
 
 
 def kermany_label(path: Path, folder_label: str, task: str) -> str:
     """NORMAL/PNEUMONIA (task `pneumonia`) or NORMAL/BACTERIAL/VIRAL (task `pneumonia3`)."""
-    folder_label = folder_label.upper()
-    if task == "pneumonia" or folder_label == "NORMAL":
-        return folder_label
-    match = _PERSON.match(path.name)
-    if not match:
+    folder = canonical_folder_label(folder_label) or folder_label.upper()
+    if task == "pneumonia" or folder == NORMAL:
+        return folder
+    subtype = kermany_subtype(path.name)
+    if subtype is None:
         raise ValueError(f"{path.name}: cannot tell bacterial from viral from the file name")
-    return "BACTERIAL" if match.group(2).lower() == "bacteria" else "VIRAL"
+    return subtype
 
 
 def dataset_name(path: Path) -> str:

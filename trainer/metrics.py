@@ -5,7 +5,8 @@ from typing import Sequence
 
 import numpy as np
 
-PNEUMONIA_CLASSES = ("PNEUMONIA", "BACTERIAL", "VIRAL")
+from cxrviewer.core.labels import pneumonia_labels
+
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -57,9 +58,10 @@ def reliability_bins(probabilities: np.ndarray, targets: np.ndarray, bins: int =
 
 def pneumonia_score(probabilities: np.ndarray, labels: Sequence[str]) -> np.ndarray | None:
     """Sum of the pneumonia classes' probabilities, or None for a model without NORMAL/pneumonia."""
-    columns = [i for i, label in enumerate(labels) if label != "NORMAL"]
-    if "NORMAL" not in labels or not columns or any(labels[i] not in PNEUMONIA_CLASSES for i in columns):
+    summed = pneumonia_labels(labels)
+    if not summed:
         return None  # e.g. covid3: COVID-19 is not one of the pneumonia-subtype classes summed here
+    columns = [list(labels).index(label) for label in summed]
     return probabilities[:, columns].sum(axis=1)
 
 

@@ -78,7 +78,7 @@ def _best(labels: list[str], p: list[float], candidates: Sequence[str]) -> str:
 
 def model_call(labels: Sequence[str], probabilities: Sequence[float], threshold: float) -> ModelCall:
     """The model's call at its operating threshold (see the module docstring for the rules)."""
-    from cxrviewer.core.model.card import PNEUMONIA_LABELS
+    from cxrviewer.core.labels import pneumonia_labels
 
     labels = [str(label) for label in labels]
     p = [float(value) for value in probabilities]
@@ -86,8 +86,8 @@ def model_call(labels: Sequence[str], probabilities: Sequence[float], threshold:
         raise ValueError(f"{len(labels)} labels but {len(p)} probabilities")
     threshold = float(threshold)
     top = _best(labels, p, labels)
-    others = [label for label in labels if label != "NORMAL"]
-    if "NORMAL" in labels and others and set(others) <= PNEUMONIA_LABELS:
+    others = list(pneumonia_labels(labels))
+    if others:
         score = sum(p[labels.index(label)] for label in others)
         subtype = _best(labels, p, others)
         label = subtype if score >= threshold else "NORMAL"

@@ -15,37 +15,24 @@ with this label. Rules, first match wins:
 
 Anything else has no known label (None): a folder named after a patient or a date is never
 mistaken for a label. Nothing here reads pixels or patient data; only the path.
-(The Kermany file-name pattern mirrors `trainer/data.py`, which core may not import.)
+The folder names and the Kermany rule are `cxrviewer.core.labels`, the trainer's rules too.
 """
 from __future__ import annotations
 
 import csv
 import logging
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from cxrviewer.core.labels import FOLDER_LABELS, PNEUMONIA, folder_label, kermany_subtype
+
+__all__ = ["FOLDER_LABELS", "KnownLabel", "known_label", "label_from_folder", "label_from_kermany_name",
+           "label_from_manifest"]   # FOLDER_LABELS: teaching.practice still reads it from here
+
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.csv"
-
-# Folder name (upper case, "_"/" " as "-") → canonical label.
-FOLDER_LABELS: dict[str, str] = {
-    "NORMAL": "NORMAL",
-    "NO-FINDING": "NORMAL",
-    "PNEUMONIA": "PNEUMONIA",
-    "BACTERIAL": "BACTERIAL",
-    "BACTERIA": "BACTERIAL",
-    "VIRAL": "VIRAL",
-    "VIRUS": "VIRAL",
-    "COVID-19": "COVID-19",
-    "COVID19": "COVID-19",
-    "COVID": "COVID-19",
-}
-
-_KERMANY_SUBTYPE = re.compile(r"^person\d+_(bacteria|virus)_", re.IGNORECASE)
-_KERMANY_NAME = re.compile(r"^person\d+_(bacteria|virus)_\d+\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,20 +43,15 @@ class KnownLabel:
     source: str         # "folder", "folder + Kermany file name" or "manifest.csv"
 
 
-def _canonical_folder(name: str) -> str:
-    return re.sub(r"[\s_]+", "-", name.strip().upper())
-
-
 def label_from_folder(path: str | Path) -> KnownLabel | None:
     """Rule 1: the parent folder is a class folder (with the Kermany subtype in PNEUMONIA)."""
     path = Path(path)
-    label = FOLDER_LABELS.get(_canonical_folder(path.parent.name))
+    label = folder_label(path.parent.name)
     if label is None:
         return None
-    if label == "PNEUMONIA":
-        match = _KERMANY_SUBTYPE.match(path.name)
-        if match:
-            subtype = "BACTERIAL" if match.group(1).lower() == "bacteria" else "VIRAL"
+    if label == PNEUMONIA:
+        subtype = kermany_subtype(path.name)
+        if subtype is not None:
             return KnownLabel(subtype, "folder + Kermany file name")
     return KnownLabel(label, "folder")
 
@@ -106,17 +88,15 @@ def label_from_manifest(path: str | Path) -> KnownLabel | None:
             continue
         label = _manifest_rows(manifest, mtime).get(resolved)
         if label:
-            canonical = FOLDER_LABELS.get(_canonical_folder(label), label)
+            canonical = folder_label(label) or label
             return KnownLabel(canonical, MANIFEST_NAME)
     return None
 
 
 def label_from_kermany_name(path: str | Path) -> KnownLabel | None:
     """Rule 3: a Kermany pneumonia file name outside a class folder."""
-    match = _KERMANY_NAME.match(Path(path).name)
-    if not match:
-        return None
-    return KnownLabel("BACTERIAL" if match.group(1).lower() == "bacteria" else "VIRAL", "Kermany file name")
+    subtype = kermany_subtype(Path(path).name, numbered=True)
+    return None if subtype is None else KnownLabel(subtype, "Kermany file name")
 
 
 def known_label(path: str | Path | None) -> KnownLabel | None:

@@ -13,7 +13,6 @@ from typing import Any, Mapping
 
 CARD_FILENAME = "model.json"
 CARD_SCHEMA_VERSION = 1
-PNEUMONIA_LABELS = frozenset({"PNEUMONIA", "BACTERIAL", "VIRAL"})
 
 
 @dataclass(frozen=True)
@@ -34,10 +33,9 @@ class ModelCard:
     @property
     def pneumonia_labels(self) -> tuple[str, ...]:
         """Labels whose probabilities add up to "pneumonia" (empty for non-pneumonia models)."""
-        others = tuple(label for label in self.labels if label != "NORMAL")
-        if "NORMAL" not in self.labels or not others or not set(others) <= PNEUMONIA_LABELS:
-            return ()
-        return others
+        from cxrviewer.core.labels import pneumonia_labels
+
+        return pneumonia_labels(self.labels)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
