@@ -8,6 +8,11 @@ switch_model / request / request_sanity  sender: preprocess the    ONNX Runtime 
 _on_event ◀── queued signal ──────────── ← deliver(event)
   accept (drops stale ids) → typed signals below
 
+Inference requests carry a lane ("main", "compare"): newest-wins holds per lane, so the compare
+pane's request never supersedes the main view's. The main lane's results come on
+`prediction_ready` / `cam_ready` / `request_failed` as before; every lane's on `answered` /
+`lane_failed`.
+
 The GUI process never imports TensorFlow: the window keeps repainting whatever the model
 is doing (tracing a graph, loading, crashing). Call `shutdown()` from closeEvent; it
 returns within about a second.
@@ -21,14 +26,15 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from cxrviewer.core.inference.client import InferenceClient
 from cxrviewer.core.inference.protocol import (
-    Answer, AuditDone, AuditOutcome, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed, SanityDone, SanityOutcome,
+    COMPARE_LANE, LANES, MAIN_LANE, Answer, AuditDone, AuditOutcome, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed, SanityDone, SanityOutcome,
     SanityRequest, TensorflowReady, WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerOptions
 from cxrviewer.core.xai.cam import GRADCAM
 from cxrviewer.core.types import XrayImage
 
-__all__ = ["InferenceService", "ModelInfo", "SanityOutcome", "SanityRequest", "INFERENCE_THREAD_NAME"]
+__all__ = ["InferenceService", "ModelInfo", "SanityOutcome", "SanityRequest", "INFERENCE_THREAD_NAME",
+           "MAIN_LANE", "COMPARE_LANE", "LANES"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,8 @@ class InferenceService(QObject):
     prediction_ready = Signal(object)     # Prediction (latest request only)
     cam_ready = Signal(object)            # CamResult (latest request only)
     request_failed = Signal(int, str)     # request_id, message (latest request only)
+    answered = Signal(str, object, object)    # lane, Prediction, CamResult | None (latest of that lane)
+    lane_failed = Signal(str, int, str)       # lane, request_id, message (latest of that lane)
     sanity_ready = Signal(object)         # SanityOutcome with a result (latest sanity request only)
     sanity_failed = Signal(int, str)      # request_id, message (latest sanity request only)
     audit_ready = Signal(object)          # AuditOutcome with a result (latest audit request only)
@@ -75,7 +83,11 @@ class InferenceService(QObject):
 
     @property
     def latest_request_id(self) -> int:
+        """The newest request id of the main lane."""
         return self._client.latest_request_id
+
+    def latest_request_id_in(self, lane: str) -> int:
+        return self._client.latest_request_id_in(lane)
 
     @property
     def worker_pid(self) -> int | None:
@@ -94,13 +106,14 @@ class InferenceService(QObject):
         self.switch_model("")
 
     def request(self, image: XrayImage, class_index: int | None = None, method: str | None = GRADCAM,
-                layer: str | None = None) -> int:
+                layer: str | None = None, lane: str = MAIN_LANE) -> int:
         """Ask for a prediction (+ a heat map unless `method` is None); returns the request id.
 
-        Only the newest request is kept: one still waiting is replaced, and results of
-        anything but the newest id are never delivered.
+        Only the newest request of `lane` is kept: one still waiting in that lane is replaced,
+        and results of anything but the lane's newest id are never delivered. Another lane's
+        request is not touched.
         """
-        return self._client.request(image, class_index, method, layer)
+        return self._client.request(image, class_index, method, layer, lane)
 
     def request_sanity(self, image: XrayImage, class_index: int | None = None, layer: str | None = None,
                        method: str = GRADCAM) -> int:
@@ -131,9 +144,9 @@ class InferenceService(QObject):
     def cancel_audit(self) -> None:
         self._client.cancel_audit()
 
-    def cancel(self) -> None:
-        """Forget the pending request and ignore anything still in flight."""
-        self._client.cancel()
+    def cancel(self, lane: str = MAIN_LANE) -> None:
+        """Forget the pending request of `lane` and ignore anything of that lane still in flight."""
+        self._client.cancel(lane)
 
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Stop the worker process (asked, then terminated, then killed); True when it is gone."""
@@ -161,11 +174,15 @@ class InferenceService(QObject):
             else:
                 self.model_failed.emit(event.message)
         elif isinstance(event, Answer):
-            self.prediction_ready.emit(event.prediction)
-            if event.cam is not None:
-                self.cam_ready.emit(event.cam)
+            if event.lane == MAIN_LANE:
+                self.prediction_ready.emit(event.prediction)
+                if event.cam is not None:
+                    self.cam_ready.emit(event.cam)
+            self.answered.emit(event.lane, event.prediction, event.cam)
         elif isinstance(event, RequestFailed):
-            self.request_failed.emit(event.request_id, event.message)
+            if event.lane == MAIN_LANE:
+                self.request_failed.emit(event.request_id, event.message)
+            self.lane_failed.emit(event.lane, event.request_id, event.message)
         elif isinstance(event, SanityDone):
             outcome = event.outcome
             if outcome.result is None:

@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.ui.inference_service import InferenceService, ModelInfo
+from cxrviewer.ui.inference_service import COMPARE_LANE, MAIN_LANE, InferenceService, ModelInfo
 from tests.model_factory import TINY_LABELS, build_tiny_classifier, make_model_folder, make_xray, tamper_weights
 
 LOAD_TIMEOUT_MS = 120_000   # TensorFlow import + warm-up on a busy 2-core machine
@@ -104,6 +104,42 @@ def test_latest_of_twenty_quick_requests_wins(qtbot, ready):
     assert [p.request_id for p in seen["predictions"]] == [ids[-1]]
     assert [c.request_id for c in seen["cams"]] == [ids[-1]]
     assert seen["predictions"][0].image_key == image_key(images[-1])
+    assert seen["failures"] == []
+
+
+def test_a_compare_request_does_not_supersede_the_main_request(qtbot, ready):
+    """Two lanes: each gets its own answer; the main lane's signals carry only the main answer."""
+    seen = _collect(ready)
+    lanes: list[tuple[str, int, int | None]] = []
+    ready.answered.connect(lambda lane, p, c: lanes.append((lane, p.request_id, None if c is None else c.request_id)))
+    main_image, compare_image = make_xray(64, seed=11), make_xray(64, seed=12)
+    main_id = ready.request(main_image)
+    compare_id = ready.request(compare_image, lane=COMPARE_LANE)   # asked right after, no events between
+    qtbot.waitUntil(lambda: len(lanes) == 2, timeout=RESULT_TIMEOUT_MS)
+    qtbot.wait(200)
+    assert sorted(lanes) == sorted([(MAIN_LANE, main_id, main_id), (COMPARE_LANE, compare_id, compare_id)])
+    assert [p.request_id for p in seen["predictions"]] == [main_id]
+    assert [p.image_key for p in seen["predictions"]] == [image_key(main_image)]
+    assert ready.latest_request_id == main_id and ready.latest_request_id_in(COMPARE_LANE) == compare_id
+
+
+def test_newest_wins_within_the_compare_lane(qtbot, ready):
+    seen = _collect(ready)
+    lanes: list[tuple[str, int]] = []
+    ready.answered.connect(lambda lane, p, c: lanes.append((lane, p.request_id)))
+    ids = [ready.request(make_xray(64, seed=i), lane=COMPARE_LANE) for i in range(8)]
+    qtbot.waitUntil(lambda: (COMPARE_LANE, ids[-1]) in lanes, timeout=RESULT_TIMEOUT_MS)
+    qtbot.wait(200)
+    assert lanes == [(COMPARE_LANE, ids[-1])]
+    assert seen["predictions"] == [] and seen["cams"] == []     # the main lane heard nothing
+
+
+def test_a_compare_failure_is_reported_on_its_lane_only(qtbot, ready):
+    seen = _collect(ready)
+    with qtbot.waitSignal(ready.lane_failed, timeout=RESULT_TIMEOUT_MS) as blocker:
+        ready.request(make_xray(64), class_index=0, method="cam", layer="conv1_relu", lane=COMPARE_LANE)
+    assert blocker.args[0] == COMPARE_LANE and "global average pooling" in blocker.args[2]
+    qtbot.wait(100)
     assert seen["failures"] == []
 
 

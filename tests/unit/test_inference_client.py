@@ -12,7 +12,7 @@ import pytest
 
 from cxrviewer.core.inference.client import InferenceClient
 from cxrviewer.core.inference.protocol import (
-    Answer, ModelFailed, ModelReady, RequestFailed, WorkerLost,
+    COMPARE_LANE, MAIN_LANE, Answer, ModelFailed, ModelReady, RequestFailed, WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerOptions
 from tests.fake_engine import FACTORY, INPUT_SIZE, runs
@@ -200,3 +200,59 @@ def test_commands_after_shutdown_are_ignored(harness):
     harness.client.shutdown()
     harness.client.request(make_xray(32))
     assert harness.drain(0.3) and not [e for e in harness.accepted if isinstance(e, Answer)]
+
+
+# -- lanes: newest-wins per lane ("main" for the viewer, "compare" for the compare pane) -------
+def test_a_compare_request_does_not_supersede_a_main_request(harness):
+    harness.load("slow-300")
+    main = harness.client.request(make_xray(32, seed=1))
+    time.sleep(0.1)   # the worker is computing `main`
+    compare = harness.client.request(make_xray(32, seed=2), lane=COMPARE_LANE)
+    answers = {}
+    while len(answers) < 2:
+        answer = harness.wait_for(Answer)
+        answers[answer.lane] = answer.request_id
+    assert answers == {MAIN_LANE: main, COMPARE_LANE: compare}
+    assert harness.client.latest_request_id == main
+    assert harness.client.latest_request_id_in(COMPARE_LANE) == compare
+
+
+def test_newest_wins_within_the_compare_lane_and_main_is_still_answered(harness):
+    harness.load("slow-100")
+    main = harness.client.request(make_xray(32, seed=9))
+    ids = [harness.client.request(make_xray(32, seed=i), lane=COMPARE_LANE) for i in range(10)]
+    harness.wait_for(Answer, where=lambda a: a.lane == COMPARE_LANE and a.request_id == ids[-1])
+    harness.drain(0.6)
+    answered = [(e.lane, e.request_id) for e in harness.accepted if isinstance(e, Answer)]
+    assert sorted(answered) == sorted([(MAIN_LANE, main), (COMPARE_LANE, ids[-1])])
+    stale = Answer(ids[0], None, None, COMPARE_LANE)
+    assert not harness.client.accept(stale)
+    assert not harness.client.accept(Answer(ids[-1], None, None, MAIN_LANE))   # ids do not cross lanes
+
+
+def test_cancelling_one_lane_leaves_the_other_answered(harness):
+    harness.load("slow-200")
+    main = harness.client.request(make_xray(32, seed=1))
+    harness.client.request(make_xray(32, seed=2), lane=COMPARE_LANE)
+    harness.client.cancel(COMPARE_LANE)
+    harness.drain(1.2)
+    answered = [(e.lane, e.request_id) for e in harness.accepted if isinstance(e, (Answer, RequestFailed))]
+    assert answered == [(MAIN_LANE, main)]
+
+
+def test_both_lanes_are_resent_after_the_worker_dies(harness):
+    harness.load("fake")
+    compare = harness.client.request(make_xray(32, seed=4), lane=COMPARE_LANE, layer="die")
+    main = harness.client.request(make_xray(32, seed=5))
+    assert harness.wait_for(WorkerLost).restarting
+    harness.wait_for(Answer, where=lambda a: a.lane == COMPARE_LANE)   # the unanswered one is re-sent
+    harness.wait_for(Answer, where=lambda a: a.lane == MAIN_LANE) if not any(
+        isinstance(e, Answer) and e.lane == MAIN_LANE for e in harness.accepted) else None
+    harness.drain(0.3)
+    answered = sorted((e.lane, e.request_id) for e in harness.accepted if isinstance(e, Answer))
+    assert answered == sorted([(MAIN_LANE, main), (COMPARE_LANE, compare)])   # each exactly once
+
+
+def test_an_unknown_lane_is_refused(harness):
+    with pytest.raises(ValueError, match="unknown inference lane"):
+        harness.client.request(make_xray(32), lane="sideways")

@@ -9,7 +9,10 @@ One owner thread (the GUI thread) calls the commands. Two helper threads move me
   adapter queues them to the GUI thread); the end of the pipe means the worker died.
 
 The owner passes each delivered event through `accept`, on its own thread: results whose
-request id is no longer the newest are dropped there, never drawn.
+request id is no longer the newest of their lane are dropped there, never drawn.
+
+Requests travel in lanes (protocol.LANES: "main" for the viewer, "compare" for the compare
+pane). Newest-wins holds within a lane: a compare request never supersedes a main one.
 
 A worker that dies (segfault, out of memory, `kill -9`) is replaced: the new one loads the
 model the old one had and the newest unanswered request is sent again. After
@@ -28,7 +31,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cxrviewer.core.inference.protocol import (
-    Answer, AuditDone, AuditOutcome, AuditRequest, CancelAudit, CancelSanity, Infer, LoadModel, ModelFailed,
+    LANES, MAIN_LANE, Answer, AuditDone, AuditOutcome, AuditRequest, CancelAudit, CancelSanity, Infer, LoadModel,
+    ModelFailed,
     ModelInfo, ModelLoading, ModelReady, RequestFailed, RunAudit, RunSanity, SanityDone, SanityOutcome,
     SanityRequest, Stop, TensorflowReady, WorkerLost,
 )
@@ -48,13 +52,14 @@ STOP_GRACE_S = 0.5
 
 @dataclass(frozen=True)
 class _Wanted:
-    """The newest inference request, kept until the worker answers it (re-sent after a crash)."""
+    """The newest inference request of a lane, kept until the worker answers it (re-sent after a crash)."""
 
     request_id: int
     image: XrayImage
     class_index: int | None
     method: str | None
     layer: str | None
+    lane: str = MAIN_LANE
 
 
 class _Process:
@@ -110,14 +115,14 @@ class InferenceClient:
         # shared with the helper threads (under _cond)
         self._process: _Process | None = None
         self._controls: collections.deque[object] = collections.deque()
-        self._wanted: _Wanted | None = None
-        self._unsent = False                  # _wanted not yet written to the current worker
+        self._wanted: dict[str, _Wanted] = {}   # lane → its newest request
+        self._unsent: set[str] = set()          # lanes whose _wanted is not yet written to the current worker
         self._worker_size = 0                 # input size of the model the worker has ready
         self._worker_state = "none"           # "loading", "ready" or "none" (no model: requests fail at once)
         self._no_model_reason = "no AI model has been loaded yet"
         self._worker_model = ""               # what a replacement worker should load
         self._kept_info: ModelInfo | None = None
-        self._latest_id = 0
+        self._latest_ids: dict[str, int] = dict.fromkeys(LANES, 0)
         self._stopping = False
         self._deaths: collections.deque[float] = collections.deque()
         # the owner thread's view
@@ -142,7 +147,7 @@ class InferenceClient:
         self._process = process
         self._worker_size = 0
         self._worker_state = "loading" if (self._worker_model or self._kept_info is not None) else "none"
-        self._unsent = self._wanted is not None
+        self._unsent = set(self._wanted)
         threading.Thread(target=self._read_loop, args=(process,), name="cxrviewer-inference-reader",
                          daemon=True).start()
         log.info("inference worker started (pid %s)", process.pid)
@@ -172,7 +177,11 @@ class InferenceClient:
 
     @property
     def latest_request_id(self) -> int:
-        return self._latest_id
+        """The newest request id of the main lane."""
+        return self._latest_ids[MAIN_LANE]
+
+    def latest_request_id_in(self, lane: str) -> int:
+        return self._latest_ids[_checked(lane)]
 
     def switch_model(self, name_or_folder: str) -> int:
         """Load a model ("" = default); older results become stale. Returns the load generation."""
@@ -181,8 +190,9 @@ class InferenceClient:
         self._latest_sanity_id = new_id
         self._latest_audit_id = new_id
         with self._cond:
-            self._latest_id = new_id
-            self._wanted = None
+            self._latest_ids = dict.fromkeys(LANES, new_id)
+            self._wanted = {}
+            self._unsent = set()
             self._worker_size = 0
             self._worker_state = "loading"
             self._controls.append(LoadModel(self._generation, str(name_or_folder)))
@@ -197,19 +207,20 @@ class InferenceClient:
         return self._generation
 
     def request(self, image: XrayImage, class_index: int | None = None, method: str | None = "gradcam",
-                layer: str | None = None) -> int:
-        """Ask for a prediction (+ a heat map unless `method` is None); only the newest is answered."""
+                layer: str | None = None, lane: str = MAIN_LANE) -> int:
+        """Ask for a prediction (+ a heat map unless `method` is None); only the newest of `lane` is answered."""
+        _checked(lane)
         request_id = next(self._ids)
         with self._cond:
-            self._latest_id = request_id
+            self._latest_ids[lane] = request_id
             no_model = self._worker_state == "none"
             if not self._stopping and not no_model:
-                self._wanted = _Wanted(request_id, image, class_index, method, layer)
-                self._unsent = True
+                self._wanted[lane] = _Wanted(request_id, image, class_index, method, layer, lane)
+                self._unsent.add(lane)
                 self._cond.notify_all()
             reason = self._no_model_reason
         if no_model and not self._stopping:
-            self._deliver(RequestFailed(request_id, f"No AI model is loaded: {reason}"))
+            self._deliver(RequestFailed(request_id, f"No AI model is loaded: {reason}", lane))
         return request_id
 
     def request_sanity(self, image: XrayImage, class_index: int | None, layer: str | None, method: str) -> int:
@@ -241,11 +252,13 @@ class InferenceClient:
         self._latest_audit_id = next(self._ids)
         self._control(CancelAudit(self._latest_audit_id))
 
-    def cancel(self) -> None:
-        """Forget the newest request: nothing in flight is delivered."""
+    def cancel(self, lane: str = MAIN_LANE) -> None:
+        """Forget the newest request of `lane`: nothing in flight in that lane is delivered."""
+        _checked(lane)
         with self._cond:
-            self._latest_id = next(self._ids)
-            self._wanted = None
+            self._latest_ids[lane] = next(self._ids)
+            self._wanted.pop(lane, None)
+            self._unsent.discard(lane)
 
     def cancel_sanity(self) -> None:
         self._latest_sanity_id = next(self._ids)
@@ -278,7 +291,7 @@ class InferenceClient:
             self._model = self._kept_info if event.kept else None
             return True
         if isinstance(event, (Answer, RequestFailed)):
-            return event.request_id == self._latest_id
+            return event.request_id == self._latest_ids.get(event.lane)
         if isinstance(event, SanityDone):
             return event.outcome.request_id == self._latest_sanity_id
         if isinstance(event, AuditDone):
@@ -300,31 +313,35 @@ class InferenceClient:
                 process = self._process
                 controls = list(self._controls)
                 self._controls.clear()
-                wanted = self._wanted if self._ready_to_send() else None
+                ready = self._ready_to_send()
+                wanted = [self._wanted[lane] for lane in LANES if lane in ready]
                 size = self._worker_size
-                if wanted is not None:
-                    self._unsent = False
+                self._unsent -= set(ready)
             if process is None:
                 continue
             for message in controls:
                 process.send(message)
-            if wanted is not None:
-                self._send_request(process, wanted, size)
+            for request in wanted:
+                self._send_request(process, request, size)
 
-    def _ready_to_send(self) -> bool:
-        return self._unsent and self._wanted is not None and self._worker_state == "ready"
+    def _ready_to_send(self) -> list[str]:
+        """The lanes with a request not yet written to a worker that has its model ready."""
+        if self._worker_state != "ready":
+            return []
+        return [lane for lane in LANES if lane in self._unsent and lane in self._wanted]
 
     def _send_request(self, process: _Process, wanted: _Wanted, size: int) -> None:
         try:
             item = prepare_input(wanted.image, size)
         except Exception as exc:  # a frame the model cannot take: say so like any failed request
             log.exception("preprocessing for request %d failed", wanted.request_id)
-            self._deliver(RequestFailed(wanted.request_id, f"the image could not be prepared for the model: {exc}"))
+            self._deliver(RequestFailed(wanted.request_id, f"the image could not be prepared for the model: {exc}",
+                                        wanted.lane))
             return
         with self._cond:
-            if wanted.request_id != self._latest_id:
-                return   # superseded while it was prepared
-        process.send(Infer(wanted.request_id, item, wanted.class_index, wanted.method, wanted.layer))
+            if wanted.request_id != self._latest_ids[wanted.lane]:
+                return   # superseded in its lane while it was prepared
+        process.send(Infer(wanted.request_id, item, wanted.class_index, wanted.method, wanted.layer, wanted.lane))
 
     def _read_loop(self, process: _Process) -> None:
         while True:
@@ -359,13 +376,16 @@ class InferenceClient:
                     self._worker_state = "none"
                     self._no_model_reason = message.message
                     self._worker_model = ""
-                    orphan, self._wanted = self._wanted, None
-                    if orphan is not None:   # asked while the load ran: it cannot be answered
-                        self._deliver(RequestFailed(orphan.request_id, f"No AI model is loaded: {message.message}"))
+                    orphans, self._wanted = list(self._wanted.values()), {}
+                    self._unsent = set()
+                    for orphan in orphans:   # asked while the load ran: it cannot be answered
+                        self._deliver(RequestFailed(orphan.request_id, f"No AI model is loaded: {message.message}",
+                                                    orphan.lane))
                 self._cond.notify_all()
-            elif isinstance(message, (Answer, RequestFailed)) and self._wanted is not None \
-                    and message.request_id == self._wanted.request_id:
-                self._wanted = None
+            elif isinstance(message, (Answer, RequestFailed)):
+                wanted = self._wanted.get(message.lane)
+                if wanted is not None and message.request_id == wanted.request_id:
+                    del self._wanted[message.lane]
 
     def _on_worker_ended(self, process: _Process) -> None:
         process.process.join(1.0)
@@ -383,7 +403,8 @@ class InferenceClient:
             if not restarting:
                 self._worker_state = "none"
                 self._no_model_reason = "the AI worker process keeps stopping"
-                self._wanted = None
+                self._wanted = {}
+                self._unsent = set()
             if restarting:
                 self._controls.clear()
                 self._spawn_locked()
@@ -397,6 +418,12 @@ class InferenceClient:
                    f"The AI worker stopped unexpectedly ({how}) {len(self._deaths)} times within a minute; "
                    f"it is not restarted. Choose a model to try again.")
         self._deliver(WorkerLost(code, restarting, message))
+
+
+def _checked(lane: str) -> str:
+    if lane not in LANES:
+        raise ValueError(f"unknown inference lane {lane!r} (expected one of {', '.join(LANES)})")
+    return lane
 
 
 def _describe_exit(code: int | None) -> str:

@@ -6,6 +6,10 @@ worker → viewer: ModelLoading, ModelReady, ModelFailed, Answer, RequestFailed,
 
 An `Infer` carries the preprocessed model input (≤ 224² floats), never the radiograph;
 an `Answer` carries the probabilities and the raw CAM grid (e.g. 6 × 6 floats).
+
+Inference requests travel in a *lane* ("main" for the viewer, "compare" for the compare pane):
+newest-wins applies within a lane, so asking for the compare image never supersedes the main
+image's request, and a newer main request supersedes only the older main one.
 """
 from __future__ import annotations
 
@@ -21,6 +25,10 @@ from cxrviewer.core.types import CamResult, Prediction
 if TYPE_CHECKING:
     from cxrviewer.core.xai.audit import AuditResult
     from cxrviewer.core.xai.sanity import RandomisationResult
+
+MAIN_LANE = "main"
+COMPARE_LANE = "compare"
+LANES = (MAIN_LANE, COMPARE_LANE)     # the worker runs a waiting main request before a compare one
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,7 @@ class Infer:
     class_index: int | None
     method: str | None
     layer: str | None
+    lane: str = MAIN_LANE
 
 
 @dataclass(frozen=True)
@@ -153,12 +162,14 @@ class Answer:
     request_id: int
     prediction: Prediction
     cam: CamResult | None
+    lane: str = MAIN_LANE
 
 
 @dataclass(frozen=True)
 class RequestFailed:
     request_id: int
     message: str
+    lane: str = MAIN_LANE
 
 
 @dataclass(frozen=True)

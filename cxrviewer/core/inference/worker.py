@@ -8,10 +8,11 @@ never the viewer's window.
 Two threads:
 
 * the reader takes every message off the request pipe into `_Inbox`, which keeps only the
-  newest load, the newest inference request and the newest sanity check (newest wins);
+  newest load, the newest inference request of each lane (main, compare) and the newest
+  sanity check and audit (newest wins);
   the end of the pipe (the viewer quit or died) stops the worker;
 * the main thread runs them, a model load first. An answer computed while a newer request
-  arrived is dropped unsent (the viewer would drop it as stale anyway).
+  arrived in its lane is dropped unsent (the viewer would drop it as stale anyway).
 
 When idle it preloads TensorFlow (on a third, short-lived thread, so that requests are
 still answered meanwhile) and then traces, one at a time, the graphs of layers that so far
@@ -32,8 +33,8 @@ from typing import Any, Callable
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.inference.protocol import (
-    Answer, AuditDone, AuditOutcome, CancelAudit, CancelSanity, Infer, LoadModel, RunAudit, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed,
-    RunSanity, SanityDone, SanityOutcome, Stop, TensorflowReady,
+    LANES, Answer, AuditDone, AuditOutcome, CancelAudit, CancelSanity, Infer, LoadModel, ModelFailed, ModelInfo,
+    ModelLoading, ModelReady, RequestFailed, RunAudit, RunSanity, SanityDone, SanityOutcome, Stop, TensorflowReady,
 )
 from cxrviewer.core.xai.cam import CAM, METHODS
 from cxrviewer.core.model.failures import describe_model_failure
@@ -99,7 +100,7 @@ class _Inbox:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._load: LoadModel | None = None
-        self._infer: Infer | None = None
+        self._infers: dict[str, Infer] = {}     # lane → its newest request
         self._sanity: RunSanity | None = None
         self._audit: RunAudit | None = None
         self.wanted_sanity = 0
@@ -112,9 +113,9 @@ class _Inbox:
                 self.stopped = True
             elif isinstance(message, LoadModel):
                 self._load = message
-                self._infer = None          # a request for the previous model is stale
+                self._infers.clear()        # requests for the previous model are stale
             elif isinstance(message, Infer):
-                self._infer = message
+                self._infers[message.lane] = message
             elif isinstance(message, RunSanity):
                 self._sanity = message
                 self.wanted_sanity = message.request.request_id
@@ -135,25 +136,34 @@ class _Inbox:
         self.put(Stop())
 
     def next(self, timeout: float | None) -> object | None:
-        """Stop, else the newest load, else the newest request, else the sanity check; None on timeout."""
+        """Stop, else the newest load, else the newest request of the first lane that has one (main
+        before compare), else the sanity check, else the audit; None on timeout."""
         with self._cond:
             if not self._has_work():
                 self._cond.wait(timeout)
             if self.stopped:
                 return Stop()
-            for name in ("_load", "_infer", "_sanity", "_audit"):
+            if self._load is not None:
+                item, self._load = self._load, None
+                return item
+            if self._infers:
+                lane = next((lane for lane in LANES if lane in self._infers), next(iter(self._infers)))
+                return self._infers.pop(lane)
+            for name in ("_sanity", "_audit"):
                 item = getattr(self, name)
                 if item is not None:
                     setattr(self, name, None)
                     return item
             return None
 
-    def infer_pending(self) -> bool:
+    def infer_pending(self, lane: str) -> bool:
+        """A newer request in `lane` (or a load, or Stop) arrived: the one running is superseded."""
         with self._cond:
-            return self._infer is not None or self._load is not None or self.stopped
+            return lane in self._infers or self._load is not None or self.stopped
 
     def _has_work(self) -> bool:
-        return self.stopped or any(item is not None for item in (self._load, self._infer, self._sanity, self._audit))
+        return self.stopped or bool(self._infers) or any(
+            item is not None for item in (self._load, self._sanity, self._audit))
 
 
 class _Outbox:
@@ -259,23 +269,24 @@ class _Worker:
         from cxrviewer.core.model.engine import run_on_input
 
         if self._engine is None:
-            self._outbox.send(RequestFailed(message.request_id, f"No AI model is loaded: {self._no_model_reason}"))
+            self._outbox.send(RequestFailed(message.request_id, f"No AI model is loaded: {self._no_model_reason}",
+                                            message.lane))
             return
         try:
             prediction, cam = run_on_input(
                 self._engine, message.request_id, message.item, message.class_index, message.method, message.layer)
         except CxrError as exc:
-            self._outbox.send(RequestFailed(message.request_id, str(exc)))
+            self._outbox.send(RequestFailed(message.request_id, str(exc), message.lane))
             return
         except Exception as exc:  # a failing request must not take the worker down
             log.exception("inference request %d failed", message.request_id)
             self._outbox.send(RequestFailed(
-                message.request_id, describe_model_failure("the AI result could not be computed", exc)))
+                message.request_id, describe_model_failure("the AI result could not be computed", exc), message.lane))
             return
         self._answered = True
-        if self._inbox.infer_pending():
-            return   # superseded while it ran: the newer request answers
-        self._outbox.send(Answer(message.request_id, prediction, cam))
+        if self._inbox.infer_pending(message.lane):
+            return   # superseded in its lane while it ran: the newer request answers
+        self._outbox.send(Answer(message.request_id, prediction, cam, message.lane))
 
     def _sanity(self, message: RunSanity) -> None:
         from cxrviewer.core.xai.sanity import randomisation_test_on_input
