@@ -142,12 +142,16 @@ def expand_inputs(inputs: Iterable[Path]) -> list[tuple[Path, str | None]]:
 
 
 def prepare_input(path: Path, input_size: int) -> PreparedInput:
-    """Read one image and turn it into model input (runs in a loader thread)."""
-    from cxrviewer.core.io import load_image
+    """Read one image and turn it into model input (runs in a loader thread).
+
+    Risky files are decoded in one of the "predict" decode processes (`core.decode_pool`), so a
+    decoder that loops is stopped at its deadline and that input gets an error line.
+    """
+    from cxrviewer.core.decode_pool import load_image_isolated
     from cxrviewer.core.model.engine import prepare_input as model_item
 
     try:
-        item = model_item(load_image(path), input_size)
+        item = model_item(load_image_isolated(path, pool="predict"), input_size)
         return PreparedInput(path, item.x, flag=item.flag)
     except ImageLoadError as exc:
         return PreparedInput(path, error=str(exc))
