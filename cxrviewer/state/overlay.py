@@ -178,7 +178,7 @@ class OverlaySettings:
         """A new model resets the target; the new model re-runs the image anyway, so nothing to announce."""
         self._now = replace(self._now, target=target)
 
-    def _set(self, name: str, value: object) -> None:
+    def _set(self, name: str, value: Any) -> None:
         if getattr(self._now, name) == value:
             return
         self._now = replace(self._now, **{name: value})

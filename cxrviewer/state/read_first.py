@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.lru import LruCache
@@ -54,6 +54,7 @@ class ReadState(Enum):
         return {ReadState.RECORDED: "waiting", ReadState.REVEALED: "revealed"}.get(self, "calling")
 
 
+@runtime_checkable
 class ReadSink(Protocol):
     """Where reads go (`teaching.reads.ReadStore`)."""
 
@@ -307,13 +308,16 @@ class ReadFirstFlow:
 
     def _sink(self) -> ReadSink:
         source = self._sink_source
+        if isinstance(source, ReadSink):
+            return source
         if source is None:
             from cxrviewer.teaching.reads import ReadStore
 
-            source = self._sink_source = ReadStore()
-        elif callable(source) and not hasattr(source, "add"):
-            source = self._sink_source = source()
-        return source  # type: ignore[return-value]
+            opened: ReadSink = ReadStore()
+        else:
+            opened = source()
+        self._sink_source = opened
+        return opened
 
     def sink(self) -> ReadSink:
         """The reads store (opened on first use)."""
@@ -321,4 +325,4 @@ class ReadFirstFlow:
 
     def sink_if_open(self) -> ReadSink | None:
         source = self._sink_source
-        return source if source is not None and hasattr(source, "add") else None  # type: ignore[return-value]
+        return source if isinstance(source, ReadSink) else None

@@ -1,6 +1,7 @@
 """Heat-map controls: show/hide, opacity, colour map, threshold, style, scale, class, method, layer.
 
-The widget only reports what the user changed; `AiController` decides what that costs:
+The widget only reports what the user changed; `AiController` puts it into
+`state.overlay.OverlaySettings`, which says what each change costs:
 
 * `opacity_changed`                         → the overlay item's opacity only;
 * `colormap_changed`, `threshold_changed`, `style_changed`
@@ -14,8 +15,6 @@ A method/layer pair that cannot work (CAM away from the GAP input layer) is neve
 choosing CAM pins the layer, so one user action is always exactly one `target_changed`.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.xai.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
+from cxrviewer.core.inference.protocol import ModelInfo
 from cxrviewer.core.model.layers import layer_label, split_layers
 from cxrviewer.core.xai.overlay import COLORMAPS, NORMALISATION_MODES, colormap_lut, threshold_index
 from cxrviewer.core.xai.overlay_style import (
@@ -42,6 +42,7 @@ from cxrviewer.core.xai.overlay_style import (
     DEFAULT_THRESHOLD,
     HEATMAP,
 )
+from cxrviewer.state.overlay import CamTarget
 
 TOP_CLASS_TEXT = "Model's call"
 STRIP_HEIGHT = 14
@@ -51,15 +52,6 @@ NORMALISATION_LABELS = {
     "per_image": "Per image",
     "absolute": "Absolute",
 }
-
-
-@dataclass(frozen=True)
-class CamTarget:
-    """Which map to compute: class (None = the model's call), method, layer (None = the card's)."""
-
-    class_index: int | None = None
-    method: str = GRADCAM
-    layer: str | None = None
 
 
 def format_scale_value(value: float) -> str:
@@ -281,19 +273,19 @@ class OverlayControls(QWidget):
         return row
 
     # ------------------------------------------------------------------------ model info
-    def set_model(self, info: object | None) -> None:
-        """Fill class, method and layer choices from a ModelInfo (None: empty, disabled).
+    def set_model(self, info: ModelInfo | None) -> None:
+        """Fill class, method and layer choices from the loaded model (None: empty, disabled).
 
-        Resets the target to the top class and the card's layer, and keeps the method when the
+        Resets the target to the model's call and the card's layer, and keeps the method when the
         new model offers it (else Grad-CAM), without emitting `target_changed`: a new model
         re-runs the current image anyway.
         """
         previous_method = self.method_combo.currentData()
-        labels: tuple[str, ...] = tuple(getattr(info, "labels", ()) or ())
-        methods: tuple[str, ...] = tuple(getattr(info, "methods", ()) or ()) or METHODS
-        layers: tuple[str, ...] = tuple(getattr(info, "conv_layers", ()) or ())
-        self._dense_cam_layer = getattr(info, "dense_cam_layer", None)
-        self._default_layer = getattr(info, "default_layer", None) or (layers[0] if layers else None)
+        labels: tuple[str, ...] = info.labels if info is not None else ()
+        methods: tuple[str, ...] = (info.methods if info is not None else ()) or METHODS
+        layers: tuple[str, ...] = info.conv_layers if info is not None else ()
+        self._dense_cam_layer = info.dense_cam_layer if info is not None else None
+        self._default_layer = (info.default_layer if info is not None else None) or (layers[0] if layers else None)
         for combo in (self.class_combo, self.method_combo, self.layer_combo):
             combo.blockSignals(True)
             combo.clear()
@@ -304,7 +296,7 @@ class OverlayControls(QWidget):
             self.method_combo.addItem(METHOD_LABELS.get(method, method), method)
         wanted = previous_method if previous_method in methods else GRADCAM
         self.method_combo.setCurrentIndex(max(self.method_combo.findData(wanted), 0))
-        grids = {name: (rows, cols) for name, rows, cols in getattr(info, "layer_grids", ()) or ()}
+        grids = {name: (rows, cols) for name, rows, cols in (info.layer_grids if info is not None else ())}
         main, more = split_layers(layers, self._default_layer)
         for layer in main:
             self.layer_combo.addItem(layer_label(layer, grids, self._default_layer), layer)

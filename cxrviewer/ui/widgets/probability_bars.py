@@ -98,6 +98,7 @@ class ProbabilityBars(QWidget):
         self.summary_name: QLabel | None = None
         self.summary_bar: ProbabilityBar | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.hide()
 
     # -- layout -----------------------------------------------------------------------------
     def labels(self) -> list[str]:
@@ -129,6 +130,7 @@ class ProbabilityBars(QWidget):
             self.summary_bar.setObjectName("probabilityBar_pneumonia")
             self._grid.addWidget(self.summary_name, len(labels), 0)
             self._grid.addWidget(self.summary_bar, len(labels), 1)
+        self.setVisible(bool(labels))   # no rows: no gap in the parent's layout either
 
     # -- values -----------------------------------------------------------------------------
     def set_probabilities(self, labels: Sequence[str], values: Sequence[float], highlight: str | None = None,
