@@ -1,0 +1,150 @@
+"""Trainee features need only a Shell and the state models, never the MainWindow (#15 item 2)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDockWidget, QMenu, QVBoxLayout, QWidget
+
+from cxrviewer.state.ai import AiSession
+from cxrviewer.state.read_first import ReadFirstFlow
+from cxrviewer.state.session import ViewerSession
+from cxrviewer.teaching.reads import ReadStore
+from cxrviewer.ui.features.model_card import ModelCardFeature
+from cxrviewer.ui.features.my_reads import MyReadsFeature
+from cxrviewer.ui.features.sanity import SanityCheck
+from cxrviewer.ui.read_first import ReadFirstPanel
+from cxrviewer.ui.read_first_session import ReadFirstSession
+from tests.state_fakes import FakeEngine, image, model
+
+
+class FakeShell:
+    """Records what features ask of the window."""
+
+    def __init__(self, host: QWidget) -> None:
+        self._host = host
+        self.layout = QVBoxLayout(host)
+        self.statuses: list[str] = []
+        self.notices: list[tuple[str, bool]] = []
+        self.menu_actions: list[tuple[str, str]] = []
+        self.shown: list[tuple[int, int]] = []
+
+    def host(self) -> QWidget:
+        return self._host
+
+    def show_status(self, message: str, timeout_ms: int = 0) -> None:
+        self.statuses.append(message)
+
+    def show_notice(self, message: str, problem: bool = True) -> None:
+        self.notices.append((message, problem))
+
+    def add_dock(self, dock: QDockWidget, area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+                 tabify_with: QDockWidget | None = None) -> QDockWidget:
+        return dock
+
+    def split_docks(self, first: object, second: object, orientation: Qt.Orientation) -> None: ...
+
+    def size_docks(self, docks: object, sizes: list[int], orientation: Qt.Orientation) -> None: ...
+
+    def add_menu_action(self, menu_id: str, action: QAction, before: str | None = None, at_top: bool = False) -> None:
+        self.menu_actions.append((menu_id, action.objectName()))
+
+    def add_menu_separator(self, menu_id: str, before: str | None = None) -> None: ...
+
+    def add_menu(self, menu: QMenu, before_menu_id: str) -> None: ...
+
+    def add_toolbar_action(self, action: QAction, separator: bool = True) -> None: ...
+
+    def add_status_widget(self, widget: QWidget, index: int = 0) -> None: ...
+
+    def add_above_view(self, widget: QWidget) -> None:
+        self.layout.addWidget(widget)
+
+    def is_anonymised(self) -> bool:
+        return False
+
+    def show_index(self, index: int, frame: int = 0) -> None:
+        self.shown.append((index, frame))
+
+
+@pytest.fixture
+def shell(qtbot) -> FakeShell:
+    host = QWidget()
+    qtbot.addWidget(host)
+    return FakeShell(host)
+
+
+def test_model_card_and_banner_with_a_fake_shell(shell: FakeShell) -> None:
+    ai, viewer, flow = AiSession(FakeEngine()), ViewerSession(), ReadFirstFlow()
+    feature = ModelCardFeature(shell, ai, viewer, flow)
+    assert feature.banner.parent() is shell.host()
+    dialog = feature.open()                     # no model yet: the placeholder card
+    assert dialog.isVisible() and feature.dialog is dialog
+    ai.set_model(model())
+    viewer.show(image())
+    feature.new_image()                          # a plain radiograph like the training data: no warning
+    assert feature.warnings() == []
+
+
+class FakeChecks(QObject):
+    """The sanity/audit half of the inference service's API, without a worker."""
+
+    sanity_ready = Signal(object)
+    sanity_failed = Signal(int, str)
+    audit_ready = Signal(object)
+    audit_failed = Signal(int, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[object, ...]] = []
+
+    def request_sanity(self, image: object, class_index: object, layer: object, method: object) -> int:
+        self.asked.append(("sanity", class_index, layer, method))
+        return len(self.asked)
+
+    def request_audit(self, image: object, class_index: object, method: object, layer: object) -> int:
+        self.asked.append(("audit", class_index, layer, method))
+        return len(self.asked)
+
+
+def test_sanity_check_says_why_it_cannot_run_then_asks_the_service(shell: FakeShell) -> None:
+    checks = FakeChecks()
+    ai, viewer, flow = AiSession(FakeEngine()), ViewerSession(), ReadFirstFlow()
+    check = SanityCheck(shell, checks, ai, viewer, flow)  # type: ignore[arg-type]
+    assert check.run() is None and "Open an image first" in shell.notices[-1][0]
+    viewer.show(image())
+    assert check.run() is None and "No AI model is loaded" in shell.notices[-1][0]
+    ai.set_model(model())
+    assert check.run() is None and "Read first" in shell.notices[-1][0]      # before the call: not revealed
+    flow.set_enabled(False)
+    dialog = check.run()
+    assert dialog is not None and checks.asked == [("sanity", None, None, "gradcam")]
+    checks.sanity_failed.emit(1, "worker said no")
+    assert "worker said no" in dialog.summary_text()
+    dialog.close()
+
+
+def test_my_reads_finds_the_image_of_a_read_through_the_shell(shell: FakeShell, tmp_path: Path) -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Entry:
+        path: Path
+
+    files = []
+    for name in ("a.png", "b.png"):
+        path = tmp_path / name
+        path.write_bytes(name.encode() * 10)
+        files.append(path)
+    viewer: ViewerSession[Entry] = ViewerSession()
+    viewer.set_entries([Entry(p) for p in files])
+    reads = ReadFirstSession(ReadFirstPanel(), ReadStore(tmp_path / "reads.sqlite3"))
+    feature = MyReadsFeature(shell, viewer, reads)
+    import hashlib
+
+    assert feature.open_read_image(hashlib.sha256(b"b.png" * 10).hexdigest())
+    assert shell.shown == [(1, 0)]
+    assert not feature.open_read_image("0" * 64) and "not in the study" in shell.notices[-1][0]
+    reads.store().close()
