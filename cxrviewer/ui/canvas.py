@@ -139,6 +139,7 @@ class ImageCanvas(QGraphicsView):
     pixel_hovered = Signal(object)        # PixelReadout, or None when off the image
     measurement_added = Signal(object)    # Measurement
     ruler_toggled = Signal(bool)
+    measurements_cleared = Signal()      # rulers gone (Delete, a new image, Reset): other tools clear theirs
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -456,6 +457,7 @@ class ImageCanvas(QGraphicsView):
         self._rulers = []
         self._active_ruler = None
         self.viewport().update()
+        self.measurements_cleared.emit()
 
     # ------------------------------------------------------------------------ corner text
     def set_anonymise(self, anonymise: bool) -> None:
