@@ -96,6 +96,8 @@ class MainWindow(WindowShell, QMainWindow):
         window_menus.create_menus(self)
         self.reading_room = ReadingRoom(self, self.menu("view"), self.settings.qsettings)
         self.loupe = Loupe(self, self.menu("view"))
+        from cxrviewer.ui.angle_tool import AngleTool   # Tools ▸ Angle (A), beside the ruler (#16)
+        self.angle_tool = AngleTool(self, self.menu("tools"))
         self.presets = window_menus.WindowPresets(self.menu("presets"), self.canvas)
         self._rebuild_recent_menu()
         self._rebuild_presets_menu()

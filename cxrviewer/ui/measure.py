@@ -1,4 +1,4 @@
-"""Distance measurement maths for the ruler tool (pure Python, no Qt).
+"""Measurement maths for the ruler and angle tools (pure Python, no Qt).
 
 Points are in image pixel coordinates (x = column, y = row, continuous). Pixel spacing is
 (row, column) in mm, as in DICOM Pixel Spacing / Imager Pixel Spacing.
@@ -48,3 +48,38 @@ def measure_distance(
     millimetres = math.hypot(dx * col_mm, dy * row_mm)
     unit = "mm" if kind is SpacingKind.PATIENT else "mm at detector"
     return Measurement(millimetres, unit, pixels)
+
+
+@dataclass(frozen=True)
+class AngleMeasurement:
+    """The angle at a vertex between two arms, in degrees (0–180)."""
+
+    degrees: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.degrees:.1f}°"
+
+
+def measure_angle(
+    first: tuple[float, float],
+    vertex: tuple[float, float],
+    second: tuple[float, float],
+    pixel_spacing: tuple[float, float] | None = None,
+) -> AngleMeasurement:
+    """The angle first–vertex–second, as it is in the patient.
+
+    Points are image pixels; with a non-square pixel spacing the arms are scaled to millimetres
+    first (0.1 mm columns × 0.2 mm rows make a 45° line in pixels steeper in the patient). Rotating
+    or flipping the view does not change it. An arm of zero length gives 0°.
+    """
+    col_mm, row_mm = 1.0, 1.0
+    if pixel_spacing is not None:
+        rows, cols = float(pixel_spacing[0]), float(pixel_spacing[1])
+        if rows > 0 and cols > 0 and math.isfinite(rows) and math.isfinite(cols):
+            col_mm, row_mm = cols, rows
+    ax, ay = (float(first[0]) - float(vertex[0])) * col_mm, (float(first[1]) - float(vertex[1])) * row_mm
+    bx, by = (float(second[0]) - float(vertex[0])) * col_mm, (float(second[1]) - float(vertex[1])) * row_mm
+    if math.hypot(ax, ay) == 0 or math.hypot(bx, by) == 0:
+        return AngleMeasurement(0.0)
+    return AngleMeasurement(abs(math.degrees(math.atan2(ax * by - ay * bx, ax * bx + ay * by))))
