@@ -62,9 +62,9 @@ def one_session(image: Path, scratch: Path) -> dict[str, float]:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = process.communicate(timeout=SESSION_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         process.kill()
-        raise RuntimeError("the AI session did not finish in time")
+        raise RuntimeError("the AI session did not finish in time") from exc
     gone = time.time()
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     report = json.loads(lines[-1]) if lines else {"error": _tail(stderr)}

@@ -9,9 +9,9 @@ Without ../shared a synthetic uncompressed DICOM is written and used instead.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -16,9 +16,10 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -176,12 +177,11 @@ def folder_benchmark(model_folder: Path, files: list[Path], scratch: Path, runs:
     inputs already in memory. The command's fixed cost (model load, tracing) is timed apart:
     `cxrviewer.cli.main(["predict", "--json", folder])` on a one-image folder.
     """
-    from cxrviewer.core.io import load_image
-    from cxrviewer.core.model.preprocessing import model_input
-    from cxrviewer.core.model.engine import ModelEngine
-    from cxrviewer.core.model.runtime import load_classifier
-
     from bench.data import link_folder
+    from cxrviewer.core.io import load_image
+    from cxrviewer.core.model.engine import ModelEngine
+    from cxrviewer.core.model.preprocessing import model_input
+    from cxrviewer.core.model.runtime import load_classifier
 
     loaded = load_classifier(model_folder)
     size = loaded.card.input_size

@@ -9,9 +9,9 @@ a pixmap; opacity goes to `QGraphicsItem.setOpacity` and must re-colour nothing.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import cycle
-from typing import Callable
 
 import numpy as np
 

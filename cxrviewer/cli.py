@@ -21,8 +21,14 @@ from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
 # each command module registers its subcommand when imported, in this (help) order
 from cxrviewer.commands import predict, render, screenshot, selftest  # noqa: F401
 from cxrviewer.commands._base import (
-    EXIT_INTERNAL, EXIT_OK, EXIT_USER_ERROR, PROG, find_subcommand, native_stderr_to_log,
-    subcommand_names, subcommands,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    PROG,
+    find_subcommand,
+    native_stderr_to_log,
+    subcommand_names,
+    subcommands,
 )
 from cxrviewer.core.errors import CxrError
 

@@ -9,8 +9,8 @@ tmp dirs: random weights are never shipped.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

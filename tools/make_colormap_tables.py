@@ -17,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cxrviewer.core.xai.overlay import COLORMAPS, COLORMAP_TABLES, matplotlib_lut  # noqa: E402
+from cxrviewer.core.xai.overlay import COLORMAP_TABLES, COLORMAPS, matplotlib_lut  # noqa: E402
 
 
 def main() -> None:

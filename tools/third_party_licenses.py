@@ -21,10 +21,10 @@ import argparse
 import platform
 import re
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Sequence
 
 FORBIDDEN_DISTRIBUTIONS = frozenset({"pylibjpeg-libjpeg"})   # GPLv3 JPEG plugin: never bundle
 # GPL exceptions that allow linking/bundling with code under any licence

@@ -8,9 +8,9 @@ on a 2-core CPU a recipe costs an hour, so the table grows across sessions.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

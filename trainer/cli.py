@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
-from trainer.config import TrainConfig
 from trainer.augment import AugmentConfig
+from trainer.config import TrainConfig
 
 TASK_LABELS = {
     "pneumonia": ("NORMAL", "PNEUMONIA"),

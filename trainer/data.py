@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 

@@ -206,7 +206,7 @@ def evaluate_model(
                      "threshold": (card.extra.get("ood") or {}).get("threshold")}
     if flagged.any() and not flagged.all():
         keep = ~flagged
-        result["unflagged"] = score_metrics(probabilities[keep], [l for l, k in zip(data_labels, keep) if k], labels,
+        result["unflagged"] = score_metrics(probabilities[keep], [label for label, k in zip(data_labels, keep) if k], labels,
                                             pneumonia_labels, card.operating_threshold, mode,
                                             [s.sample.source for s, k in zip(scored, keep) if k])
     overlap = training_overlap(model_folder, [s.sample for s in scored])

@@ -1,12 +1,11 @@
 """Evaluation metrics as pure functions over labels and probabilities (numpy + scikit-learn)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from cxrviewer.core.labels import pneumonia_labels
-
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:

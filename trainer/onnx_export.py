@@ -19,10 +19,16 @@ from typing import Any
 import numpy as np
 
 from cxrviewer.core.model.card import ModelCard, sha256_file
-from cxrviewer.core.xai.cam import CAM, METHODS
 from cxrviewer.core.model.onnx_engine import (
-    CAM_RELATIVE_TOLERANCE, HEAD_FILENAME, ONNX_CARD_KEY, ONNX_FILENAME, PROBABILITY_TOLERANCE, OnnxEngine, OnnxExport,
+    CAM_RELATIVE_TOLERANCE,
+    HEAD_FILENAME,
+    ONNX_CARD_KEY,
+    ONNX_FILENAME,
+    PROBABILITY_TOLERANCE,
+    OnnxEngine,
+    OnnxExport,
 )
+from cxrviewer.core.xai.cam import CAM, METHODS
 
 log = logging.getLogger(__name__)
 

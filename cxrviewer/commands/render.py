@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cxrviewer.commands._base import (
-    EXIT_OK, CliError, fraction, frame_index, load_engine, positive_float, positive_int, subcommand,
+    EXIT_OK,
+    CliError,
+    fraction,
+    frame_index,
+    load_engine,
+    positive_float,
+    positive_int,
+    subcommand,
 )
 from cxrviewer.core.errors import printable_name
 from cxrviewer.core.xai.overlay_style import DEFAULT_COLORMAP, DEFAULT_OPACITY, DEFAULT_THRESHOLD
@@ -83,13 +90,12 @@ def overlay_requested(args: argparse.Namespace) -> bool:
     return False
 
 
-def render_with_overlay(image: "XrayImage", args: argparse.Namespace) -> "np.ndarray":
+def render_with_overlay(image: XrayImage, args: argparse.Namespace) -> np.ndarray:
     """RGB uint8 (H, W, 3): the default display with the heat map blended as in the viewer."""
-    import numpy as np
 
     from cxrviewer.core.imaging import default_display
-    from cxrviewer.core.xai.cam import METHOD_LABELS
     from cxrviewer.core.model.preprocessing import model_input
+    from cxrviewer.core.xai.cam import METHOD_LABELS
     from cxrviewer.core.xai.overlay import blend, cam_index_image
     from cxrviewer.core.xai.overlay_style import CONTOURS, HEATMAP, overlay_rgba
 
@@ -117,7 +123,7 @@ def render_with_overlay(image: "XrayImage", args: argparse.Namespace) -> "np.nda
     return rgb
 
 
-def add_caption_band(gray: "np.ndarray", caption: str = READ_FIRST_CAPTION) -> "np.ndarray":
+def add_caption_band(gray: np.ndarray, caption: str = READ_FIRST_CAPTION) -> np.ndarray:
     """`gray` (8-bit, 2-D) with a dark band below it holding `caption`; the image rows are unchanged."""
     import cv2
     import numpy as np

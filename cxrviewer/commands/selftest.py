@@ -39,9 +39,10 @@ import platform
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -305,8 +306,8 @@ def check_model(context: _Context, model_name: str | None) -> str:
 
 
 def check_prediction(context: _Context) -> str:
-    from cxrviewer.core.xai.cam import GRADCAM
     from cxrviewer.core.model.runtime import InferenceRequest, run_request
+    from cxrviewer.core.xai.cam import GRADCAM
 
     if context.cam_image is None:
         raise SelftestFailure(f"{CAM_FIXTURE} was not decoded")

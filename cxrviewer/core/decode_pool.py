@@ -189,15 +189,15 @@ def _child_main(conn: Connection, setup: str | None, memory: int, nice: int = 0)
                 paths = [Path(os.fsdecode(raw)) for raw in message[1]]
                 problems: list[tuple[int, str]] = []
 
-                def checked() -> Iterator[Path]:   # each header parsed once: checked, then grouped
-                    for index, path in enumerate(paths):
+                def checked(paths: list[Path], problems: list[tuple[int, str]]) -> Iterator[Path]:
+                    for index, path in enumerate(paths):   # each header parsed once: checked, then grouped
                         text = core_io.header_problem(path)
                         if text is not None:
                             problems.append((index, text))
                         yield path
 
                 with remembered_headers():
-                    tree = group_images(checked())
+                    tree = group_images(checked(paths, problems))
                 conn.send(("scan", (tree, problems)))
             elif kind == "tags":
                 conn.send(("tags", core_io.dicom_tag_rows(os.fsdecode(message[1]))))

@@ -17,8 +17,9 @@ The AI panel's headline, the heat-map gate, read-first agreement, My Reads, expo
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cxrviewer.core.model.card import ModelCard
@@ -116,7 +117,7 @@ def top_call(labels: Sequence[str], probabilities: Sequence[float]) -> ModelCall
     return ModelCall(top, TOP_RULE, f"p({top})", score, 0.0, "the most likely class", top, score)
 
 
-def call_for(prediction: "Prediction", card: "ModelCard | None") -> ModelCall:
+def call_for(prediction: Prediction, card: ModelCard | None) -> ModelCall:
     """The call for a prediction under its model card (threshold 0.5 without a card)."""
     threshold = card.operating_threshold if card is not None else 0.5
     return model_call(prediction.labels, prediction.probabilities, threshold)

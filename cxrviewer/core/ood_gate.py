@@ -19,9 +19,9 @@ reports the verdict on every line.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
 
@@ -126,7 +126,7 @@ class OodGate:
     # -- fitting and storage --------------------------------------------------------------
     @classmethod
     def fit(cls, features: np.ndarray, labels: np.ndarray, validation: np.ndarray,
-            components: int = COMPONENTS, flag_rate: float = VALIDATION_FLAG_RATE) -> "OodGate":
+            components: int = COMPONENTS, flag_rate: float = VALIDATION_FLAG_RATE) -> OodGate:
         features = _transform(features)
         mean = features.mean(axis=0)
         centred = features - mean
@@ -150,7 +150,7 @@ class OodGate:
                      feature_layer=np.array(self.feature_layer))
 
     @classmethod
-    def load(cls, folder: Path, card: ModelCard) -> "OodGate | None":
+    def load(cls, folder: Path, card: ModelCard) -> OodGate | None:
         """The model's gate, sha256-checked; None when the card records none."""
         entry = card.extra.get(OOD_CARD_KEY)
         if not isinstance(entry, Mapping) or "file" not in entry:

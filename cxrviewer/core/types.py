@@ -4,10 +4,10 @@ Nothing here is mutable after construction; numpy arrays inside are marked read-
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 

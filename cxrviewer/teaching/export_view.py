@@ -21,19 +21,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
 from cxrviewer.core.errors import CxrError
-from cxrviewer.core.xai.cam import METHOD_LABELS
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.teaching.reads import ReadCall, RevealComparison
 from cxrviewer.core.types import Prediction, Window, XrayImage
+from cxrviewer.core.xai.cam import METHOD_LABELS
+from cxrviewer.teaching.reads import ReadCall, RevealComparison
 
 SIDECAR_SCHEMA = "cxrviewer.view-export"
 SIDECAR_SCHEMA_VERSION = 1

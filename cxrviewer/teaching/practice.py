@@ -29,10 +29,11 @@ import math
 import random
 import secrets
 import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.teaching.known_label import FOLDER_LABELS, known_label

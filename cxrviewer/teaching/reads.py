@@ -23,10 +23,10 @@ import math
 import os
 import re
 import sqlite3
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -325,7 +325,7 @@ class ReadRecord:
     @classmethod
     def from_comparison(
         cls, comparison: RevealComparison, image_sha256: str, frame_index: int = 0, created: str = ""
-    ) -> "ReadRecord":
+    ) -> ReadRecord:
         return cls(
             image_sha256=image_sha256,
             call=comparison.call.call,
@@ -606,7 +606,7 @@ class ReadStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "ReadStore":
+    def __enter__(self) -> ReadStore:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -31,11 +31,12 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
-from cxrviewer.core.model_call import ModelCall, PNEUMONIA_RULE, COVID_RULE
+from cxrviewer.core.model_call import COVID_RULE, PNEUMONIA_RULE, ModelCall
 from cxrviewer.core.types import Prediction
 from cxrviewer.ui.overlay_controls import ColourBar, OverlayControls
 from cxrviewer.ui.theme import set_tone
 from cxrviewer.ui.widgets.probability_bars import ProbabilityBar, ProbabilityBars, percent
+
 
 def pneumonia_probability(prediction: Prediction, pneumonia_labels: Sequence[str]) -> float | None:
     """Sum of the pneumonia classes' probabilities, or None for a model without them."""

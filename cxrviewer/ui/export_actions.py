@@ -10,15 +10,18 @@ anything is written (`teaching.export_view.sidecar_json`).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPainter
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.types import Prediction
 from cxrviewer.teaching.export_view import (
     CaseReport,
     ExportedView,
@@ -31,9 +34,7 @@ from cxrviewer.teaching.export_view import (
     sidecar_path,
     write_case_report,
 )
-from cxrviewer.core.model.card import ModelCard
 from cxrviewer.teaching.reads import ReadCall, RevealComparison
-from cxrviewer.core.types import Prediction
 from cxrviewer.ui.canvas import ImageCanvas, orientation_summary
 
 CORNER_TEXT_MODES = ("anonymised", "none", "as_shown")

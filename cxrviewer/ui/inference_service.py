@@ -26,12 +26,26 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from cxrviewer.core.inference.client import InferenceClient
 from cxrviewer.core.inference.protocol import (
-    COMPARE_LANE, LANES, MAIN_LANE, Answer, AuditDone, AuditOutcome, ModelFailed, ModelInfo, ModelLoading, ModelReady, RequestFailed, SanityDone, SanityOutcome,
-    SanityRequest, TensorflowReady, WorkerLost,
+    COMPARE_LANE,
+    LANES,
+    MAIN_LANE,
+    Answer,
+    AuditDone,
+    AuditOutcome,
+    ModelFailed,
+    ModelInfo,
+    ModelLoading,
+    ModelReady,
+    RequestFailed,
+    SanityDone,
+    SanityOutcome,
+    SanityRequest,
+    TensorflowReady,
+    WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerOptions
-from cxrviewer.core.xai.cam import GRADCAM
 from cxrviewer.core.types import XrayImage
+from cxrviewer.core.xai.cam import GRADCAM
 
 __all__ = ["InferenceService", "ModelInfo", "SanityOutcome", "SanityRequest", "INFERENCE_THREAD_NAME",
            "MAIN_LANE", "COMPARE_LANE", "LANES"]

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.teaching.ood import INFO, OodWarning, card_shortcut_risks
 from cxrviewer.core.xai.sanity import LungHeatResult, RandomisationResult
+from cxrviewer.teaching.ood import INFO, OodWarning, card_shortcut_risks
 
 # Fields rendered in their own sections (everything else goes to "Other fields").
 _SHOWN_FIELDS = frozenset({

@@ -29,13 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.teaching.reads import (
-    CALL_TITLES,
-    call_title,
     CalibrationBin,
     ReadRecord,
     ReadStore,
     brier_score,
     calibration_curve,
+    call_title,
     summarise,
 )
 from cxrviewer.ui.theme import set_tone

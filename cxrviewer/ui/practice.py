@@ -51,12 +51,13 @@ from PySide6.QtWidgets import (
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model.runtime import image_key
+from cxrviewer.core.types import Prediction, XrayImage
 from cxrviewer.teaching.practice import (
     DEFAULT_CASES,
     DEFAULT_MINUTES,
     LAST_FILENAME,
-    REVEAL_END,
     REVEAL_EACH,
+    REVEAL_END,
     STAGING_DIRNAME,
     PacketSpec,
     PacketState,
@@ -78,7 +79,6 @@ from cxrviewer.teaching.practice import (
     write_score_csv,
     write_score_pdf,
 )
-from cxrviewer.core.types import Prediction, XrayImage
 
 if TYPE_CHECKING:
     from cxrviewer.teaching.reads import ReadCall
@@ -98,7 +98,7 @@ def _model_call_label(prediction: Prediction, card: object | None) -> str | None
 
         return call_for(prediction, card).label   # type: ignore[arg-type]
     except ImportError:   # pragma: no cover - older trees without core.model_call
-        from cxrviewer.core.xai.sanity import operating_call   # type: ignore[attr-defined]
+        from cxrviewer.core.xai.sanity import operating_call  # type: ignore[attr-defined]
 
         return str(operating_call(prediction, card))
     except ValueError as exc:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 from cxrviewer.ui.app import configure_names, load_bundled_font
 from cxrviewer.ui.settings import ViewerSettings
 
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_qsettings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Keep every QSettings() of the session out of the user's real settings."""

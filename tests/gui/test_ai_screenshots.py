@@ -15,9 +15,9 @@ import pytest
 
 from cxrviewer import cli
 from cxrviewer.core.model.runtime import InferenceEngine, InferenceRequest, load_classifier, run_request
+from cxrviewer.core.types import Window
 from cxrviewer.core.xai.overlay import cam_index_image
 from cxrviewer.core.xai.overlay_style import CONTOURS, overlay_shape
-from cxrviewer.core.types import Window
 from cxrviewer.ui.canvas import ImageCanvas
 from cxrviewer.ui.overlay_item import CamOverlayItem
 from tests.model_factory import build_tiny_classifier, make_model_folder

@@ -13,11 +13,11 @@ import pytest
 from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem
 
-from cxrviewer.teaching.export_view import ExportError, OverlayState, find_identifiers
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.xai.overlay import cam_index_image, colorize, colormap_lut
-from cxrviewer.teaching.reads import ReadCall, compare_read
 from cxrviewer.core.types import Prediction, Window
+from cxrviewer.core.xai.overlay import cam_index_image, colorize, colormap_lut
+from cxrviewer.teaching.export_view import ExportError, OverlayState, find_identifiers
+from cxrviewer.teaching.reads import ReadCall, compare_read
 from cxrviewer.ui.canvas import ImageCanvas
 from cxrviewer.ui.export_actions import (
     canvas_sidecar,

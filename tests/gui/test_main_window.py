@@ -435,7 +435,6 @@ def test_newest_open_wins(qtbot, window, tmp_path: Path) -> None:
 
 
 def test_wheel_zooms_about_the_cursor(qtbot, window, spaced_dicom: Path) -> None:
-    from PySide6.QtCore import QPoint
     from PySide6.QtGui import QWheelEvent
     from PySide6.QtWidgets import QApplication
 

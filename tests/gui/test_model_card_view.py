@@ -5,8 +5,8 @@ import numpy as np
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.teaching.ood import INFO, OodWarning
 from cxrviewer.core.xai.sanity import LungHeatResult, RandomisationResult
+from cxrviewer.teaching.ood import INFO, OodWarning
 from cxrviewer.ui.model_card_view import ModelCardDialog, ModelCardView, OodBanner, card_html, sanity_html
 
 from .image_compare import OUTPUT_DIR, assert_matches_golden, qimage_to_rgb, write_png
@@ -183,9 +183,8 @@ def test_golden_banner(qtbot) -> None:
 
 def test_sanity_results_with_maps(qtbot) -> None:
     """The on-demand sanity check in the card view: the maps side by side, then the verdicts."""
-    from tests.unit.test_sanity import chest_phantom
-
     from cxrviewer.core.xai.sanity import lung_mask
+    from tests.unit.test_sanity import chest_phantom
 
     image, _ = chest_phantom(128)
     mask = lung_mask(image)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, QRectF
 
+from cxrviewer.core.types import Window
 from cxrviewer.core.xai.cam import CAM, GRADCAM, HIRESCAM, METHODS
 from cxrviewer.core.xai.overlay import colorize, colormap_lut
 from cxrviewer.core.xai.overlay_style import (
@@ -15,7 +16,6 @@ from cxrviewer.core.xai.overlay_style import (
     overlay_rgba,
     overlay_shape,
 )
-from cxrviewer.core.types import Window
 from cxrviewer.ui.canvas import ImageCanvas
 from cxrviewer.ui.inference_service import ModelInfo
 from cxrviewer.ui.overlay_controls import CamTarget, ColourBar, OverlayControls

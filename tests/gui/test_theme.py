@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication, QDockWidget
+from PySide6.QtWidgets import QDockWidget
 
 from cxrviewer.ui.theme import DARK, DARK_THEME, LIGHT, LIGHT_THEME, THEME_SETTING, contrast_ratio, saved_theme
 
@@ -146,7 +146,7 @@ def test_the_window_renders_at_device_pixel_ratio_two(theme, scale, tmp_path):
     done = subprocess.run([sys.executable, "-c", SHOT, theme, str(out), str(tmp_path / "s.ini")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    line = next(l for l in done.stdout.splitlines() if l.startswith("DPR"))
+    line = next(text for text in done.stdout.splitlines() if text.startswith("DPR"))
     _, ratio, width, height = line.split()
     assert float(ratio) == float(scale)
     assert (int(width), int(height)) == (1200 * int(scale), 800 * int(scale))   # device pixels, not upscaled

@@ -14,7 +14,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,9 @@ import pytest
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
 
 from cxrviewer import cli
-from cxrviewer.teaching.export_view import find_identifiers
 from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.runtime import image_key
+from cxrviewer.teaching.export_view import find_identifiers
 from cxrviewer.teaching.reads import STORE_FILENAME
 from cxrviewer.ui.ai_controller import READ_FIRST_CAPTION
 from cxrviewer.ui.export_actions import grab_view
@@ -506,8 +505,8 @@ def test_a_my_reads_row_opens_its_image(qtbot, open_window, chest_dicoms) -> Non
 
 # ----------------------------------------------------------------------------- screenshots
 def test_screenshot_command_read_first_hides_the_ai(qapp, monkeypatch, models_root, tmp_path: Path) -> None:
-    from .test_ai_screenshots import chest_like
     from .synthetic import write_png as write_gray
+    from .test_ai_screenshots import chest_like
 
     monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(models_root))
     image = write_gray(tmp_path / "chest.png", (chest_like() / 12).clip(0, 255).astype(np.uint8))

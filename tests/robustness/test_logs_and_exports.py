@@ -18,10 +18,10 @@ import pytest
 
 from cxrviewer import cli
 from cxrviewer.core import logs
+from tests.conftest import build_dicom_dataset
 from tests.gui.helpers import open_and_wait
 
 from .hostile import chest_pixels, save
-from tests.conftest import build_dicom_dataset
 
 IDENTITIES = (
     {"PatientName": "Doe^Jane", "PatientID": "PID-1111", "PatientBirthDate": "19700102",

@@ -17,8 +17,6 @@ from cxrviewer.commands.render import READ_FIRST_CAPTION, add_caption_band
 from tests.model_factory import build_tiny_classifier, make_model_folder
 
 
-
-
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("read_first_models")

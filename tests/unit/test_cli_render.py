@@ -16,8 +16,6 @@ from cxrviewer.core.io import load_image
 from tests.shared_data import requires_shared, shared_dir
 
 
-
-
 def read_png(path: Path) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_UNCHANGED)
     assert image is not None and image.dtype == np.uint8 and image.ndim == 2

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from cxrviewer import __version__
+from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.types import Prediction, Window
 from cxrviewer.teaching.export_view import (
     CaseReport,
     ExportedView,
@@ -24,9 +26,7 @@ from cxrviewer.teaching.export_view import (
     write_case_report,
     write_sidecar,
 )
-from cxrviewer.core.model.card import ModelCard
 from cxrviewer.teaching.reads import ReadCall, compare_read
-from cxrviewer.core.types import Prediction, Window
 from tests.model_factory import make_xray
 
 METADATA = {

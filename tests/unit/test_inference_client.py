@@ -12,7 +12,13 @@ import pytest
 
 from cxrviewer.core.inference.client import InferenceClient
 from cxrviewer.core.inference.protocol import (
-    COMPARE_LANE, MAIN_LANE, Answer, ModelFailed, ModelReady, RequestFailed, WorkerLost,
+    COMPARE_LANE,
+    MAIN_LANE,
+    Answer,
+    ModelFailed,
+    ModelReady,
+    RequestFailed,
+    WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerOptions
 from tests.fake_engine import FACTORY, INPUT_SIZE, runs

@@ -8,8 +8,16 @@ import pytest
 
 from cxrviewer.core import labels
 from cxrviewer.core.labels import (
-    BACTERIAL, COVID, NORMAL, PNEUMONIA, VIRAL, folder_key, folder_label, kermany_patient_id,
-    kermany_subtype, pneumonia_labels,
+    BACTERIAL,
+    COVID,
+    NORMAL,
+    PNEUMONIA,
+    VIRAL,
+    folder_key,
+    folder_label,
+    kermany_patient_id,
+    kermany_subtype,
+    pneumonia_labels,
 )
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 
 from cxrviewer.commands import predict
 from cxrviewer.core.io import estimated_load_bytes

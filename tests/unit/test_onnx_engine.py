@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 
 from cxrviewer.core.errors import ModelLoadError
-from cxrviewer.core.xai.cam import CAM, METHODS
 from cxrviewer.core.model.engine import ONNX_RUNTIME, TENSORFLOW, ModelEngine
 from cxrviewer.core.model.onnx_engine import (
-    CAM_RELATIVE_TOLERANCE, PROBABILITY_TOLERANCE, OnnxEngine, OnnxExport,
+    CAM_RELATIVE_TOLERANCE,
+    PROBABILITY_TOLERANCE,
+    OnnxEngine,
+    OnnxExport,
 )
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.model.runtime import InferenceEngine, load_classifier, read_card
+from cxrviewer.core.xai.cam import CAM, METHODS
 from tests.model_factory import build_tiny_classifier, make_model_folder, make_xray
 
 pytest.importorskip("tf2onnx", reason="tf2onnx (dev extra) exports the ONNX model")

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from cxrviewer.core.imaging import default_display
-from cxrviewer.core.xai.cam import CAM, GRADCAM
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+from cxrviewer.core.types import Window, XrayImage
+from cxrviewer.core.xai.cam import CAM, GRADCAM
 from cxrviewer.core.xai.sanity import (
     RandomisationResult,
     heat_outside_mask,
@@ -21,10 +22,8 @@ from cxrviewer.core.xai.sanity import (
     spearman,
     top_weighted_layers,
 )
-from cxrviewer.core.types import Window, XrayImage
 from tests.model_factory import make_model_folder, make_xray
 from tests.shared_data import requires_shared, shared_dir
-
 
 # ------------------------------------------------------------------------ Spearman
 

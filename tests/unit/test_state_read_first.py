@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cxrviewer.state.read_first import ReadFirstFlow, ReadState
-from cxrviewer.teaching.reads import ReadRecord, ReadStore, compare_read, ReadCall
+from cxrviewer.teaching.reads import ReadCall, ReadRecord, ReadStore, compare_read
 from tests.state_fakes import LABELS, cam, image, prediction
 
 

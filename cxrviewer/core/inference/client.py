@@ -27,14 +27,33 @@ import logging
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from cxrviewer.core.inference.protocol import (
-    LANES, MAIN_LANE, Answer, AuditDone, AuditOutcome, AuditRequest, CancelAudit, CancelSanity, Infer, LoadModel,
+    LANES,
+    MAIN_LANE,
+    Answer,
+    AuditDone,
+    AuditOutcome,
+    AuditRequest,
+    CancelAudit,
+    CancelSanity,
+    Infer,
+    LoadModel,
     ModelFailed,
-    ModelInfo, ModelLoading, ModelReady, RequestFailed, RunAudit, RunSanity, SanityDone, SanityOutcome,
-    SanityRequest, Stop, TensorflowReady, WorkerLost,
+    ModelInfo,
+    ModelLoading,
+    ModelReady,
+    RequestFailed,
+    RunAudit,
+    RunSanity,
+    SanityDone,
+    SanityOutcome,
+    SanityRequest,
+    Stop,
+    TensorflowReady,
+    WorkerLost,
 )
 from cxrviewer.core.inference.worker import WorkerLog, WorkerOptions, serve
 from cxrviewer.core.model.engine import ModelInput, prepare_input

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cxrviewer.core.xai.cam import METHODS
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.engine import ModelInput
 from cxrviewer.core.types import CamResult, Prediction
+from cxrviewer.core.xai.cam import METHODS
 
 if TYPE_CHECKING:
     from cxrviewer.core.xai.audit import AuditResult
@@ -72,7 +72,7 @@ class SanityOutcome:
 
     request_id: int
     image_key: str
-    result: "RandomisationResult | None" = None
+    result: RandomisationResult | None = None
     error: str = ""
 
 
@@ -91,7 +91,7 @@ class AuditRequest:
 class AuditOutcome:
     request_id: int
     image_key: str
-    result: "AuditResult | None" = None
+    result: AuditResult | None = None
     error: str = ""
 
 

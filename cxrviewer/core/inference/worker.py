@@ -26,18 +26,36 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.inference.protocol import (
-    LANES, Answer, AuditDone, AuditOutcome, CancelAudit, CancelSanity, Infer, LoadModel, ModelFailed, ModelInfo,
-    ModelLoading, ModelReady, RequestFailed, RunAudit, RunSanity, SanityDone, SanityOutcome, Stop, TensorflowReady,
+    LANES,
+    Answer,
+    AuditDone,
+    AuditOutcome,
+    CancelAudit,
+    CancelSanity,
+    Infer,
+    LoadModel,
+    ModelFailed,
+    ModelInfo,
+    ModelLoading,
+    ModelReady,
+    RequestFailed,
+    RunAudit,
+    RunSanity,
+    SanityDone,
+    SanityOutcome,
+    Stop,
+    TensorflowReady,
 )
-from cxrviewer.core.xai.cam import CAM, METHODS
 from cxrviewer.core.model.failures import describe_model_failure
+from cxrviewer.core.xai.cam import CAM, METHODS
 
 log = logging.getLogger("cxrviewer.worker")
 

@@ -10,8 +10,8 @@ import logging
 import operator
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from cxrviewer.core.errors import ImageLoadError
 from cxrviewer.core.io._common import (

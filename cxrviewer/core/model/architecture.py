@@ -37,7 +37,7 @@ def build_classifier(
     backbone: str = "densenet121",
     weights: str | Path | None = None,
     dropout: float = 0.3,
-) -> "keras.Model":
+) -> keras.Model:
     """Return an uncompiled classifier taking (input_size, input_size, 1) gray 0–255 input.
 
     `weights`: None trains from scratch; a path loads a local no-top weights file (e.g.
@@ -86,7 +86,7 @@ def classifier_head(feature_map: Any, n_classes: int, dropout: float = 0.3) -> A
     return keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(features)
 
 
-def backbone_layer_names(model: "keras.Model") -> list[str]:
+def backbone_layer_names(model: keras.Model) -> list[str]:
     """Names of the layers that belong to the backbone (between input normalisation and GAP)."""
     names = [layer.name for layer in model.layers]
     start = names.index("imagenet_norm") + 1
@@ -94,7 +94,7 @@ def backbone_layer_names(model: "keras.Model") -> list[str]:
     return names[start:end]
 
 
-def copy_backbone_weights(classifier_path: Path, model: "keras.Model") -> None:
+def copy_backbone_weights(classifier_path: Path, model: keras.Model) -> None:
     """Copy the backbone's weights from a saved classifier of the same backbone into `model`.
 
     Layers are paired by position (Keras numbers unnamed layers such as paddings with a
@@ -117,7 +117,7 @@ def copy_backbone_weights(classifier_path: Path, model: "keras.Model") -> None:
         target_layer.set_weights(weights)
 
 
-def conv_layer_names(model: "keras.Model") -> list[str]:
+def conv_layer_names(model: keras.Model) -> list[str]:
     """Layers with a 4-D output that make sense as CAM targets, last first."""
     candidates = []
     for name in backbone_layer_names(model):

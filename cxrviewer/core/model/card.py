@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 CARD_FILENAME = "model.json"
 CARD_SCHEMA_VERSION = 1
@@ -56,7 +57,7 @@ class ModelCard:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelCard":
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
         known = {
             "schema_version", "name", "task", "labels", "input_size", "backbone", "cam_layer",
             "weights_file", "weights_sha256", "temperature", "operating_threshold", "preprocessing",
@@ -82,7 +83,7 @@ class ModelCard:
         return path
 
     @classmethod
-    def read(cls, folder: Path) -> "ModelCard":
+    def read(cls, folder: Path) -> ModelCard:
         path = Path(folder) / CARD_FILENAME
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 FORCE_CPU_ENV = "CXRVIEWER_FORCE_CPU"
 
 _lock = threading.Lock()
-_configured: "DeviceInfo | None" = None
+_configured: DeviceInfo | None = None
 
 
 @dataclass(frozen=True)

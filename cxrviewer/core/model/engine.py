@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cxrviewer.core.errors import InferenceError, ModelLoadError
-from cxrviewer.core.xai.cam import GRADCAM, check_cam_request
+from cxrviewer.core.errors import ModelLoadError
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.onnx_engine import OnnxEngine, OnnxExport, onnx_disabled
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import CamResult, OodVerdict, Prediction, XrayImage, readonly
+from cxrviewer.core.xai.cam import GRADCAM, check_cam_request
 
 if TYPE_CHECKING:
     from cxrviewer.core.model.runtime import InferenceEngine, LoadedModel
@@ -66,7 +67,7 @@ class ModelEngine:
         self.folder = folder
         self.card = card
         self._fast = fast
-        self._tf: "InferenceEngine | None" = None
+        self._tf: InferenceEngine | None = None
         self._tf_lock = threading.Lock()
         self._tf_error: ModelLoadError | None = None
         self._tf_options = dict(tf_options or {})
@@ -86,7 +87,7 @@ class ModelEngine:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def open(cls, folder: str | Path, use_onnx: bool = True, **tf_options) -> "ModelEngine":
+    def open(cls, folder: str | Path, use_onnx: bool = True, **tf_options) -> ModelEngine:
         """Verify and open a model folder: ONNX when exported (and `use_onnx`), else TensorFlow now."""
         from cxrviewer.core.model.runtime import read_card, verify_weights
 
@@ -131,7 +132,7 @@ class ModelEngine:
     def tensorflow_loaded(self) -> bool:
         return self._tf is not None
 
-    def _load_tensorflow(self) -> "InferenceEngine":
+    def _load_tensorflow(self) -> InferenceEngine:
         with self._tf_lock:
             if self._tf is not None:
                 return self._tf
@@ -148,7 +149,7 @@ class ModelEngine:
                 raise
             return self._tf
 
-    def tensorflow(self) -> "InferenceEngine":
+    def tensorflow(self) -> InferenceEngine:
         """The TensorFlow engine (gradients at any layer, weight randomisation), loaded on first use."""
         return self._load_tensorflow()
 
@@ -160,7 +161,7 @@ class ModelEngine:
             log.warning("TensorFlow preload of model %s failed", self.name, exc_info=True)
 
     @property
-    def loaded(self) -> "LoadedModel":
+    def loaded(self) -> LoadedModel:
         return self.tensorflow().loaded
 
     @property
@@ -191,7 +192,7 @@ class ModelEngine:
         """Pooled features (N, k) from the fast path; None without an ONNX export."""
         return self._fast.features(batch) if self._fast is not None else None
 
-    def ood_verdict(self, x: np.ndarray, flag: str = "") -> "OodVerdict | None":
+    def ood_verdict(self, x: np.ndarray, flag: str = "") -> OodVerdict | None:
         """The gate's verdict for a model input (`flag`: the image checks' reason, if any)."""
         from cxrviewer.core.ood_gate import input_flag
 
@@ -202,7 +203,7 @@ class ModelEngine:
         features = self._fast.features(x) if self._fast is not None else None
         return gate.verdict(features, flag) if features is not None else None
 
-    def predict_with_ood(self, batch: np.ndarray, flags: Sequence[str]) -> tuple[np.ndarray, list["OodVerdict | None"]]:
+    def predict_with_ood(self, batch: np.ndarray, flags: Sequence[str]) -> tuple[np.ndarray, list[OodVerdict | None]]:
         """Probabilities and the gate's verdicts for a batch, from one forward pass when ONNX runs it."""
         from cxrviewer.core.ood_gate import input_flag
 
@@ -225,7 +226,7 @@ class ModelEngine:
 
     def predict_cam_and_ood(
         self, item: ModelInput, class_index: int | None, layer: str | None, method: str,
-    ) -> tuple[np.ndarray, np.ndarray, "OodVerdict | None", int]:
+    ) -> tuple[np.ndarray, np.ndarray, OodVerdict | None, int]:
         """Probabilities, heat map, the gate's verdict and the class the map explains; one forward
         pass on the fast path. `class_index` None explains the model's CALL (the card's rule), not
         the top class: the map shown by default is the called class's."""

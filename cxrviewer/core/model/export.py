@@ -12,8 +12,9 @@ TensorFlow/Keras are only touched through the `model` object passed in.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cxrviewer.core.model.architecture import DEFAULT_CAM_LAYER
 from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, sha256_file
@@ -30,7 +31,7 @@ _CARD_FIELDS = (
 
 
 def export_model(
-    model: "keras.Model",
+    model: keras.Model,
     folder: str | Path,
     *,
     name: str,

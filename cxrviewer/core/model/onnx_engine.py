@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
-from cxrviewer.core.xai.cam import CAM, METHOD_LABELS, METHODS, compute_cam
 from cxrviewer.core.model.card import ModelCard, sha256_file
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import XrayImage
+from cxrviewer.core.xai.cam import CAM, METHOD_LABELS, METHODS, compute_cam
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class OnnxExport:
     head_sha256: str
 
     @classmethod
-    def from_card(cls, card: ModelCard) -> "OnnxExport | None":
+    def from_card(cls, card: ModelCard) -> OnnxExport | None:
         entry = card.extra.get(ONNX_CARD_KEY)
         if not isinstance(entry, dict):
             return None
@@ -208,7 +209,7 @@ class OnnxEngine:
 
     def predict_cam_and_features(
         self, x: np.ndarray, class_index: int | None = None, layer: str | None = None, method: str = "gradcam",
-        choose: "Callable[[np.ndarray], int] | None" = None,
+        choose: Callable[[np.ndarray], int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`predict_and_cam` plus the pooled features (k,), all from one forward pass. With
         `class_index` None the map explains `choose(probabilities)` (default: the top class)."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 from cxrviewer.core.model.card import CARD_FILENAME, ModelCard
 from cxrviewer.core.resources import resource_path

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
 from cxrviewer.core.model.architecture import conv_layer_names
-from cxrviewer.core.xai.cam import GRADCAM, METHODS, check_cam_request, compute_cam
 from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, sha256_file
 from cxrviewer.core.model.preprocessing import model_input
-from cxrviewer.core.types import CamResult, Prediction, XrayImage, readonly
+from cxrviewer.core.types import CamResult, Prediction, XrayImage
+from cxrviewer.core.xai.cam import GRADCAM, METHODS, check_cam_request, compute_cam
 
 if TYPE_CHECKING:
     import keras
@@ -50,7 +51,7 @@ class LoadedModel:
 
     folder: Path
     card: ModelCard
-    model: "keras.Model"
+    model: keras.Model
 
     @property
     def name(self) -> str:
@@ -152,7 +153,7 @@ def _cam_layers(model: Any, preferred: str) -> tuple[str, ...]:
     try:
         names = conv_layer_names(model)
     except ValueError:  # not laid out like build_classifier: take every 4-D layer
-        names = [layer.name for layer in model.layers if len(getattr(layer, "output").shape) == 4][::-1]
+        names = [layer.name for layer in model.layers if len(layer.output.shape) == 4][::-1]
     ordered = [preferred] + [name for name in names if name != preferred]
     return tuple(ordered)
 

@@ -11,14 +11,14 @@ means. All forward passes go through one batched call.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import cv2
 import numpy as np
 
-from cxrviewer.core.xai.sanity import spearman
 from cxrviewer.core.types import readonly
+from cxrviewer.core.xai.sanity import spearman
 
 STEPS = 10                 # 0 %, 10 %, …, 100 %: 11 points per curve
 BLUR_FRACTION = 0.08       # Gaussian σ as a fraction of the input size

@@ -10,7 +10,7 @@ feeding GAP, so Grad-CAM there equals CAM / (h·w) — tested in tests/unit/test
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -25,8 +25,8 @@ never imports matplotlib on the GUI thread.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
@@ -106,7 +106,7 @@ def _bundled_tables() -> dict[str, np.ndarray]:
         return {name: np.asarray(tables[name], dtype=np.uint8) for name in tables.files}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lut(name: str) -> np.ndarray:
     if name not in COLORMAPS:
         raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(COLORMAPS)}")

@@ -24,17 +24,18 @@ TensorFlow/Keras are imported lazily, inside the functions that need them.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence, TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from cxrviewer.core.imaging import default_display
-from cxrviewer.core.xai.cam import CAM, GRADCAM
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import XrayImage, readonly
+from cxrviewer.core.xai.cam import CAM, GRADCAM
 
 if TYPE_CHECKING:
     from cxrviewer.core.model.runtime import InferenceEngine, LoadedModel
@@ -229,14 +230,14 @@ class RandomisationResult:
 
 
 def model_randomisation_test(
-    loaded: "LoadedModel",
+    loaded: LoadedModel,
     image: XrayImage,
     class_index: int | None = None,
     layer: str | None = None,
     method: str = GRADCAM,
     top_k: int = DEFAULT_TOP_K,
     seed: int = 0,
-    engine: "InferenceEngine | None" = None,
+    engine: InferenceEngine | None = None,
 ) -> RandomisationResult:
     """Run the cascading randomisation test for one image.
 
@@ -253,14 +254,14 @@ def model_randomisation_test(
 
 
 def randomisation_test_on_input(
-    loaded: "LoadedModel",
+    loaded: LoadedModel,
     x: np.ndarray,
     class_index: int | None = None,
     layer: str | None = None,
     method: str = GRADCAM,
     top_k: int = DEFAULT_TOP_K,
     seed: int = 0,
-    engine: "InferenceEngine | None" = None,
+    engine: InferenceEngine | None = None,
 ) -> RandomisationResult:
     """`model_randomisation_test` on a preprocessed model input (what the worker process receives)."""
     from cxrviewer.core.model.runtime import InferenceEngine

@@ -17,10 +17,10 @@ from cxrviewer.core.io.dicom.header import (
     COLOUR_PHOTOMETRICS,
     JPEG_EXTENDED,
     PHOTOMETRIC_TAG,
-    tag_value,
-    syntax_name,
-    frame_count,
     _short,
+    frame_count,
+    syntax_name,
+    tag_value,
 )
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,6 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import UID
 
-
-
 log = logging.getLogger(__name__)
 
 

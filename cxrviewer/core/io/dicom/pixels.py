@@ -18,8 +18,8 @@ from pydicom.uid import UID
 from cxrviewer.core.errors import ImageLoadError
 from cxrviewer.core.imaging import apply_window, full_range_window, percentile_window
 from cxrviewer.core.io._common import PRESET_AUTO, PRESET_FULL, PRESET_VOI_LUT, rgb_to_gray
+from cxrviewer.core.io.dicom.header import _as_list, _short, tag_value
 from cxrviewer.core.types import SpacingKind, Window, WindowPreset
-from cxrviewer.core.io.dicom.header import tag_value, _as_list, _short
 
 log = logging.getLogger(__name__)
 

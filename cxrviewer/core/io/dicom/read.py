@@ -6,9 +6,8 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pydicom
@@ -33,28 +32,28 @@ from cxrviewer.core.io._guards import (
     check_deflated_size,
     inflated_size_limit,
 )
-from cxrviewer.core.types import XrayImage, readonly
+from cxrviewer.core.io.dicom.decode import colour_layout_notes, decode_frame
 from cxrviewer.core.io.dicom.header import (
-    PIXEL_DATA_TAG_BYTES,
     NUMBER_OF_FRAMES_TAG,
+    PIXEL_DATA_TAG_BYTES,
     TRANSFER_SYNTAX_TAG,
-    tag_value,
-    syntax_name,
-    looks_like_dicom,
+    _short,
+    element_text,
     frame_count,
     has_pixel_data,
-    element_text,
     header_metadata,
-    _short,
+    looks_like_dicom,
+    syntax_name,
+    tag_value,
 )
-from cxrviewer.core.io.dicom.decode import decode_frame, colour_layout_notes
 from cxrviewer.core.io.dicom.pixels import (
-    colour_to_gray,
     apply_modality,
     choose_voi,
+    colour_to_gray,
     display_inversion,
     pixel_spacing,
 )
+from cxrviewer.core.types import XrayImage, readonly
 
 log = logging.getLogger(__name__)
 
