@@ -9,7 +9,7 @@ and is run through the three ways a user meets it:
 * `cxrviewer predict --json FOLDER` with the bundled model: exactly one JSON line per input
   (an error naming the file, or a prediction), < 3 GB peak RSS;
 * the GUI opens the folder and pages through it: every bad file is in Problems and a 20 ms
-  timer on the GUI thread never waits more than 1 s.
+  timer on the GUI thread never waits more than GUI_GAP_MS (0.6 s).
 
 Peak RSS is the child's own high-water mark (VmHWM, else `ru_maxrss`), written by a tiny wrapper around `cli.main` (so it
 is per child, not the maximum over every child this pytest process ever had).
@@ -40,7 +40,11 @@ RENDER_SECONDS = 60
 RENDER_RSS = 2 * 2**30
 PREDICT_SECONDS = 600
 PREDICT_RSS = 3 * 2**30
-GUI_GAP_MS = 1000   # a loaded 2-core CI machine: 200 ms typical, 497 ms seen beside another test run
+# Longest GUI-thread gap allowed. Since decodes, tag listings and the header scan run in niced
+# decode processes and the loader builds the display pyramid: 115-145 ms typical, 272-437 ms
+# worst seen, on a 2-core machine at load average 7 (other test runs + a training job); the
+# same runs before that work: 654-749 ms (267 ms on a quiet machine).
+GUI_GAP_MS = 600
 
 # Runs cli.main(argv[2:]) and writes the process's own peak RSS (bytes) to argv[1]: VmHWM on
 # Linux (ru_maxrss there starts at the parent's peak, carried over the fork), else ru_maxrss.
