@@ -98,6 +98,24 @@ def test_interactive_window_changes_are_throttled(canvas: ImageCanvas, image, qt
     assert calls[0] == Window(2049, 3000)
 
 
+def test_a_pyramid_built_off_the_gui_thread_is_used_not_recomputed(canvas: ImageCanvas, monkeypatch) -> None:
+    from cxrviewer.core import pyramid
+
+    big = make_xray(np.tile(gradient(1500, 1500), (2, 2)), window=Window(2000, 4000))
+    ready = pyramid.build_pyramid(big.pixels)     # what the loader thread does
+    pyramid.attach(big, ready)
+
+    def no_resize(*args, **kwargs):
+        raise AssertionError("the canvas downsampled on the GUI thread although a pyramid was ready")
+
+    monkeypatch.setattr(canvas_module, "downsample", no_resize)
+    monkeypatch.setattr(canvas_module, "full_range_window", no_resize)
+    canvas.set_image(big)
+    level = canvas.display_level()
+    assert level >= 4
+    np.testing.assert_array_equal(canvas.display_array(), apply_window(ready.levels[level], Window(2000, 4000)))
+
+
 def test_big_image_renders_a_smaller_pyramid_level(canvas: ImageCanvas) -> None:
     big = make_xray(np.tile(gradient(1500, 1500), (2, 2)), window=Window(2000, 4000))
     canvas.set_image(big)

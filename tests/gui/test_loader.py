@@ -122,3 +122,21 @@ def test_tags_of_a_superseded_request_are_not_delivered(qtbot, loader: ImageLoad
     loader.wait()
     qtbot.wait(20)
     assert delivered == [str(pngs[1])]
+
+
+def test_a_large_image_arrives_with_its_display_pyramid_built_off_the_gui_thread(qtbot, loader: ImageLoader,
+                                                                                 tmp_path: Path) -> None:
+    from cxrviewer.core.pyramid import PYRAMID_MIN_PIXELS, pyramid_of
+
+    pixels = (np.arange(2500 * 2000, dtype=np.uint32) % 251).astype(np.uint8).reshape(2500, 2000)
+    assert pixels.size >= PYRAMID_MIN_PIXELS
+    path = write_png(tmp_path / "large.png", pixels)
+    with qtbot.waitSignal(loader.image_loaded, timeout=30_000) as got:
+        loader.request(path)
+    image = got.args[1]
+    built = pyramid_of(image)
+    assert built is not None and built.levels[2].shape == (1250, 1000)
+    small = write_png(tmp_path / "small.png", pixels[:100, :100])
+    with qtbot.waitSignal(loader.image_loaded, timeout=30_000) as got_small:
+        loader.request(small)
+    assert pyramid_of(got_small.args[1]) is None   # small images render in milliseconds anyway
