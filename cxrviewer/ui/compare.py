@@ -13,7 +13,9 @@ to each side's fit-to-window zoom and pan as the image point (in fractions of th
 the view centre, so two images of different sizes stay aligned. Window/level is linked
 relative to each image's default window (identical defaults: identical windows).
 
-The compare side has no AI overlay in this version.
+Each side has its own AI result: the compare side's call, heat map and gates come from
+`ui/compare_ai.py` (a second AiSession on the window's overlay settings, in the inference
+worker's "compare" lane), hidden while Read First hides the main image's result.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer.core.types import Window, XrayImage
 from cxrviewer.ui.canvas import ImageCanvas, Orientation
+from cxrviewer.ui.compare_ai import CompareAi
 from cxrviewer.ui.drops import accept_local_files, dropped_local_files
 from cxrviewer.ui.loader import ImageLoader
 from cxrviewer.ui.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry
@@ -198,6 +201,8 @@ class CompareController(QObject):
         self._create_actions()
         self._connect_signals()
         self._extend_study_tree()
+        ai = getattr(window, "ai", None)
+        self.ai = CompareAi(self, ai) if ai is not None else None   # the compare side's own call and map
         self.pane.hide()
         window.installEventFilter(self)
 

@@ -1,0 +1,142 @@
+"""The compare side's own AI result (#16): its own call (core.model_call wording), its own heat map with the
+window's overlay settings, requests in the worker's "compare" lane (the main image's result is never
+superseded), the out-of-distribution gate as on the main view, and Read First: nothing on the compare side
+before the main image is read."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings
+
+from cxrviewer.core.model.export import export_model
+from cxrviewer.core.model.runtime import image_key
+from cxrviewer.core.model_call import call_for
+from cxrviewer.ui.compare_ai import READ_FIRST_TEXT
+from cxrviewer.ui.settings import ViewerSettings
+from tests.model_factory import TINY_LABELS, build_tiny_classifier
+
+from .helpers import open_and_wait, wait_for_image
+from .image_compare import OUTPUT_DIR, qimage_to_rgb
+from .image_compare import write_png as save_screenshot
+
+MODEL_TIMEOUT_MS = 180_000
+RESULT_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("compare_models")
+    export_model(build_tiny_classifier(3, 32, seed=0), root / "tiny", name="tiny", labels=TINY_LABELS,
+                 backbone="tiny-cnn", cam_layer="relu", task="test", operating_threshold=0.05,
+                 extra={"note": "random weights, tests only"})
+    return root
+
+
+def chest(shift: int = 0) -> np.ndarray:
+    yy, xx = np.mgrid[0:240, 0:200].astype(np.float32)
+    body = 2600.0 - 600.0 * ((xx - 100) / 100) ** 2
+    for cx in (60, 140):
+        body[((xx - cx) / 32) ** 2 + ((yy - 108) / 72) ** 2 < 1.0] -= 1500.0
+    body += np.random.default_rng(shift).normal(0, 40, body.shape)
+    return np.roll(np.clip(body, 0, 4095).astype(np.uint16), shift, axis=1)
+
+
+@pytest.fixture
+def open_window(qtbot, monkeypatch, make_window, settings_file, models_root):
+    monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(models_root))
+
+    def make(read_first: bool):
+        settings = ViewerSettings(QSettings(str(settings_file), QSettings.Format.IniFormat))
+        settings.qsettings.setValue("ai/read_first", read_first)
+        settings.qsettings.setValue("ai/model", "tiny")
+        window = make_window(settings, size=(1500, 900))
+        qtbot.waitUntil(lambda: window.ai.current_model() is not None or bool(window.ai.last_error()),
+                        timeout=MODEL_TIMEOUT_MS)
+        assert window.ai.current_model() is not None, window.ai.last_error()
+        return window
+
+    return make
+
+
+def main_result(window) -> bool:
+    image, cam = window.current_image(), window.ai.shown_cam()
+    return image is not None and cam is not None and cam.image_key == image_key(image) \
+        and window.ai.current_prediction() is not None
+
+
+def compare_result(window) -> bool:
+    side = window.compare.ai.session
+    image = window.compare.image()
+    cam = side.shown_cam()
+    return image is not None and cam is not None and cam.image_key == image_key(image) \
+        and side.current_prediction() is not None
+
+
+def compare_and_wait(qtbot, window, path: Path) -> None:
+    window.compare.compare_with(path)
+    qtbot.waitUntil(lambda: window.compare.image() is not None and window.compare.image().path == path, timeout=30_000)
+    qtbot.waitUntil(lambda: compare_result(window), timeout=RESULT_TIMEOUT_MS)
+
+
+def test_each_side_has_its_own_call_and_map(qtbot, open_window, make_dicom):
+    window = open_window(read_first=False)
+    main_path = make_dicom(chest(0), name="current.dcm")
+    prior_path = make_dicom(chest(40)[:, ::-1].copy(), name="prior.dcm")
+    open_and_wait(qtbot, window, [main_path])
+    window.compare.compare_with(prior_path)       # asked at once: the main request must not be superseded
+    qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.compare.image() is not None and compare_result(window), timeout=RESULT_TIMEOUT_MS)
+    ai, side = window.ai, window.compare.ai
+    main_image, prior_image = window.current_image(), window.compare.image()
+    assert ai.current_prediction().image_key == image_key(main_image)
+    assert side.current_prediction().image_key == image_key(prior_image)
+    assert ai.overlay.image_key() == image_key(main_image) and side.overlay.image_key() == image_key(prior_image)
+    assert ai.overlay.isVisible() and side.overlay.isVisible()
+    call = call_for(side.current_prediction(), window.ai.current_model().card)
+    assert side.text() == f"Model's call: {call.headline}"
+    assert side.legend.isVisible() and side.legend.text.text().startswith("Heat map: ")
+    # the same overlay settings: opacity and colour map follow the main controls
+    window.ai.overlay_settings.set_opacity(0.3)
+    assert side.overlay.opacity() == pytest.approx(0.3) and ai.overlay.opacity() == pytest.approx(0.3)
+    window.ai.overlay_settings.set_visible(False)
+    assert not side.overlay.isVisible() and not ai.overlay.isVisible()
+    window.ai.overlay_settings.set_visible(True)
+    window.ai.overlay_settings.set_opacity(0.5)
+    assert side.overlay.isVisible()
+    qtbot.wait(50)
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    save_screenshot(OUTPUT_DIR / "compare_ai_both_sides.png", qimage_to_rgb(window.grab()))
+    # closing compare cancels its lane and clears its result line
+    window.compare.close_compare()
+    assert side.session.image is None and side.text() == ""
+    assert ai.current_prediction().image_key == image_key(main_image)
+
+
+def test_read_first_hides_the_compare_side_until_the_main_image_is_read(qtbot, open_window, make_dicom):
+    window = open_window(read_first=True)
+    open_and_wait(qtbot, window, [make_dicom(chest(0), name="current.dcm")])
+    qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
+    compare_and_wait(qtbot, window, make_dicom(chest(30), name="prior.dcm"))
+    side = window.compare.ai
+    assert window.ai.results_hidden() and side.results_hidden()
+    assert side.current_prediction() is not None              # it arrived, it is not shown
+    assert side.text() == READ_FIRST_TEXT
+    assert side.overlay.has_overlay() and not side.overlay.isVisible() and side.legend.isHidden()
+    window.ai.set_results_hidden(False)                        # what the reveal does
+    assert not side.results_hidden() and side.overlay.isVisible()
+    assert side.text().startswith("Model's call: ")
+
+
+def test_a_lateral_film_on_the_compare_side_gets_no_call_and_no_map(qtbot, open_window, make_dicom):
+    window = open_window(read_first=False)
+    open_and_wait(qtbot, window, [make_dicom(chest(0), name="current.dcm")])
+    qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
+    compare_and_wait(qtbot, window, make_dicom(chest(20), name="lateral.dcm", ViewPosition="LAT"))
+    side = window.compare.ai
+    prediction = side.current_prediction()
+    assert prediction.outside_training_data and side.session.outside_held()
+    assert side.text().startswith("No call and no heat map: ") and prediction.ood.message("tiny") in side.text()
+    assert not side.overlay.isVisible()
+    assert window.ai.overlay.isVisible() and not window.ai.ood_hidden()      # the main side is unaffected
