@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test system-deps package package-check bench clean
+.PHONY: run test lint system-deps package package-check bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,14 @@ run: $(STAMP)
 system-deps:
 	bash tools/install-system-deps.sh
 
-test: $(STAMP) system-deps
+# ruff (style, imports, likely bugs), mypy (strict on core/ and state/), import-linter (the layers
+# cli > commands > ui > state > teaching > core; core and the trainer never import Qt)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) system-deps lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 # One-folder app in dist/cxrviewer/ (run dist/cxrviewer/cxrviewer). Bundles resources/models/*;

@@ -60,7 +60,7 @@ class Outcome(Generic[T]):
 class _Job:
     ticket: Ticket
     fn: Callable[[Ticket], Any]
-    on_done: Callable[[Outcome], None] | None
+    on_done: Callable[[Outcome[Any]], None] | None
 
 
 class LatestWinsExecutor:
@@ -72,8 +72,8 @@ class LatestWinsExecutor:
     """
 
     def __init__(self, workers: int = 1, name: str = "cxrviewer-worker",
-                 on_done: Callable[[Outcome], None] | None = None,
-                 on_stale: Callable[[Outcome], None] | None = None,
+                 on_done: Callable[[Outcome[Any]], None] | None = None,
+                 on_stale: Callable[[Outcome[Any]], None] | None = None,
                  thread_setup: Callable[[], None] | None = None) -> None:
         self._workers = max(int(workers), 1)
         self._name = name
@@ -195,7 +195,7 @@ class LatestWinsExecutor:
         if ticket.cancelled():
             return
         try:
-            outcome: Outcome = Outcome(ticket, value=job.fn(ticket))
+            outcome: Outcome[Any] = Outcome(ticket, value=job.fn(ticket))
         except BaseException as exc:  # noqa: BLE001 - delivered to the caller, never lost in a thread
             if not isinstance(exc, Exception):
                 raise
@@ -208,7 +208,7 @@ class LatestWinsExecutor:
         elif self._on_stale is not None:
             self._call(self._on_stale, outcome)
 
-    def _call(self, callback: Callable[[Outcome], None], outcome: Outcome) -> None:
+    def _call(self, callback: Callable[[Outcome[Any]], None], outcome: Outcome[Any]) -> None:
         try:
             callback(outcome)
         except Exception:  # noqa: BLE001 - a broken callback must not kill the worker thread

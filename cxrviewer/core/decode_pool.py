@@ -181,7 +181,7 @@ def _child_main(conn: Connection, setup: str | None, memory: int, nice: int = 0)
                 pixels = np.ascontiguousarray(image.pixels, dtype=np.float32)
                 shell = dataclasses.replace(image, pixels=np.zeros((0, 0), np.float32))
                 conn.send(("image", shell, pixels.shape))
-                _write_raw(conn, memoryview(pixels).cast("B"))
+                _write_raw(conn, pixels.data.cast("B"))
             elif kind == "scan":
                 from cxrviewer.core.io.dicom import remembered_headers
                 from cxrviewer.core.study import group_images
@@ -312,7 +312,7 @@ class DecodePool:
         request = ("scan", [os.fsencode(p) for p in paths])
         return self._call(Path(paths[0]) if paths else Path("."), request, cancelled, deadline_s=deadline)
 
-    def tag_rows(self, path: str | os.PathLike[str], cancelled: Callable[[], bool] | None = None) -> list[tuple]:
+    def tag_rows(self, path: str | os.PathLike[str], cancelled: Callable[[], bool] | None = None) -> list[tuple[Any, ...]]:
         """`core.io.dicom_tag_rows(path)` (the tag browser's rows) computed in a child."""
         path = Path(path)
         return self._call(path, ("tags", os.fsencode(path)), cancelled)
@@ -403,7 +403,7 @@ class DecodePool:
             self._wait(child, until, cancelled, started)
             return np.frombuffer(child.conn.recv_bytes(), dtype=np.float32).reshape(shape).copy()
         pixels = np.empty(shape, dtype=np.float32)
-        view = memoryview(pixels).cast("B")
+        view = pixels.data.cast("B")
         fd = child.conn.fileno()
         got = 0
         while got < len(view):
@@ -431,7 +431,7 @@ class DecodePool:
             raise ImageLoadError(path, "the image decoder could not be started") from None
         child.ready = kind == "ready"
 
-    def _call(self, path: Path, request: tuple, cancelled: Callable[[], bool] | None,
+    def _call(self, path: Path, request: tuple[Any, ...], cancelled: Callable[[], bool] | None,
               receive_pixels: bool = False, deadline_s: float | None = None) -> Any:
         child = self._acquire(cancelled)
         if not child.ready:
@@ -572,12 +572,12 @@ def scan_headers(paths: list[Path], *, pool: DecodePool | str = "background",
 
 
 def tag_rows_isolated(path: str | os.PathLike[str], *, pool: DecodePool | str = "view",
-                      cancelled: Callable[[], bool] | None = None) -> list[tuple]:
+                      cancelled: Callable[[], bool] | None = None) -> list[tuple[Any, ...]]:
     """`core.io.dicom_tag_rows(path)`; for a DICOM file (`needs_isolation`) in a child, where
     parsing a 20,000-element header never holds this process's interpreter lock."""
     from cxrviewer.core import io as core_io
 
     if not needs_isolation(path):
-        return core_io.dicom_tag_rows(path)
+        return core_io.dicom_tag_rows(Path(path))
     chosen = shared_pool(pool) if isinstance(pool, str) else pool
     return chosen.tag_rows(path, cancelled)

@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,7 +68,7 @@ def build_pyramid(pixels: np.ndarray, max_level: int = MAX_LEVEL) -> DisplayPyra
     return DisplayPyramid(full_range_window(pixels), MappingProxyType(levels))
 
 
-_REGISTRY: dict[int, tuple[weakref.ref, DisplayPyramid]] = {}
+_REGISTRY: dict[int, tuple[weakref.ref[Any], DisplayPyramid]] = {}
 _LOCK = threading.Lock()
 
 
@@ -75,7 +76,7 @@ def attach(image: XrayImage, pyramid: DisplayPyramid) -> None:
     """Remember `pyramid` for this image object (until the image is collected)."""
     key = id(image)
 
-    def forget(_ref: weakref.ref, key: int = key) -> None:
+    def forget(_ref: weakref.ref[Any], key: int = key) -> None:
         with _LOCK:
             entry = _REGISTRY.get(key)
             if entry is not None and entry[0] is _ref:

@@ -87,9 +87,9 @@ class OodVerdict:
     reason: str                  # "" when not flagged
 
     def as_json(self) -> dict[str, object]:
-        finite = self.score is not None and bool(np.isfinite(self.score))
+        score = self.score if self.score is not None and bool(np.isfinite(self.score)) else None
         return {"flagged": self.flagged,
-                "score": round(float(self.score), 4) if finite else None,
+                "score": None if score is None else round(float(score), 4),
                 "threshold": None if self.threshold is None else round(float(self.threshold), 4),
                 "reason": self.reason}
 

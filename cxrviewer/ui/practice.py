@@ -93,14 +93,10 @@ READ_FIRST_BEFORE_KEY = "practice/read_first_before"
 
 def _model_call_label(prediction: Prediction, card: object | None) -> str | None:
     """The model's call (operating threshold of its card): `core.model_call`."""
+    from cxrviewer.core.model_call import call_for
+
     try:
-        from cxrviewer.core.model_call import call_for
-
         return call_for(prediction, card).label   # type: ignore[arg-type]
-    except ImportError:   # pragma: no cover - older trees without core.model_call
-        from cxrviewer.core.xai.sanity import operating_call  # type: ignore[attr-defined]
-
-        return str(operating_call(prediction, card))
     except ValueError as exc:
         log.warning("no model call for %s: %s", prediction.image_key, exc)
         return None

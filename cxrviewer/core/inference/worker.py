@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.inference.protocol import (
@@ -57,6 +57,9 @@ from cxrviewer.core.inference.protocol import (
 from cxrviewer.core.model.failures import describe_model_failure
 from cxrviewer.core.xai.cam import CAM, METHODS
 
+if TYPE_CHECKING:
+    from cxrviewer.core.model.engine import ModelEngine
+
 log = logging.getLogger("cxrviewer.worker")
 
 IDLE_POLL_S = 0.25
@@ -81,7 +84,7 @@ class WorkerLog:
     message: str
 
 
-def open_worker_model(name_or_folder: str, root: Path | None):
+def open_worker_model(name_or_folder: str, root: Path | None) -> ModelEngine:
     """The real engine: ONNX Runtime first; TensorFlow without XLA, tracing a layer only once used."""
     from cxrviewer.core.model.engine import open_model
 

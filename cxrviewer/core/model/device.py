@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class DeviceInfo:
         return "CPU"
 
 
-def _gpu_name(tf, gpu) -> str:
+def _gpu_name(tf: Any, gpu: Any) -> str:
     try:
         details = tf.config.experimental.get_device_details(gpu)
     except Exception:  # details are cosmetic; never fail on them
@@ -42,7 +43,7 @@ def _gpu_name(tf, gpu) -> str:
     return str(details.get("device_name") or gpu.name)
 
 
-def _hide_gpus(tf, reason: str) -> DeviceInfo:
+def _hide_gpus(tf: Any, reason: str) -> DeviceInfo:
     try:
         tf.config.set_visible_devices([], "GPU")
     except Exception as exc:  # devices already initialised: report what is really in use

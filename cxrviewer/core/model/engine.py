@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def prepare_input(image: XrayImage, input_size: int) -> ModelInput:
 class ModelEngine:
     """A model folder behind one interface, ONNX Runtime first, TensorFlow when needed."""
 
-    def __init__(self, folder: Path, card: ModelCard, fast: OnnxEngine | None, tf_options: dict | None = None) -> None:
+    def __init__(self, folder: Path, card: ModelCard, fast: OnnxEngine | None, tf_options: dict[str, Any] | None = None) -> None:
         self.folder = folder
         self.card = card
         self._fast = fast
@@ -87,7 +87,7 @@ class ModelEngine:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def open(cls, folder: str | Path, use_onnx: bool = True, **tf_options) -> ModelEngine:
+    def open(cls, folder: str | Path, use_onnx: bool = True, **tf_options: Any) -> ModelEngine:
         """Verify and open a model folder: ONNX when exported (and `use_onnx`), else TensorFlow now."""
         from cxrviewer.core.model.runtime import read_card, verify_weights
 
@@ -275,23 +275,22 @@ class ModelEngine:
         return self.tensorflow().predict_and_cam(x, class_index, layer, method)
 
 
-def run_on_input(engine, request_id: int, item: ModelInput, class_index: int | None, method: str | None,
-                 layer: str | None) -> tuple[Prediction, CamResult | None]:
+def run_on_input(engine: ModelEngine | InferenceEngine, request_id: int, item: ModelInput, class_index: int | None,
+                 method: str | None, layer: str | None) -> tuple[Prediction, CamResult | None]:
     """One request end to end on a preprocessed input, packaged as frozen results.
 
     `engine` is a ModelEngine or a TensorFlow InferenceEngine (same predict methods)."""
-    gated = isinstance(engine, ModelEngine)
     verdict = None
     chosen = class_index
     if method is None:
-        if gated:
+        if isinstance(engine, ModelEngine):
             rows, verdicts = engine.predict_with_ood(item.x[np.newaxis], [item.flag])
             probabilities, verdict = rows[0], verdicts[0]
         else:
             probabilities = engine.predict(item.x)[0]
         cam_result = None
     else:
-        if gated:
+        if isinstance(engine, ModelEngine):
             probabilities, cam, verdict, chosen = engine.predict_cam_and_ood(item, class_index, layer, method)
         else:
             probabilities, cam = engine.predict_and_cam(item.x, class_index, layer, method)
@@ -316,7 +315,7 @@ def run_on_input(engine, request_id: int, item: ModelInput, class_index: int | N
     return prediction, cam_result
 
 
-def open_model(name_or_folder: str, root: Path | None = None, **tf_options) -> ModelEngine:
+def open_model(name_or_folder: str, root: Path | None = None, **tf_options: Any) -> ModelEngine:
     """A registered model by name, or a model folder; "" is the default model.
 
     LookupError when no model matches (its message says what was found)."""

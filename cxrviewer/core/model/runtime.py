@@ -201,7 +201,7 @@ class InferenceEngine:
         features_model = keras.Model(model.inputs, head.input, name="head_features")
         size = self.input_size
 
-        def probabilities_of(batch):
+        def probabilities_of(batch: Any) -> Any:
             return self._probabilities(self._logits(features_model(batch, training=False)))
 
         # any batch size, plain graph (an XLA program would be recompiled for every new size)
@@ -225,7 +225,7 @@ class InferenceEngine:
         return self._head_activation
 
     # -- graph pieces -------------------------------------------------------------------
-    def _logits(self, features):
+    def _logits(self, features: Any) -> Any:
         """The Dense head's pre-activation: features @ kernel + bias (the class scores)."""
         tf = self._tf
         logits = tf.matmul(tf.cast(features, tf.float32), tf.cast(self._kernel, tf.float32))
@@ -233,7 +233,7 @@ class InferenceEngine:
             logits = logits + tf.cast(self._bias, tf.float32)
         return logits
 
-    def _probabilities(self, logits):
+    def _probabilities(self, logits: Any) -> Any:
         tf = self._tf
         scaled = logits / self._temperature
         if self._head_activation == "sigmoid":
@@ -253,7 +253,7 @@ class InferenceEngine:
         sub_model = self._keras.Model(self._model.inputs, [target.output, self._head_input], name=f"cam_{layer}")
         size = self.input_size
 
-        def fused(x, class_index):
+        def fused(x: Any, class_index: Any) -> Any:
             with tf.GradientTape() as tape:
                 activations, features = sub_model(x, training=False)
                 logits = self._logits(features)

@@ -359,7 +359,7 @@ def _otsu(values: np.ndarray) -> float:
 def _lung_candidates(blurred: np.ndarray, threshold: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Steps 3–5 of `lung_mask`: (component labels, [(area, label)] of lung-like regions)."""
     h, w = blurred.shape
-    dark = (blurred < threshold).astype(np.uint8)
+    dark: np.ndarray = (blurred < threshold).astype(np.uint8)
     dark[_outside_air(blurred, 0.5 * threshold)] = 0
     band_y, band_x = max(int(0.04 * h), 1), max(int(0.04 * w), 1)
     dark[:band_y], dark[-band_y:], dark[:, :band_x], dark[:, -band_x:] = 0, 0, 0, 0
@@ -380,7 +380,7 @@ def _outside_air(blurred: np.ndarray, threshold: float) -> np.ndarray:
     h, w = blurred.shape
     very_dark = (blurred < threshold).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(very_dark, connectivity=4)
-    air = np.zeros((h, w), np.uint8)
+    air: np.ndarray = np.zeros((h, w), np.uint8)
     for index in range(1, count):
         x, y, bw, bh, _ = stats[index]
         if x == 0 or y == 0 or x + bw >= w or y + bh >= h:

@@ -72,7 +72,7 @@ def decode_frame(path: Path, ds: Dataset, frame: int) -> tuple[np.ndarray, str]:
     return arr, photometric.strip().upper()
 
 
-def _decode_with_safe_plugin(path: Path, ds: Dataset, decoder: Any, uid: str, frame: int) -> tuple[np.ndarray, dict]:
+def _decode_with_safe_plugin(path: Path, ds: Dataset, decoder: Any, uid: str, frame: int) -> tuple[np.ndarray, dict[str, Any]]:
     """Decode with each plugin `plugin_order` allows until one succeeds (see core/io/_guards.py)."""
     try:
         options = as_pixel_options(ds)

@@ -192,7 +192,7 @@ def choose_voi(pixels: np.ndarray, ds: Dataset, monochrome: bool) -> tuple[
             first_mapped, table = read_lut(sequence[0], ds)
             lut_pixels = apply_lut(pixels, first_mapped, table).astype(np.float32)
             lut_window = _range_window(float(table.min()), float(table.max()))
-            presets = (
+            presets: tuple[WindowPreset, ...] = (
                 WindowPreset(PRESET_VOI_LUT, lut_window),
                 WindowPreset(PRESET_AUTO, percentile_window(lut_pixels)),
                 WindowPreset(PRESET_FULL, full_range_window(lut_pixels)),
