@@ -2,8 +2,9 @@
 
 Inputs are files or folders (searched recursively, `core.io.find_images`). Images are read
 and preprocessed (`model_input`, the one preprocessing path) by a small thread pool a few
-batches ahead, while the main thread runs `ModelEngine.predict_with_ood` (ONNX Runtime: probabilities and the out-of-distribution verdict) on full batches,
-so a folder of 1,000 images runs in one process with the model busy all the time.
+batches ahead, while the main thread runs `ModelEngine.predict_with_ood` (ONNX Runtime:
+probabilities and the out-of-distribution verdict) on full batches, so a folder of 1,000
+images runs in one process with the model busy all the time.
 
 One line per input, in input order: a JSON object with --json, else a readable line. Each
 says the model's `call` (`core.model_call`: the card's operating threshold on its score) and
@@ -49,7 +50,7 @@ class PreparedInput:
     """One input after reading and preprocessing: model input, or why there is none."""
 
     path: Path
-    x: "np.ndarray | None" = None
+    x: np.ndarray | None = None
     error: str | None = None
     flag: str = ""          # the image checks' reason when it cannot be like the training images
 
@@ -64,11 +65,11 @@ class PredictionLine:
     probabilities: tuple[float, ...] = ()
     pneumonia_labels: tuple[str, ...] = ()
     error: str | None = None
-    ood: "OodVerdict | None" = None
+    ood: OodVerdict | None = None
     operating_threshold: float | None = None   # the card's; None: the call is the top class
 
     @property
-    def call(self) -> "ModelCall":
+    def call(self) -> ModelCall:
         from cxrviewer.core.model_call import model_call, top_call
 
         if self.operating_threshold is None:
@@ -175,11 +176,11 @@ def prefetched(items: Sequence[Any], function: Callable[[Any], Any], workers: in
 
 
 def predict_paths(
-    engine: "ModelEngine",
+    engine: ModelEngine,
     items: Sequence[tuple[Path, str | None]],
     batch_size: int = 8,
     workers: int = LOADER_THREADS,
-    budget: "MemoryBudget | None" = None,
+    budget: MemoryBudget | None = None,
 ) -> Iterator[PredictionLine]:
     """One PredictionLine per item, in order; images are loaded ahead while the model runs.
 
@@ -206,7 +207,7 @@ def predict_paths(
     def run(batch: list[PreparedInput]) -> list[PredictionLine]:
         good = [entry for entry in batch if entry.x is not None]
         probabilities: dict[int, tuple[float, ...]] = {}
-        verdicts: dict[int, "OodVerdict | None"] = {}
+        verdicts: dict[int, OodVerdict | None] = {}
         errors: dict[int, str] = {}
         if good:
             try:

@@ -12,7 +12,6 @@ from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
 
 from cxrviewer.ui.corner_text import corner_font
-
 from cxrviewer.ui.measure import AngleMeasurement
 from cxrviewer.ui.ruler import AngleItem
 

@@ -96,7 +96,7 @@ class MainWindow(WindowShell, QMainWindow):
         window_menus.create_menus(self)
         self.reading_room = ReadingRoom(self, self.menu("view"), self.settings.qsettings)
         self.loupe = Loupe(self, self.menu("view"))
-        from cxrviewer.ui.angle_tool import AngleTool   # Tools ▸ Angle (A), beside the ruler (#16)
+        from cxrviewer.ui.angle_tool import AngleTool  # Tools ▸ Angle (A), beside the ruler (#16)
         self.angle_tool = AngleTool(self, self.menu("tools"))
         self.presets = window_menus.WindowPresets(self.menu("presets"), self.canvas)
         self._rebuild_recent_menu()
@@ -106,9 +106,9 @@ class MainWindow(WindowShell, QMainWindow):
         # features: each gets the state models and the window as a Shell (AI dock, Model menu, overlay first)
         self.ai = AiController(self, self.canvas, self.session, self.settings.qsettings)
         self.trainee = TraineeController(self, self.canvas, self.session, self.settings, self.ai)
-        from cxrviewer.ui.practice import PracticeController   # Tools ▸ Practice Packet… (#16)
+        from cxrviewer.ui.practice import PracticeController  # Tools ▸ Practice Packet… (#16)
         self.practice = PracticeController(self)   # timed packets of labelled cases, score sheet
-        from cxrviewer.ui.compare import CompareController   # View ▸ Compare (1×2) (#16)
+        from cxrviewer.ui.compare import CompareController  # View ▸ Compare (1×2) (#16)
         self.compare = CompareController(self)   # second viewport, linked window/zoom/pan/orientation
         self.session.image_changed.connect(self.image_changed.emit)   # after the features above
         self._restore_settings()

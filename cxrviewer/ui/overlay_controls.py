@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cxrviewer.core.xai.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
 from cxrviewer.core.inference.protocol import ModelInfo
 from cxrviewer.core.model.layers import layer_label, split_layers
+from cxrviewer.core.xai.cam import CAM, GRADCAM, METHOD_LABELS, METHODS
 from cxrviewer.core.xai.overlay import COLORMAPS, NORMALISATION_MODES, colormap_lut, threshold_index
 from cxrviewer.core.xai.overlay_style import (
     CONTOURS,

@@ -17,7 +17,7 @@ from cxrviewer.ui.compare_ai import READ_FIRST_TEXT
 from cxrviewer.ui.settings import ViewerSettings
 from tests.model_factory import TINY_LABELS, build_tiny_classifier
 
-from .helpers import open_and_wait, wait_for_image
+from .helpers import open_and_wait
 from .image_compare import OUTPUT_DIR, qimage_to_rgb
 from .image_compare import write_png as save_screenshot
 

@@ -12,9 +12,9 @@ from PySide6.QtGui import QImage, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QHBoxLayout, QWidget
 
 from cxrviewer.core.model.runtime import image_key
+from cxrviewer.core.types import CamResult, Prediction, Window
 from cxrviewer.core.xai.overlay import cam_index_image, colorize, colormap_lut
 from cxrviewer.teaching.reads import ReadCall, ReadStore, compare_read
-from cxrviewer.core.types import CamResult, Prediction, Window
 from cxrviewer.ui.canvas import ImageCanvas
 from cxrviewer.ui.point_picker import PointPicker
 from cxrviewer.ui.read_first import ReadFirstPanel, make_read_first_action, make_read_first_dock, read_first_enabled

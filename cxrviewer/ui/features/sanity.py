@@ -74,7 +74,7 @@ def sanity_summary_html(randomisation: RandomisationResult | None, lung: LungHea
     return "".join(parts)
 
 
-def audit_html(result: "AuditResult") -> str:
+def audit_html(result: AuditResult) -> str:
     """The explanation audit in plain words: the verdict, the curve areas, the method agreement."""
     agreement = ", ".join(f"{html.escape(pair)} ρ = {rho:.2f}" for pair, rho in result.method_agreement.items()
                           if rho == rho)
@@ -110,7 +110,7 @@ class SanityCheckDialog(QDialog):
         layout.addWidget(self.audit)
         layout.addWidget(self.view, 1)
         layout.addWidget(buttons)
-        self.audit_result: "AuditResult | None" = None
+        self.audit_result: AuditResult | None = None
         self.randomisation: RandomisationResult | None = None
         self.lung: LungHeatResult | None = None
         self.resize(760, 780)
@@ -148,7 +148,7 @@ class SanityCheckDialog(QDialog):
                            "(in the background)</p>")
         self.audit.show()
 
-    def set_audit(self, result: "AuditResult | None", error: str = "") -> None:
+    def set_audit(self, result: AuditResult | None, error: str = "") -> None:
         self.audit_result = result
         if result is None:
             self.audit.setText(f"<p><b>Explanation audit</b> not available: {html.escape(error)}</p>")
