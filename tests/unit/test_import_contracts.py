@@ -21,3 +21,33 @@ def test_import_linter_contracts_are_kept():
     )
     assert result.returncode == 0, output
     assert "broken" not in output.split("Contracts:")[-1].replace("0 broken", ""), output
+
+
+def test_the_layers_contract_is_there_and_nothing_allows_indirect_imports():
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+")
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    contracts = config["contracts"]
+    layers = [c for c in contracts if c["type"] == "layers"]
+    assert [(c["containers"], c["layers"]) for c in layers] == [
+        (["cxrviewer"], ["cli", "commands", "ui", "state", "teaching", "core"])]
+    assert not any(c.get("allow_indirect_imports") for c in contracts)
+    core = next(c for c in contracts if c.get("source_modules") == ["cxrviewer.core"])
+    assert {"PySide6", "cxrviewer.ui", "trainer"} <= set(core["forbidden_modules"])
+
+
+def test_core_never_imports_teaching_state_or_commands():
+    """The layers contract's core rule, read straight from the sources (no import-linter needed)."""
+    import ast
+
+    problems = []
+    for path in sorted((REPO_ROOT / "cxrviewer" / "core").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                if name.split(".")[:2] in (["cxrviewer", "teaching"], ["cxrviewer", "state"],
+                                           ["cxrviewer", "commands"], ["cxrviewer", "ui"], ["cxrviewer", "cli"]):
+                    problems.append(f"{path.relative_to(REPO_ROOT)}: {name}")
+    assert problems == []
