@@ -1,6 +1,19 @@
 """cxrviewer: offline chest X-ray viewer with an AI second reader.
 
 For teaching and research only — not a medical device, not for clinical use.
+
+Layers, top to bottom; each imports only the layers below it (import-linter `layers`
+contract in pyproject.toml, checked by `make lint`):
+
+    cli        `cxrviewer` entry point: main() parses and dispatches, nothing else
+    commands   headless subcommands (render, predict, screenshot, selftest) and their registry
+    ui         PySide6 widgets and feature controllers
+    state      Qt-free evented application state the widgets bind to
+    teaching   Qt-free trainee features: reads, practice packets, known labels, exports, OOD warnings
+    core       Qt-free imaging, model and explanation pipeline; `core.labels` is shared with the trainer
+
+The `trainer` package (training the bundled models) imports `core` and `commands.predict`'s
+runner, never the UI or the state.
 """
 from __future__ import annotations
 

@@ -1,7 +1,12 @@
-"""PySide6 widgets of the viewer: the top of `cli | commands | ui | state | teaching | core`.
+"""The PySide6 layer: the window, the viewer canvas, docks, dialogs and feature controllers.
 
-Widgets render the Qt-free models in `cxrviewer.state` and send them intents; features
-(`ui/features/`, the AI controller) get those models and a `ui.shell.Shell`, never the
-MainWindow. Nothing here imports TensorFlow: the window must appear before the model loads.
+Layers: cli | commands | **ui** | state | teaching | core. `ui` may import `state`,
+`teaching` and `core`; nothing below imports `ui`, and only `commands` and `cli` above it do.
+Widgets show and edit the Qt-free models of `cxrviewer.state`; policy (which request to
+send, what is stale, what the read-first flow allows) lives there, not in widgets. Features
+(`features/`) get those models and a small `Shell` protocol (`shell.py`), never the window.
+
+Nothing here imports TensorFlow: the window must appear before the model loads (the model
+runs in the inference worker process, `core.inference`).
 """
 from __future__ import annotations
