@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,13 @@ from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.types import Prediction, Window, XrayImage
 from cxrviewer.core.xai.cam import METHOD_LABELS
 from cxrviewer.teaching.reads import ReadCall, RevealComparison
+
+if TYPE_CHECKING:
+    from cxrviewer.core.xai.audit import AuditResult
+
+TEXT_BOTTOM = 0.03          # page fractions of the case report's text block
+LINE_HEIGHT = 0.0148        # one 8.5 pt line at 1.45 spacing on A4
+AUDIT_NOT_RUN = "Explanation audit: not run (Tools › Sanity check)"
 
 SIDECAR_SCHEMA = "cxrviewer.view-export"
 SIDECAR_SCHEMA_VERSION = 1
@@ -299,6 +306,7 @@ class CaseReport:
     warnings: tuple[str, ...] = ()
     title: str = "cxrviewer case report"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    audit: AuditResult | None = None      # the explanation audit of the map on screen, when it was run
 
 
 def _readable_time(iso: str) -> str:
@@ -359,6 +367,29 @@ def _call_lines(report: CaseReport) -> list[str]:
     return lines
 
 
+def audit_lines(audit: AuditResult | None, sidecar: Mapping[str, Any]) -> list[str]:
+    """The explanation audit of the map in the report (core/xai/audit.py), or why there is none.
+
+    Only an audit of the map the report shows counts (same class, method, layer); the report
+    never claims an audit for another map."""
+    overlay = sidecar.get("overlay")
+    if not overlay:
+        return []       # no map in this view (none computed, or hidden by read first): nothing to audit
+    if audit is None or (audit.class_index, audit.method, audit.layer) != (
+            overlay.get("class_index"), overlay.get("method"), overlay.get("layer")):
+        return [AUDIT_NOT_RUN]
+    method = METHOD_LABELS.get(audit.method, audit.method)
+    agreement = ", ".join(f"{pair} {rho:+.2f}" for pair, rho in audit.method_agreement.items())
+    return [
+        f"Explanation audit of this map ({method} for {audit.class_label}, layer {audit.layer}):",
+        f"  deletion curve area {audit.deletion_area:.2f} vs {audit.random_deletion_area:.2f} for a random map "
+        f"(lower is better); insertion area {audit.insertion_area:.2f} vs {audit.random_insertion_area:.2f} "
+        f"(higher is better)",
+        f"  method agreement (Spearman rank correlation at this layer): {agreement or 'not computed'}",
+        f"  {audit.verdict()}",
+    ]
+
+
 def case_report_figure(report: CaseReport) -> Any:
     """A matplotlib Figure (A4 portrait) of the report; no pyplot, no GUI backend."""
     from matplotlib.figure import Figure
@@ -370,32 +401,11 @@ def case_report_figure(report: CaseReport) -> Any:
     figure.text(0.94, 0.965, _readable_time(str(sidecar.get("created", ""))), fontsize=8, color="#555",
                 ha="right", va="top")
 
-    image_axes = figure.add_axes((0.06, 0.44, 0.88, 0.48))
-    image_axes.imshow(np.asarray(report.view_rgb), interpolation="antialiased")
-    image_axes.set_axis_off()
-
-    prediction = sidecar.get("prediction")
-    bars = figure.add_axes((0.2, 0.30, 0.5, 0.11))
-    if prediction:
-        labels = list(prediction["probabilities"])
-        values = [float(prediction["probabilities"][k]) for k in labels]
-        top = labels[int(np.argmax(values))]
-        colours = ["#c0392b" if label == top else "#7f8c8d" for label in labels]
-        bars.barh(labels[::-1], values[::-1], color=colours[::-1])
-        for y, value in enumerate(values[::-1]):
-            bars.text(min(value + 0.02, 0.88), y, _percent(value), va="center", fontsize=8.5)
-        bars.set_xlim(0, 1)
-        bars.set_title(f"Model probabilities — {prediction['model_name']}", fontsize=9.5, loc="left")
-        bars.tick_params(labelsize=8.5)
-        bars.spines[["top", "right"]].set_visible(False)
-    else:
-        bars.set_axis_off()
-        bars.text(0, 0.5, "No model result in this view", fontsize=9.5)
-
     lines: list[str] = []
     lines += _call_lines(report)
     lines.append("")
     lines += _overlay_lines(sidecar)
+    lines += audit_lines(report.audit, sidecar)
     model = sidecar.get("model")
     if model:
         lines.append(f"Model: {model['name']} ({model['backbone']}, {model['input_size']} px), "
@@ -417,7 +427,32 @@ def case_report_figure(report: CaseReport) -> Any:
     lines.append(f"cxrviewer {sidecar.get('app', {}).get('version', '')}; "
                  f"{'identifiers hidden' if sidecar.get('export', {}).get('anonymised') else 'identifiers as shown'}")
     text = "\n".join(_wrap(line, 110) for line in lines)
-    figure.text(0.06, 0.27, text, fontsize=8.5, va="top", family="DejaVu Sans", linespacing=1.45)
+    # the text block grows upwards when it is long (a call, a comparison, warnings, the audit): the
+    # view shrinks, nothing runs off the page
+    text_top = max(0.27, TEXT_BOTTOM + (text.count("\n") + 1) * LINE_HEIGHT)
+    image_axes = figure.add_axes((0.06, text_top + 0.17, 0.88, 0.92 - (text_top + 0.17)))
+    image_axes.imshow(np.asarray(report.view_rgb), interpolation="antialiased")
+    image_axes.set_axis_off()
+
+    prediction = sidecar.get("prediction")
+    bars = figure.add_axes((0.2, text_top + 0.03, 0.5, 0.11))
+    if prediction:
+        labels = list(prediction["probabilities"])
+        values = [float(prediction["probabilities"][k]) for k in labels]
+        top = labels[int(np.argmax(values))]
+        colours = ["#c0392b" if label == top else "#7f8c8d" for label in labels]
+        bars.barh(labels[::-1], values[::-1], color=colours[::-1])
+        for y, value in enumerate(values[::-1]):
+            bars.text(min(value + 0.02, 0.88), y, _percent(value), va="center", fontsize=8.5)
+        bars.set_xlim(0, 1)
+        bars.set_title(f"Model probabilities — {prediction['model_name']}", fontsize=9.5, loc="left")
+        bars.tick_params(labelsize=8.5)
+        bars.spines[["top", "right"]].set_visible(False)
+    else:
+        bars.set_axis_off()
+        bars.text(0, 0.5, "No model result in this view", fontsize=9.5)
+
+    figure.text(0.06, text_top, text, fontsize=8.5, va="top", family="DejaVu Sans", linespacing=1.45)
     return figure
 
 
@@ -443,7 +478,7 @@ def write_case_report(report: CaseReport, path: str | Path, dpi: int = 150) -> P
 
 
 __all__: Sequence[str] = (
-    "CaseReport", "ExportError", "ExportedView", "OverlayState", "build_sidecar", "case_report_figure",
+    "AUDIT_NOT_RUN", "CaseReport", "ExportError", "audit_lines", "ExportedView", "OverlayState", "build_sidecar", "case_report_figure",
     "find_identifiers", "identifier_values", "sha256_bytes", "sidecar_json", "sidecar_path",
     "write_case_report", "write_sidecar",
 )

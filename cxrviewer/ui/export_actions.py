@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -36,6 +36,9 @@ from cxrviewer.teaching.export_view import (
 )
 from cxrviewer.teaching.reads import ReadCall, RevealComparison
 from cxrviewer.ui.canvas import ImageCanvas, orientation_summary
+
+if TYPE_CHECKING:
+    from cxrviewer.core.xai.audit import AuditResult
 
 CORNER_TEXT_MODES = ("anonymised", "none", "as_shown")
 CAPTION_PIXEL_SIZE = 12
@@ -235,16 +238,29 @@ def export_pdf(
     call: ReadCall | None = None,
     comparison: RevealComparison | None = None,
     warnings: Sequence[str] = (),
+    audit: AuditResult | None = None,
 ) -> Path:
-    """A one-page PDF case report: the view, probabilities, heat-map settings, the trainee's call."""
+    """A one-page PDF case report: the view, probabilities, heat-map settings, the trainee's call, and the
+    explanation audit of the map on screen when it was run (`shown_audit`)."""
     path = Path(path)
     if path.suffix.lower() not in (".pdf", ".png", ".svg"):
         path = path.with_suffix(".pdf")
     sidecar_json(sidecar, _metadata(canvas))          # the report's provenance lines come from it
     rgb = qimage_to_rgb(view_image(canvas, None, anonymise=anonymise, caption=False))
     report = CaseReport(view_rgb=rgb, sidecar=sidecar, call=call, comparison=comparison,
-                        warnings=tuple(warnings))
+                        warnings=tuple(warnings), audit=audit)
     return write_case_report(report, path)
+
+
+def shown_audit(session: Any) -> AuditResult | None:
+    """The explanation audit already computed for the map the AI session shows (Tools › Sanity check
+    caches it in the inference service), else None. Never starts one."""
+    cam, image = session.shown_cam(), session.image
+    cached = getattr(session.engine, "cached_audit", None)
+    if cam is None or image is None or cached is None or cam.image_key != session.current_key():
+        return None
+    outcome = cached(image, cam.class_index, cam.method, cam.layer)
+    return outcome.result if outcome is not None else None
 
 
 # ------------------------------------------------------------------------ file dialogs

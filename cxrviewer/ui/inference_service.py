@@ -158,6 +158,16 @@ class InferenceService(QObject):
     def cancel_audit(self) -> None:
         self._client.cancel_audit()
 
+    def cached_audit(self, image: XrayImage, class_index: int, method: str, layer: str) -> AuditOutcome | None:
+        """The audit already computed for this map (same model, image, class, method, layer), else None.
+
+        Never starts one: the case report uses it to include the audit only when the user ran it."""
+        from cxrviewer.core.model.runtime import image_key
+
+        model = self.current_model
+        key = (model.name if model is not None else "", image_key(image), class_index, method, layer)
+        return self._audits.get(key)
+
     def cancel(self, lane: str = MAIN_LANE) -> None:
         """Forget the pending request of `lane` and ignore anything of that lane still in flight."""
         self._client.cancel(lane)

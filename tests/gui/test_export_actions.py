@@ -175,12 +175,14 @@ def test_pdf_case_report(canvas, tmp_path: Path) -> None:
     cam[1, 2] = 1.0
     comparison = compare_read(call, "pneumonia3", CARD.labels, (0.15, 0.7, 0.15), cam, canvas.image().shape, 0.5)
     path = export_pdf(canvas, tmp_path / "case", sidecar_for(canvas), anonymise=True, call=call,
-                      comparison=comparison, warnings=("Adult patient: trained on children.",))
+                      comparison=comparison, warnings=("Adult patient: trained on children.",), audit=make_audit())
     assert path == tmp_path / "case.pdf" and path.read_bytes().startswith(b"%PDF")
     if shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None:
         pytest.skip("poppler-utils not installed: the PDF's text and look are not checked")
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "Trainee call: Bacterial, confidence 70 %" in text and "inside the hot region" in text
+    words = " ".join(text.split())
+    assert "the map points at what the model uses." in words and "identifiers hidden" in words   # all on the page
     assert find_identifiers(text, METADATA) == []
     subprocess.run(["pdftoppm", "-png", "-r", "70", "-singlefile", str(path), str(OUTPUT_DIR / "case_report")],
                    check=True)
@@ -196,3 +198,79 @@ def test_anonymise_always_wins_over_as_shown() -> None:
     assert corner_text_mode(True, "none") == "none"
     assert corner_text_mode(False) == "as_shown"
     assert corner_text_mode(False, "anonymised") == "anonymised"
+
+
+# -------------------------------------------------------------- the explanation audit in the case report
+def make_audit(class_index: int = 1, method: str = "gradcam", layer: str = "relu"):
+    from cxrviewer.core.xai.audit import STEPS, AuditResult
+
+    fractions = np.linspace(0.0, 1.0, STEPS + 1)
+    return AuditResult(
+        class_index=class_index, class_label=CARD.labels[class_index], method=method, layer=layer,
+        fractions=fractions,
+        deletion=np.clip(0.91 - 2.8 * fractions, 0.05, 1.0),        # drops fast: the map points at the evidence
+        insertion=np.clip(0.1 + 2.0 * fractions, 0.0, 0.91),
+        random_deletion=0.91 - 0.3 * fractions,
+        random_insertion=0.1 + 0.4 * fractions,
+        method_agreement={"gradcam vs gradcam++": 0.93, "gradcam vs hirescam": 0.88, "gradcam++ vs hirescam": 0.81},
+    )
+
+
+def pdf_text(path: Path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed: the PDF's text is not checked")
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(text.split())      # lines wrapped on the page: compare words
+
+
+def test_the_case_report_carries_the_audit_of_the_map_on_screen(canvas, tmp_path: Path) -> None:
+    add_overlay(canvas)
+    audit = make_audit()
+    assert audit.points_at_evidence
+    path = export_pdf(canvas, tmp_path / "audited.pdf", sidecar_for(canvas), anonymise=True, audit=audit)
+    text = pdf_text(path)
+    assert " ".join(audit.verdict().split()) in text
+    assert audit.verdict().endswith("the map points at what the model uses.")
+    assert (f"deletion curve area {audit.deletion_area:.2f} vs {audit.random_deletion_area:.2f} for a random map"
+            in text)
+    assert f"insertion area {audit.insertion_area:.2f} vs {audit.random_insertion_area:.2f}" in text
+    assert "gradcam vs hirescam +0.88" in text
+    assert "not run" not in text
+    if shutil.which("pdftoppm") is not None:
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(path),
+                        str(OUTPUT_DIR / "case_report_audit")], check=True)
+
+
+def test_without_an_audit_the_report_says_it_was_not_run(canvas, tmp_path: Path) -> None:
+    add_overlay(canvas)
+    text = pdf_text(export_pdf(canvas, tmp_path / "plain.pdf", sidecar_for(canvas), anonymise=True))
+    assert "Explanation audit: not run (Tools › Sanity check)" in text
+    other_map = make_audit(class_index=2)          # an audit of another class's map is not this map's
+    text = pdf_text(export_pdf(canvas, tmp_path / "other.pdf", sidecar_for(canvas), anonymise=True, audit=other_map))
+    assert "Explanation audit: not run (Tools › Sanity check)" in text and other_map.verdict()[:30] not in text
+
+
+def test_shown_audit_takes_only_the_cached_audit_of_the_shown_map() -> None:
+    from types import SimpleNamespace
+
+    from cxrviewer.core.inference.protocol import AuditOutcome
+    from cxrviewer.core.model.runtime import image_key
+    from cxrviewer.core.types import CamResult
+    from cxrviewer.ui.export_actions import shown_audit
+
+    image = make_xray(gradient(64, 64))
+    audit = make_audit()
+    asked = []
+
+    def cached_audit(img, class_index, method, layer):
+        asked.append((img, class_index, method, layer))
+        return AuditOutcome(7, image_key(img), audit) if (class_index, method, layer) == (1, "gradcam", "relu") else None
+
+    cam = CamResult(1, image_key(image), "pneumonia3", 1, "gradcam", "relu", np.zeros((2, 2), np.float32))
+    session = SimpleNamespace(shown_cam=lambda: cam, image=image, current_key=lambda: image_key(image),
+                              engine=SimpleNamespace(cached_audit=cached_audit))
+    assert shown_audit(session) is audit and asked == [(image, 1, "gradcam", "relu")]
+    session.shown_cam = lambda: dataclasses.replace(cam, layer="conv1_relu")
+    assert shown_audit(session) is None
+    session.shown_cam = lambda: None
+    assert shown_audit(session) is None

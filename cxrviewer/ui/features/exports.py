@@ -26,6 +26,7 @@ from cxrviewer.ui.export_actions import (
     copy_view_to_clipboard,
     export_pdf,
     export_view_png,
+    shown_audit,
 )
 from cxrviewer.ui.settings import ViewerSettings
 from cxrviewer.ui.shell import Shell
@@ -103,7 +104,7 @@ class ExportsFeature(QObject):
         try:
             written = export_pdf(self.canvas, path, self.sidecar(), anonymise=self.shell.is_anonymised(),
                                  call=self.flow.recorded, comparison=self.flow.last_comparison,
-                                 warnings=self._warnings())
+                                 warnings=self._warnings(), audit=shown_audit(self.ai))
         except CxrError as exc:
             self.shell.show_notice(f"Case report failed: {exc}")
             return None
