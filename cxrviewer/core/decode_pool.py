@@ -53,10 +53,17 @@ STARTUP_SECONDS = 120.0          # a fresh child's imports on a loaded machine, 
 INLINE_MAX_PIXELS = 16_000_000   # larger rasters (and every TIFF) are decoded in a child
 INLINE_MAX_BYTES = 16 * 2**20    # so are larger raster files, whatever their header says
 POLL_SECONDS = 0.05
-SCAN_SECONDS_PER_FILE = 0.5      # a folder scan's deadline: the decode deadline plus this per file
 CANCEL_GRACE_S = 1.0             # a superseded decode may finish within this; after it, its child is stopped
 HEADER_BYTES = 2**20
 _INLINE_RASTERS = ("PNG", "JPEG", "BMP")
+
+
+class ScanTimeout(Exception):
+    """The header of file `index` of a folder scan took longer than the deadline (its child was stopped)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
 class DecodeCancelled(Exception):
@@ -191,6 +198,7 @@ def _child_main(conn: Connection, setup: str | None, memory: int, nice: int = 0)
 
                 def checked(paths: list[Path], problems: list[tuple[int, str]]) -> Iterator[Path]:
                     for index, path in enumerate(paths):   # each header parsed once: checked, then grouped
+                        conn.send(("tick", index))          # the parent's per-file deadline starts now
                         text = core_io.header_problem(path)
                         if text is not None:
                             problems.append((index, text))
@@ -307,10 +315,39 @@ class DecodePool:
 
     def scan(self, paths: list[Path], cancelled: Callable[[], bool] | None = None) -> tuple[Any, list[tuple[int, str]]]:
         """A folder's header scan in a child: (`core.study.group_images(paths)`, [(index,
-        `header_problem` message)]). The deadline grows with the number of files."""
-        deadline = self.deadline_s + SCAN_SECONDS_PER_FILE * len(paths)
-        request = ("scan", [os.fsencode(p) for p in paths])
-        return self._call(Path(paths[0]) if paths else Path("."), request, cancelled, deadline_s=deadline)
+        `header_problem` message)]). Each file has the decode deadline (the child says when it
+        starts one); ScanTimeout(index) names the file whose header took too long."""
+        first = Path(paths[0]) if paths else Path(".")
+        child = self._acquire(cancelled)
+        if not child.ready:
+            self._start(child, first, cancelled)
+        healthy = False
+        current = -1
+        try:
+            child.conn.send(("scan", [os.fsencode(p) for p in paths], settings_environment()))
+            while True:
+                started = time.monotonic()
+                self._wait(child, started + self.deadline_s, cancelled, started)
+                reply = child.conn.recv()
+                if reply[0] == "tick":
+                    current = int(reply[1])
+                    continue
+                healthy = True
+                if reply[0] == "error":
+                    raise ImageLoadError(first, reply[1])
+                return reply[1]
+        except _Abandoned as abandoned:
+            if abandoned.why == "cancelled":
+                raise DecodeCancelled(str(first)) from None
+            if abandoned.why == "timeout" and current >= 0:
+                log.warning("reading the header of %s took longer than %g s; its process was stopped",
+                            paths[current], self.deadline_s)
+                raise ScanTimeout(current) from None
+            raise ImageLoadError(first, "the folder scan stopped unexpectedly") from None
+        except (EOFError, OSError):
+            raise ImageLoadError(first, "the folder scan stopped unexpectedly") from None
+        finally:
+            self._release(child, healthy)
 
     def tag_rows(self, path: str | os.PathLike[str], cancelled: Callable[[], bool] | None = None) -> list[tuple[Any, ...]]:
         """`core.io.dicom_tag_rows(path)` (the tag browser's rows) computed in a child."""
@@ -563,12 +600,29 @@ def thumbnail_isolated(path: str | os.PathLike[str], side: int, *, pool: DecodeP
     return chosen.thumbnail(path, side, cancelled)
 
 
+MAX_SCAN_RETRIES = 5
+
+
 def scan_headers(paths: list[Path], *, pool: DecodePool | str = "background",
-                 cancelled: Callable[[], bool] | None = None) -> tuple[Any, list[tuple[int, str]]]:
-    """(`core.study.group_images(paths)`, [(index, header problem)]) computed in a child process,
-    so a folder of pathological headers never holds the GUI process's interpreter lock."""
+                 cancelled: Callable[[], bool] | None = None) -> tuple[Any, list[tuple[Path, str]], list[Path]]:
+    """A folder's header scan in a child process, so pathological headers never hold the GUI
+    process's interpreter lock: (`core.study.group_images` of the files, [(path, header
+    problem)], [files left out of the grouping]). A file whose header takes longer than the
+    decode deadline is left out, reported as a problem, and the scan goes on without it."""
     chosen = shared_pool(pool) if isinstance(pool, str) else pool
-    return chosen.scan(list(paths), cancelled)
+    remaining = list(paths)
+    slow: list[tuple[Path, str]] = []
+    for _attempt in range(MAX_SCAN_RETRIES + 1):
+        try:
+            tree, found = chosen.scan(remaining, cancelled)
+        except ScanTimeout as timeout:
+            stuck = remaining.pop(timeout.index)
+            slow.append((stuck, str(ImageLoadError(stuck, "reading its header " + timeout_message(chosen.deadline_s)
+                                                   .replace("decoding ", "", 1)))))
+            continue
+        problems = [(remaining[index], text) for index, text in found]
+        return tree, slow + problems, [path for path, _ in slow]
+    raise ImageLoadError(paths[0] if paths else Path("."), "the folder scan stopped: too many files whose headers hang")
 
 
 def tag_rows_isolated(path: str | os.PathLike[str], *, pool: DecodePool | str = "view",

@@ -250,8 +250,9 @@ def scan_paths(paths: Sequence[Path], cancelled: Callable[[], bool] | None = Non
     if not files:
         return [], []
     try:
-        tree, found = scan_headers(files, cancelled=cancelled)
-        return list(entries_from_tree(tree)), [(files[i], message) for i, message in found]
+        tree, problems, left_out = scan_headers(files, cancelled=cancelled)
+        # A file whose header hung is listed (under "Files") so that its problem can be visited.
+        return list(entries_from_tree(tree)) + [BrowserEntry(path=f, label=f.name) for f in left_out], problems
     except DecodeCancelled:
         return [], []
     except Exception:

@@ -205,3 +205,15 @@ def test_a_folder_header_scan_in_a_child_groups_and_finds_problems(tmp_path) -> 
     found = dict(problems)
     assert set(found) == {1, 2}, problems
     assert found[1].startswith("plain_items.dcm: ") and found[2].startswith("notes.png: ")
+
+
+def test_a_header_that_hangs_the_scan_is_left_out_reported_and_the_scan_goes_on(pool, tmp_path) -> None:
+    from cxrviewer.core.decode_pool import scan_headers
+    from cxrviewer.core.study import group_images
+
+    first = hostile2.rle_valid(tmp_path)
+    stuck = copy_as(first, tmp_path / f"{HANG_MARKER}-scan.dcm")
+    last = copy_as(first, tmp_path / "last.dcm")
+    tree, problems, left_out = bounded(lambda: scan_headers([first, stuck, last], pool=pool))
+    assert left_out == [stuck] and tree == group_images([first, last])
+    assert problems == [(stuck, f"{HANG_MARKER}-scan.dcm: reading its header took longer than 2 s and was stopped")]
