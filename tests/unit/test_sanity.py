@@ -17,7 +17,7 @@ from cxrviewer.core.xai.sanity import (
     heat_outside_mask,
     lung_heat_check,
     lung_mask,
-    model_randomisation_test,
+    randomisation_test_on_input,
     randomised_weights,
     spearman,
     top_weighted_layers,
@@ -105,8 +105,8 @@ def test_weights_are_restored_when_the_body_fails(tiny) -> None:
 def test_model_randomisation_test_compares_real_and_randomised_maps(tiny) -> None:
     loaded, engine = tiny
     image = make_xray(64, seed=5)
-    result = model_randomisation_test(loaded, image, class_index=1, engine=engine, top_k=5, seed=0)
     x = model_input(image, engine.input_size)
+    result = randomisation_test_on_input(loaded, x, class_index=1, engine=engine, top_k=5, seed=0)
     _, real = engine.predict_and_cam(x, 1, None, GRADCAM)
     np.testing.assert_allclose(result.real_cam, real, rtol=1e-5, atol=1e-7)   # the map the viewer shows
     assert result.class_label == "BACTERIAL" and result.layer == "relu"
@@ -116,7 +116,7 @@ def test_model_randomisation_test_compares_real_and_randomised_maps(tiny) -> Non
     if result.rank_correlation is not None:
         assert result.rank_correlation == pytest.approx(spearman(result.real_cam, result.randomised_cam))
         assert -1.0 <= result.rank_correlation <= 1.0
-    again = model_randomisation_test(loaded, image, class_index=1, engine=engine, top_k=5, seed=0)
+    again = randomisation_test_on_input(loaded, x, class_index=1, engine=engine, top_k=5, seed=0)
     np.testing.assert_array_equal(again.randomised_cam, result.randomised_cam)       # seeded: reproducible
 
 
@@ -124,7 +124,8 @@ def test_model_randomisation_test_uses_the_top_class_and_maps_cam_to_gradcam(tin
     loaded, engine = tiny
     image = make_xray(64, seed=6)
     probabilities = engine.predict(model_input(image, engine.input_size))[0]
-    result = model_randomisation_test(loaded, image, method=CAM, engine=engine, top_k=1)
+    result = randomisation_test_on_input(loaded, model_input(image, engine.input_size), method=CAM, engine=engine,
+                                         top_k=1)
     assert result.class_index == int(np.argmax(probabilities))
     assert result.method == GRADCAM
     assert result.randomised_layers == ("predictions",)

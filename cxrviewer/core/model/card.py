@@ -88,6 +88,16 @@ class ModelCard:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
 
+class NamedByCard:
+    """`name` from the model card, for every engine that holds one as `self.card`."""
+
+    card: ModelCard
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

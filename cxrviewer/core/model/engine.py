@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cxrviewer.core.errors import ModelLoadError
-from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.model.card import ModelCard, NamedByCard
 from cxrviewer.core.model.onnx_engine import OnnxEngine, OnnxExport, onnx_disabled
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import CamResult, OodVerdict, Prediction, XrayImage, readonly
@@ -60,7 +60,7 @@ def prepare_input(image: XrayImage, input_size: int) -> ModelInput:
     return ModelInput(image_key(image), x, flag)
 
 
-class ModelEngine:
+class ModelEngine(NamedByCard):
     """A model folder behind one interface, ONNX Runtime first, TensorFlow when needed."""
 
     def __init__(self, folder: Path, card: ModelCard, fast: OnnxEngine | None, tf_options: dict[str, Any] | None = None) -> None:
@@ -104,10 +104,6 @@ class ModelEngine:
                     raise   # a tampered file is an error, not a reason to fall back
                 log.warning("%s; using TensorFlow for model %s", exc, card.name)
         return cls(folder, card, fast, tf_options)
-
-    @property
-    def name(self) -> str:
-        return self.card.name
 
     @property
     def runtime(self) -> str:

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
-from cxrviewer.core.model.card import ModelCard, sha256_file
-from cxrviewer.core.model.preprocessing import model_input
+from cxrviewer.core.model.card import ModelCard, NamedByCard, sha256_file
+from cxrviewer.core.model.preprocessing import model_batch, model_input
 from cxrviewer.core.types import XrayImage
 from cxrviewer.core.xai.cam import CAM, METHOD_LABELS, METHODS, compute_cam
 
@@ -96,7 +96,7 @@ def _providers(ort: Any) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-class OnnxEngine:
+class OnnxEngine(NamedByCard):
     """Forward pass + last-block CAM for one model folder. One thread uses it at a time."""
 
     def __init__(self, folder: str | Path, card: ModelCard, export: OnnxExport) -> None:
@@ -140,10 +140,6 @@ class OnnxEngine:
         self.device = "GPU" if self._session.get_providers()[0] == "CUDAExecutionProvider" else "CPU"
 
     @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
     def head_activation(self) -> str:
         return self._activation
 
@@ -152,13 +148,7 @@ class OnnxEngine:
         return (layer or self.default_layer) == self.cam_layer_for_dense_weights and method in METHODS
 
     def _as_batch(self, batch: np.ndarray) -> np.ndarray:
-        array = np.asarray(batch, dtype=np.float32)
-        if array.ndim == 3:
-            array = array[np.newaxis]
-        expected = (self.input_size, self.input_size, 1)
-        if array.ndim != 4 or array.shape[1:] != expected:
-            raise InferenceError(f"model {self.name} expects input {expected}, got {array.shape}")
-        return np.ascontiguousarray(array)
+        return model_batch(batch, self.input_size, self.name)
 
     def _run(self, array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         activations, features = self._session.run(None, {self._input_name: array})

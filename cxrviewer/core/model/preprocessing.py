@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from cxrviewer.core.errors import InferenceError
 from cxrviewer.core.imaging import default_display
 from cxrviewer.core.types import XrayImage
 
@@ -60,3 +61,16 @@ def model_image(image: XrayImage, input_size: int) -> np.ndarray:
 def model_input(image: XrayImage, input_size: int) -> np.ndarray:
     """One image → float32 array (input_size, input_size, 1) for the model."""
     return to_model_array(model_image(image, input_size))
+
+
+def model_batch(batch: np.ndarray, input_size: int, model_name: str) -> np.ndarray:
+    """Model input(s) as one contiguous float32 batch (N, S, S, 1); a single (S, S, 1) input gets N = 1.
+
+    InferenceError naming the model when the shape is not the model's input."""
+    array = np.asarray(batch, dtype=np.float32)
+    if array.ndim == 3:
+        array = array[np.newaxis]
+    expected = (input_size, input_size, 1)
+    if array.ndim != 4 or array.shape[1:] != expected:
+        raise InferenceError(f"model {model_name} expects input {expected}, got {array.shape}")
+    return np.ascontiguousarray(array)

@@ -25,8 +25,8 @@ import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
 from cxrviewer.core.model.architecture import conv_layer_names
-from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, sha256_file
-from cxrviewer.core.model.preprocessing import model_input
+from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, NamedByCard, sha256_file
+from cxrviewer.core.model.preprocessing import model_batch, model_input
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
 from cxrviewer.core.xai.cam import GRADCAM, METHODS, check_cam_request, compute_cam
 
@@ -168,7 +168,7 @@ def _layer_grids(model: Any, names: Sequence[str]) -> dict[str, tuple[int, int]]
     return grids
 
 
-class InferenceEngine:
+class InferenceEngine(NamedByCard):
     """Owns a loaded model and its traced `tf.function`s. Use from ONE thread only."""
 
     def __init__(self, loaded: LoadedModel, xla: bool | None = None, trace_lazily: bool = False) -> None:
@@ -215,10 +215,6 @@ class InferenceEngine:
             probabilities_of, input_signature=[tf.TensorSpec([1, size, size, 1], tf.float32)], jit_compile=True)
         self._cam_fns: dict[str, Any] = {}
         self._eager_fns: dict[str, Any] = {}
-
-    @property
-    def name(self) -> str:
-        return self.card.name
 
     @property
     def head_activation(self) -> str:
@@ -313,13 +309,7 @@ class InferenceEngine:
         self.predict_and_cam(zeros[0], layer=self.default_layer, method=GRADCAM)
 
     def _as_batch(self, batch: np.ndarray) -> np.ndarray:
-        array = np.asarray(batch, dtype=np.float32)
-        if array.ndim == 3:
-            array = array[np.newaxis]
-        expected = (self.input_size, self.input_size, 1)
-        if array.ndim != 4 or array.shape[1:] != expected:
-            raise InferenceError(f"model {self.name} expects input {expected}, got {array.shape}")
-        return array
+        return model_batch(batch, self.input_size, self.name)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities (N, n_classes) for a batch (N, S, S, 1) or one input (S, S, 1) → (1, n_classes)."""

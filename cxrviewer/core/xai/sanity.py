@@ -33,7 +33,6 @@ import cv2
 import numpy as np
 
 from cxrviewer.core.imaging import default_display
-from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.types import XrayImage, readonly
 from cxrviewer.core.xai.cam import CAM, GRADCAM
 
@@ -229,30 +228,6 @@ class RandomisationResult:
                 f"ρ = {rho:.2f}), as a map that depends on the model should.")
 
 
-def model_randomisation_test(
-    loaded: LoadedModel,
-    image: XrayImage,
-    class_index: int | None = None,
-    layer: str | None = None,
-    method: str = GRADCAM,
-    top_k: int = DEFAULT_TOP_K,
-    seed: int = 0,
-    engine: InferenceEngine | None = None,
-) -> RandomisationResult:
-    """Run the cascading randomisation test for one image.
-
-    `engine` (the loaded model's engine, e.g. the inference worker's) is reused when given.
-    The class explained is `class_index`, else the real model's top class — the same for
-    both maps. Call from the thread that owns TensorFlow and this model: the weights are
-    changed in place while the randomised map is computed.
-    """
-    from cxrviewer.core.model.runtime import InferenceEngine
-
-    real_engine = engine if engine is not None else InferenceEngine(loaded)
-    return randomisation_test_on_input(loaded, model_input(image, real_engine.input_size), class_index, layer,
-                                       method, top_k, seed, real_engine)
-
-
 def randomisation_test_on_input(
     loaded: LoadedModel,
     x: np.ndarray,
@@ -263,7 +238,14 @@ def randomisation_test_on_input(
     seed: int = 0,
     engine: InferenceEngine | None = None,
 ) -> RandomisationResult:
-    """`model_randomisation_test` on a preprocessed model input (what the worker process receives)."""
+    """Run the cascading randomisation test on one preprocessed model input (`model_input`,
+    what the worker process receives).
+
+    `engine` (the loaded model's engine, e.g. the inference worker's) is reused when given.
+    The class explained is `class_index`, else the real model's top class — the same for
+    both maps. Call from the thread that owns TensorFlow and this model: the weights are
+    changed in place while the randomised map is computed.
+    """
     from cxrviewer.core.model.runtime import InferenceEngine
 
     real_engine = engine if engine is not None else InferenceEngine(loaded)
