@@ -178,6 +178,25 @@ def test_header_scan_of_a_40_mb_plain_item_bomb_is_refused(tmp_path: Path, monke
     assert "more than 100,000 sequence items" in load_error(path)   # the header-first size check
 
 
+def test_an_item_bomb_header_is_refused_after_a_look_ahead_not_100000_parsed_items(tmp_path: Path, monkeypatch) -> None:
+    """pydicom builds a Dataset per item: reaching MAX_ITEMS that way took 4 s of pure Python
+    (20 s on a loaded machine, past the folder scan's per-file deadline)."""
+    from cxrviewer.core.io import _guards
+
+    path = hostile2.plain_item_bomb(tmp_path)
+    counted: list[int] = []
+    real = _guards.ItemCountingReader._look_ahead
+
+    def spy(self) -> None:
+        counted.append(self._items)
+        real(self)
+
+    monkeypatch.setattr(_guards.ItemCountingReader, "_look_ahead", spy)
+    with pytest.raises(ImageLoadError, match="more than 100,000 sequence items"):
+        bounded(lambda: read_header(path))
+    assert len(counted) == 1 and counted[0] <= 2 * _guards.LOOK_AHEAD_AFTER_ITEMS
+
+
 def test_header_scan_of_an_ordinary_file_with_sequences_still_works(tmp_path: Path) -> None:
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
