@@ -27,6 +27,15 @@ MIN_EFFECT = 0.02          # curve-area difference to the random map that counts
 FLAT_RANGE = 0.05          # a probability that moves less than this on every curve: the audit cannot tell
 
 
+def _curve_area(curve: str) -> property:
+    """A read-only property: the area under one of the result's curves (`AuditResult.area`)."""
+
+    def area(result: AuditResult) -> float:
+        return AuditResult.area(getattr(result, curve))
+
+    return property(area, doc=f"Area under the {curve.replace('_', ' ')} curve, 0 to 1.")
+
+
 @dataclass(frozen=True)
 class AuditResult:
     class_index: int
@@ -44,21 +53,10 @@ class AuditResult:
     def area(curve: np.ndarray) -> float:
         return float(np.trapezoid(curve, dx=1.0 / (len(curve) - 1))) if len(curve) > 1 else float(curve[0])
 
-    @property
-    def deletion_area(self) -> float:
-        return self.area(self.deletion)
-
-    @property
-    def insertion_area(self) -> float:
-        return self.area(self.insertion)
-
-    @property
-    def random_deletion_area(self) -> float:
-        return self.area(self.random_deletion)
-
-    @property
-    def random_insertion_area(self) -> float:
-        return self.area(self.random_insertion)
+    deletion_area = _curve_area("deletion")
+    insertion_area = _curve_area("insertion")
+    random_deletion_area = _curve_area("random_deletion")
+    random_insertion_area = _curve_area("random_insertion")
 
     @property
     def flat(self) -> bool:
