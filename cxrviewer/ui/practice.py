@@ -1,23 +1,17 @@
 """Tools ▸ Practice Packet…: a timed rapid-reporting packet of labelled cases, read first, then scored.
 
-* `PacketSetupDialog` — the labelled source (a class folder or a manifest CSV), the number of
-  cases, balance, time limit (or untimed), and whether the AI is shown after each case or
-  only at the end; the seed is recorded (0 draws one).
-* `PracticeStatus` — the status-bar widget: "Packet 7/30 · 12:31 left", Pause/Resume, Next
-  case, Stop.
-* `ScoreSheetDialog` — accuracy, sensitivity, specificity, agreement with the model's call,
-  the discordant cases (click one to open it), time per case and calibration; CSV and PDF.
-* `PracticeController` — drives the window: turns Read First on for the packet, opens each
-  case (a copy under a neutral name, so the file and folder names do not give the answer),
-  takes the call the Read first panel records, asks for the next case, keeps the state in the
-  user data folder after every change (a packet survives a restart and is offered for
-  resuming), and shows the score sheet at the end. All packet logic is in `teaching.practice`.
+`PracticeController` drives the window: turns Read First on for the packet, opens each case (a
+copy under a neutral name, so the file and folder names do not give the answer), takes the call
+the Read first panel records, asks for the next case, keeps the state in the user data folder
+after every change (a packet survives a restart and is offered for resuming), and shows the
+score sheet at the end. All packet logic is in `teaching.practice`; the widgets are in
+`practice_setup` (PacketSetupDialog), `practice_status` (PracticeStatus, the status-bar widget)
+and `score_sheet` (ScoreSheetDialog), re-exported here.
 
 MainWindow creates one `PracticeController(window)` after its TraineeController.
 """
 from __future__ import annotations
 
-import html
 import logging
 import time
 from collections.abc import Callable
@@ -27,36 +21,14 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
     QDialog,
-    QDialogButtonBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
-    QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
 )
 
-from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import Prediction, XrayImage
 from cxrviewer.teaching.practice import (
-    DEFAULT_CASES,
-    DEFAULT_MINUTES,
     LAST_FILENAME,
-    REVEAL_EACH,
     REVEAL_END,
     STAGING_DIRNAME,
     PacketSpec,
@@ -67,22 +39,21 @@ from cxrviewer.teaching.practice import (
     labelled_images,
     load_state,
     new_packet,
-    percent,
-    pool_counts,
-    random_seed,
     remove_staged,
     save_state,
     score_packet,
     stage_cases,
     state_path,
-    summary_lines,
-    write_score_csv,
-    write_score_pdf,
 )
+from cxrviewer.ui.practice_setup import PacketSetupDialog
+from cxrviewer.ui.practice_status import PracticeStatus
+from cxrviewer.ui.score_sheet import ScoreSheetDialog
 
 if TYPE_CHECKING:
     from cxrviewer.teaching.reads import ReadCall
     from cxrviewer.ui.main_window import MainWindow
+
+__all__ = ["PacketSetupDialog", "PracticeController", "PracticeStatus", "ScoreSheetDialog"]
 
 log = logging.getLogger(__name__)
 
@@ -100,331 +71,6 @@ def _model_call_label(prediction: Prediction, card: object | None) -> str | None
     except ValueError as exc:
         log.warning("no model call for %s: %s", prediction.image_key, exc)
         return None
-
-
-# ============================================================================ setup
-
-class PacketSetupDialog(QDialog):
-    """The packet's source and settings; `spec()` once accepted."""
-
-    def __init__(self, start_folder: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("practiceSetupDialog")
-        self.setWindowTitle("Practice packet")
-        self._pool_size = 0
-        self._start_folder = start_folder
-
-        self.source_edit = QLineEdit(self)
-        self.source_edit.setObjectName("practiceSource")
-        self.source_edit.setPlaceholderText("A folder of class folders (NORMAL/, PNEUMONIA/…) or a manifest CSV")
-        self.source_edit.editingFinished.connect(self._on_source_edit_editing_finished)
-        folder_button = QPushButton("Folder…", self)
-        folder_button.clicked.connect(self._on_folder_button_clicked)
-        csv_button = QPushButton("Manifest CSV…", self)
-        csv_button.clicked.connect(self._on_csv_button_clicked)
-        source_row = QHBoxLayout()
-        source_row.addWidget(self.source_edit, 1)
-        source_row.addWidget(folder_button)
-        source_row.addWidget(csv_button)
-        self.pool_label = QLabel("Choose a labelled folder or a manifest CSV (columns path,label).", self)
-        self.pool_label.setObjectName("practicePool")
-        self.pool_label.setWordWrap(True)
-
-        self.cases_spin = QSpinBox(self)
-        self.cases_spin.setObjectName("practiceCases")
-        self.cases_spin.setRange(1, 500)
-        self.cases_spin.setValue(DEFAULT_CASES)
-        self.balanced_check = QCheckBox("Half normal, half abnormal", self)
-        self.balanced_check.setObjectName("practiceBalanced")
-        self.balanced_check.setChecked(True)
-        self.timed_check = QCheckBox("Time limit", self)
-        self.timed_check.setObjectName("practiceTimed")
-        self.timed_check.setChecked(True)
-        self.minutes_spin = QSpinBox(self)
-        self.minutes_spin.setObjectName("practiceMinutes")
-        self.minutes_spin.setRange(1, 600)
-        self.minutes_spin.setValue(DEFAULT_MINUTES)
-        self.minutes_spin.setSuffix(" min")
-        self.timed_check.toggled.connect(self.minutes_spin.setEnabled)
-        time_row = QHBoxLayout()
-        time_row.addWidget(self.timed_check)
-        time_row.addWidget(self.minutes_spin)
-        time_row.addStretch(1)
-        self.reveal_combo = QComboBox(self)
-        self.reveal_combo.setObjectName("practiceReveal")
-        self.reveal_combo.addItem("After each case", REVEAL_EACH)
-        self.reveal_combo.addItem("Only at the end (score sheet)", REVEAL_END)
-        self.seed_spin = QSpinBox(self)
-        self.seed_spin.setObjectName("practiceSeed")
-        self.seed_spin.setRange(0, 2**31 - 1)
-        self.seed_spin.setSpecialValueText("random")
-        self.seed_spin.setToolTip("The same seed and source give the same cases in the same order")
-
-        form = QFormLayout()
-        form.addRow("Cases", self.cases_spin)
-        form.addRow("Balance", self.balanced_check)
-        form.addRow("Time", time_row)
-        form.addRow("Show the AI", self.reveal_combo)
-        form.addRow("Seed", self.seed_spin)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start packet")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
-        intro = QLabel("Cases are shown in random order with Read First on: record your call before the "
-                       "AI result is shown. File and folder names are hidden while you read.", self)
-        intro.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addLayout(source_row)
-        layout.addWidget(self.pool_label)
-        layout.addLayout(form)
-        layout.addWidget(self.buttons)
-        self._update_ok()
-
-    def set_source(self, source: str | Path) -> None:
-        self.source_edit.setText(str(source))
-        self._update_pool()
-
-    def pool_size(self) -> int:
-        return self._pool_size
-
-    def spec(self) -> PacketSpec:
-        seed = self.seed_spin.value() or random_seed()
-        return PacketSpec(
-            source=self.source_edit.text().strip(), n_cases=self.cases_spin.value(),
-            balanced=self.balanced_check.isChecked(),
-            time_limit_s=self.minutes_spin.value() * 60.0 if self.timed_check.isChecked() else None,
-            reveal=str(self.reveal_combo.currentData()), seed=seed,
-        )
-
-    def _update_pool(self) -> None:
-        source = self.source_edit.text().strip()
-        self._pool_size = 0
-        if source:
-            try:
-                pool = labelled_images(source)
-            except PracticeError as exc:
-                self.pool_label.setText(str(exc))
-            else:
-                normal, abnormal = pool_counts(pool)
-                self._pool_size = len(pool)
-                self.pool_label.setText(f"{len(pool)} labelled images: {normal} normal, {abnormal} abnormal."
-                                        if pool else "No labelled images here.")
-        self._update_ok()
-
-    def _update_ok(self) -> None:
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(self._pool_size > 0)
-
-    def _on_source_edit_editing_finished(self) -> None:
-        self._update_pool()
-
-    def _on_folder_button_clicked(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Labelled folder", self._start_folder)
-        if folder:
-            self.set_source(folder)
-
-    def _on_csv_button_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Manifest CSV (path,label)", self._start_folder,
-                                              "CSV (*.csv);;All files (*)")
-        if path:
-            self.set_source(path)
-
-
-# ============================================================================ status bar
-
-class PracticeStatus(QWidget):
-    """Progress and time in the status bar, with Pause/Resume, Next case and Stop."""
-
-    pause_toggled = Signal(bool)
-    next_requested = Signal()
-    stop_requested = Signal()
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("practiceStatus")
-        self.label = QLabel(self)
-        self.label.setObjectName("practiceProgress")
-        self.pause_button = QPushButton("Pause", self)
-        self.pause_button.setObjectName("practicePause")
-        self.pause_button.setCheckable(True)
-        self.pause_button.toggled.connect(self._on_pause_button_toggled)
-        self.next_button = QPushButton("Next case ▶", self)
-        self.next_button.setObjectName("practiceNext")
-        self.next_button.setToolTip("Record your call first (Ctrl+Return)")
-        self.next_button.clicked.connect(self.next_requested)
-        self.stop_button = QPushButton("Stop", self)
-        self.stop_button.setObjectName("practiceStop")
-        self.stop_button.setToolTip("End the packet now and score the cases read")
-        self.stop_button.clicked.connect(self.stop_requested)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 6, 0)
-        layout.setSpacing(4)
-        layout.addWidget(self.label)
-        for button in (self.pause_button, self.next_button, self.stop_button):
-            button.setFlat(False)
-            button.setMaximumHeight(22)
-            layout.addWidget(button)
-
-    def text(self) -> str:
-        return self.label.text()
-
-    def set_paused(self, paused: bool) -> None:
-        self.pause_button.blockSignals(True)
-        self.pause_button.setChecked(paused)
-        self.pause_button.setText("Resume" if paused else "Pause")
-        self.pause_button.blockSignals(False)
-
-    def _on_pause_button_toggled(self, checked: bool) -> None:
-        self.pause_button.setText("Resume" if checked else "Pause")
-        self.pause_toggled.emit(checked)
-
-
-# ============================================================================ score sheet
-
-class ScoreSheetDialog(QDialog):
-    """The packet's score sheet; click a case to open its image."""
-
-    open_requested = Signal(object)    # Path of the original image
-
-    COLUMNS = ("#", "Known", "Your call", "Conf.", "Time", "Model", "Right?", "File")
-
-    def __init__(self, state: PacketState, sheet: ScoreSheet, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("practiceScoreSheet")
-        self.setWindowTitle("Practice packet — score sheet")
-        self.state, self.sheet = state, sheet
-        self.summary = QLabel(self)
-        self.summary.setObjectName("practiceSummary")
-        self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.summary.setWordWrap(True)
-        self.summary.setText(self._summary_html())
-
-        self.model_right_list = self._case_list("modelRightYouWrong", sheet.model_right_you_wrong)
-        self.you_right_list = self._case_list("youRightModelWrong", sheet.you_right_model_wrong)
-        lists = QHBoxLayout()
-        for title, widget in (("Model right, you wrong", self.model_right_list),
-                              ("You right, model wrong", self.you_right_list)):
-            column = QVBoxLayout()
-            column.addWidget(QLabel(f"<b>{title}</b> (click to open)", self))
-            column.addWidget(widget)
-            lists.addLayout(column)
-
-        self.table = QTableWidget(len(sheet.cases), len(self.COLUMNS), self)
-        self.table.setObjectName("practiceCases")
-        self.table.setHorizontalHeaderLabels(self.COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        for row, score in enumerate(sheet.cases):
-            case, result = score.case, score.result
-            mark = {True: "✔", False: "✘", None: "—"}[score.correct]
-            values = (str(case.number), case.label, result.call if result else "(not read)",
-                      f"{result.confidence} %" if result else "", f"{result.seconds:.0f} s" if result else "",
-                      (result.model_label or "—") if result else "", mark, Path(case.path).name)
-            for column, value in enumerate(values):
-                item = QTableWidgetItem(value)
-                item.setData(Qt.ItemDataRole.UserRole, case.path)
-                self.table.setItem(row, column, item)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
-        self.table.cellDoubleClicked.connect(self._on_table_cell_double_clicked)
-
-        self.csv_button = QPushButton("Export CSV…", self)
-        self.csv_button.setObjectName("practiceExportCsv")
-        self.csv_button.clicked.connect(self._on_csv_button_clicked)
-        self.pdf_button = QPushButton("Export PDF…", self)
-        self.pdf_button.setObjectName("practiceExportPdf")
-        self.pdf_button.clicked.connect(self._on_pdf_button_clicked)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.addButton(self.csv_button, QDialogButtonBox.ButtonRole.ActionRole)
-        buttons.addButton(self.pdf_button, QDialogButtonBox.ButtonRole.ActionRole)
-        buttons.rejected.connect(self.reject)
-
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.summary)
-        layout.addLayout(lists)
-        layout.addWidget(QLabel("<b>All cases</b> (double-click to open)", self))
-        layout.addWidget(self.table, 1)
-        layout.addWidget(buttons)
-        self.resize(820, 760)
-
-    def summary_text(self) -> str:
-        return self.summary.text()
-
-    def _summary_html(self) -> str:
-        sheet = self.sheet
-        lines = "<br>".join(html.escape(line) for line in summary_lines(sheet))
-        rows = "".join(
-            f"<tr><td>{b.low}–{b.high} %</td><td align='right'>{b.count}</td>"
-            f"<td align='right'>{percent(b.mean_confidence)}</td><td align='right'>{percent(b.accuracy)}</td></tr>"
-            for b in sheet.bins)
-        calibration = ("<p><b>Calibration</b> (well calibrated: the share right matches your confidence)</p>"
-                       "<table cellspacing='0' cellpadding='3'><tr><th align='left'>Confidence</th><th>Cases</th>"
-                       f"<th>Mean confidence</th><th>Right</th></tr>{rows}</table>")
-        return f"<p>{lines}</p>{calibration}"
-
-    def _case_list(self, name: str, scores) -> QListWidget:
-        widget = QListWidget(self)
-        widget.setObjectName(name)
-        widget.setMaximumHeight(110)
-        widget.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        for score in scores:
-            result = score.result
-            model = result.model_label if result else ""
-            item = QListWidgetItem(f"#{score.case.number}  known {score.case.label} · you {result.call if result else '—'}"
-                                   f" · model {model}\n     {Path(score.case.path).name}")
-            item.setToolTip(score.case.path)
-            item.setData(Qt.ItemDataRole.UserRole, score.case.path)
-            widget.addItem(item)
-        if not scores:
-            placeholder = QListWidgetItem("none")
-            placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
-            widget.addItem(placeholder)
-        widget.itemClicked.connect(self._on_list_item_clicked)
-        return widget
-
-    def export_csv(self, path: str | Path | None = None) -> Path | None:
-        path = path or self._ask_path("CSV (*.csv)", "csv")
-        if not path:
-            return None
-        try:
-            return write_score_csv(self.sheet, path)
-        except CxrError as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
-            return None
-
-    def export_pdf(self, path: str | Path | None = None) -> Path | None:
-        path = path or self._ask_path("PDF (*.pdf)", "pdf")
-        if not path:
-            return None
-        try:
-            return write_score_pdf(self.state, self.sheet, path)
-        except CxrError as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
-            return None
-
-    def _ask_path(self, file_filter: str, suffix: str) -> str:
-        name = f"practice-{self.state.packet_id}.{suffix}"
-        path, _ = QFileDialog.getSaveFileName(self, "Export the score sheet", name, file_filter)
-        return path
-
-    def _on_list_item_clicked(self, item: QListWidgetItem) -> None:
-        path = item.data(Qt.ItemDataRole.UserRole)
-        if path:
-            self.open_requested.emit(Path(path))
-
-    def _on_table_cell_double_clicked(self, row: int, column: int) -> None:
-        item = self.table.item(row, column)
-        if item is not None and item.data(Qt.ItemDataRole.UserRole):
-            self.open_requested.emit(Path(item.data(Qt.ItemDataRole.UserRole)))
-
-    def _on_csv_button_clicked(self) -> None:
-        self.export_csv()
-
-    def _on_pdf_button_clicked(self) -> None:
-        self.export_pdf()
 
 
 # ============================================================================ controller
