@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cxrviewer.core.errors import printable_name, printable_path
 from cxrviewer.ui.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
@@ -174,24 +175,25 @@ class StudyTree(QTreeWidget):
             pkey = entry.patient_key or "?"
             patient = patients.get(pkey)
             if patient is None:
-                patient = QTreeWidgetItem(self, [patient_label(entry, len(patients) + 1, self._anonymise)])
+                patient = QTreeWidgetItem(self, [printable_name(patient_label(entry, len(patients) + 1, self._anonymise))])
                 patients[pkey] = patient
             skey = (pkey, entry.study_key or "?")
             study = studies.get(skey)
             if study is None:
-                study = QTreeWidgetItem(patient, [entry.study_label or "Study"])
+                study = QTreeWidgetItem(patient, [printable_name(entry.study_label or "Study")])
                 studies[skey] = study
             rkey = (*skey, entry.series_key or "?")
             group = series.get(rkey)
             if group is None:
-                group = QTreeWidgetItem(study, [entry.series_label or "Series"])
+                group = QTreeWidgetItem(study, [printable_name(entry.series_label or "Series")])
                 series[rkey] = group
-            label = entry.label
+            label = printable_name(entry.label)   # a bidi override would fake the extension
             if entry.frame_count > 1:
                 label += f"  ({entry.frame_count} frames)"
             item = QTreeWidgetItem(group, [label])
             item.setData(0, INDEX_ROLE, index)
-            item.setToolTip(0, entry.path.name if self._anonymise else str(entry.path))   # folders may be names
+            item.setToolTip(0, printable_name(entry.path.name) if self._anonymise
+                            else printable_path(entry.path))   # folders may be names
             known = self.thumbnails.cached(entry.path)
             item.setIcon(0, QIcon(QPixmap.fromImage(known)) if known is not None else self._blank_icon)
             self._items_by_path.setdefault(str(entry.path), []).append(item)

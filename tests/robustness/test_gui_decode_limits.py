@@ -114,3 +114,24 @@ def test_opening_a_folder_lists_every_bad_file_in_problems_before_any_is_visited
     assert window.current_image().path == good   # the only file that opens
     window.show_index(paths.index(decode_bad["rle_bomb"]))
     qtbot.waitUntil(lambda: decode_bad["rle_bomb"] in {p.path for p in window.problems()}, timeout=WAIT_MS)
+
+
+def test_the_studies_list_escapes_bidi_and_undecodable_names(qtbot, window, tmp_path) -> None:
+    folder = tmp_path / "names"
+    folder.mkdir()
+    bidi = junk(folder, "chest\u202egnp.dcm")   # shown raw, it reads "chestmcd.png"
+    made = [bidi]
+    try:
+        made.append(junk(folder, b"bad\xff\xfe.png"))
+    except (OSError, UnicodeError):
+        pass
+    with qtbot.waitSignal(window.images_opened, timeout=WAIT_MS):
+        window.open_paths([folder])
+    tree = window.study_dock.tree
+    paths = window.image_paths()
+    labels = {path: tree.image_item(paths.index(path)).text(0) for path in made}
+    assert labels[bidi] == "chest\\u202egnp.dcm"
+    for path in made:
+        assert labels[path] == printable_name(path.name) and labels[path].encode("utf-8")
+        tip = tree.image_item(paths.index(path)).toolTip(0)   # the reason it cannot be opened
+        assert printable_name(path.name) in tip and "\u202e" not in tip and tip.encode("utf-8")
