@@ -205,19 +205,19 @@ def predict_paths(
             return prepare_input(path, engine.input_size)
 
     def run(batch: list[PreparedInput]) -> list[PredictionLine]:
-        good = [entry for entry in batch if entry.x is not None]
+        good = [(entry, entry.x) for entry in batch if entry.x is not None]
         probabilities: dict[int, tuple[float, ...]] = {}
         verdicts: dict[int, OodVerdict | None] = {}
         errors: dict[int, str] = {}
         if good:
             try:
-                rows, found = engine.predict_with_ood(np.stack([entry.x for entry in good]), [e.flag for e in good])
-                probabilities = {id(entry): tuple(float(p) for p in row) for entry, row in zip(good, rows)}
-                verdicts = {id(entry): verdict for entry, verdict in zip(good, found)}
+                rows, found = engine.predict_with_ood(np.stack([x for _, x in good]), [e.flag for e, _ in good])
+                probabilities = {id(entry): tuple(float(p) for p in row) for (entry, _), row in zip(good, rows)}
+                verdicts = {id(entry): verdict for (entry, _), verdict in zip(good, found)}
             except CxrError:   # find the culprit: run the batch's images one by one
-                for entry in good:
+                for entry, x in good:
                     try:
-                        rows, found = engine.predict_with_ood(entry.x[np.newaxis], [entry.flag])
+                        rows, found = engine.predict_with_ood(x[np.newaxis], [entry.flag])
                         probabilities[id(entry)] = tuple(float(p) for p in rows[0])
                         verdicts[id(entry)] = found[0]
                     except CxrError as exc:

@@ -32,6 +32,7 @@ $CXRVIEWER_BLOCK_NETWORK=1 any attempt to open an internet socket raises instead
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -318,9 +319,11 @@ def check_prediction(context: _Context) -> str:
         raise SelftestFailure(f"invalid probabilities {prediction.probabilities}")
     if engine.head_activation == "softmax" and abs(float(probabilities.sum()) - 1.0) > 1e-3:
         raise SelftestFailure(f"softmax probabilities sum to {probabilities.sum():.4f}")
-    raw = np.asarray(cam.cam) if cam is not None else None
-    if raw is None or raw.ndim != 2 or not np.all(np.isfinite(raw)) or raw.min() < 0:
-        raise SelftestFailure("the Grad-CAM map is missing, not 2-D, not finite or negative")
+    if cam is None:
+        raise SelftestFailure("the Grad-CAM map is missing")
+    raw = np.asarray(cam.cam)
+    if raw.ndim != 2 or not np.all(np.isfinite(raw)) or raw.min() < 0:
+        raise SelftestFailure("the Grad-CAM map is not 2-D, not finite or negative")
     context.prediction, context.cam = prediction, cam
     top = prediction.top_index
     return (f"{CAM_FIXTURE}: {prediction.labels[top]} {probabilities[top]:.3f}; "
@@ -504,7 +507,7 @@ def run_selftest(
     if _run("resources", lambda: check_resources(context), checks):
         entries = sorted(context.manifest["fixtures"], key=lambda entry: not entry.get("lossless", True))
         for entry in entries:
-            _run(f"decode {entry['kind']}", lambda entry=entry: check_fixture(entry, context), checks)
+            _run(f"decode {entry['kind']}", functools.partial(check_fixture, entry, context), checks)
     else:
         checks.append(Check("decode", NOT_RUN, "needs the self-test fixtures"))
 
