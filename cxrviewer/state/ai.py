@@ -172,6 +172,13 @@ class AiSession:
         prediction = self.current_prediction()
         return self.call_of(prediction) if prediction is not None else None
 
+    def shown_call(self) -> ModelCall | None:
+        """The call as it may be shown now: None while read first hides it or the image is held back
+        as outside the training data (the call is still known: `current_call`)."""
+        if self._results_hidden or self.outside_held():
+            return None
+        return self.current_call()
+
     def outside_training_data(self) -> bool:
         prediction = self.current_prediction()
         return prediction is not None and prediction.outside_training_data

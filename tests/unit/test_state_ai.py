@@ -112,9 +112,11 @@ def test_gate_hides_call_and_map_of_a_flagged_image_until_show_anyway(session, e
     state = session.heatmap()
     assert session.outside_held() and state.held is Held.OUTSIDE_DATA and not state.allowed
     assert session.shown_cam() is not None                            # computed, held back
+    assert session.shown_call() is None and session.current_call() is not None   # no call shown either
     assert session.show_anyway()
     state = session.heatmap()
     assert state.allowed and state.outside_shown_anyway and not session.outside_held()
+    assert session.shown_call() == session.current_call()
     session.set_image(image("VIRAL/other.png"))                       # the choice is per image
     answer(session, engine, flagged=True)
     assert session.heatmap().held is Held.OUTSIDE_DATA
@@ -125,6 +127,7 @@ def test_read_first_hides_results_that_keep_arriving(session, engine) -> None:
     session.set_image(image())
     answer(session, engine)
     assert session.current_prediction() is not None and session.heatmap().held is Held.READ_FIRST
+    assert session.shown_call() is None
     session.set_results_hidden(False)
     assert session.heatmap().allowed and len(engine.requests) == 1   # shown from what is cached
 
