@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from cxrviewer.core.model.card import CARD_FILENAME, ModelCard
+from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, NamedByCard
 from cxrviewer.core.resources import resource_path
 
 log = logging.getLogger(__name__)
@@ -25,15 +25,11 @@ PREFERRED_MODEL = "pneumonia3"
 
 
 @dataclass(frozen=True)
-class RegisteredModel:
-    """A model folder whose card could be read."""
+class RegisteredModel(NamedByCard):
+    """A model folder whose card could be read (`name` is the card's)."""
 
     folder: Path
     card: ModelCard
-
-    @property
-    def name(self) -> str:
-        return self.card.name
 
 
 @dataclass(frozen=True)
