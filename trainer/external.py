@@ -43,6 +43,8 @@ PNEUMONIA_BINARY = "pneumonia vs normal"
 
 @dataclass(frozen=True)
 class ScoredImage:
+    """One external image the model scored: the sample, its probabilities and the gate's flag."""
+
     sample: Sample
     probabilities: tuple[float, ...]
     ood_flagged: bool = False          # the model's out-of-distribution gate flagged it (core/ood_gate.py)

@@ -72,6 +72,8 @@ class SelftestFailure(Exception):
 
 @dataclass(frozen=True)
 class Check:
+    """One line of the report: the check, PASS / FAIL / NOT RUN, why, and how long it took."""
+
     name: str
     status: str
     detail: str
