@@ -8,6 +8,7 @@ agreement with the model only: the model's opinion is not the truth.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -24,10 +25,12 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from cxrviewer.teaching.packet_history import PAUSED, PacketSummary, packet_summaries
 from cxrviewer.teaching.reads import (
     CalibrationBin,
     ReadRecord,
@@ -40,6 +43,7 @@ from cxrviewer.teaching.reads import (
 from cxrviewer.ui.theme import set_tone
 
 COLUMNS = ("When (UTC)", "Image", "Call", "Conf.", "Model", "= model", "Label", "= label", "Point")
+PACKET_COLUMNS = ("Date (UTC)", "Cases", "Score", "Time", "Status")
 CALIBRATION_BINS = 5
 
 
@@ -114,10 +118,13 @@ class MyReadsDialog(QDialog):
     image's content hash only, so the viewer finds the file among the images it knows."""
 
     open_requested = Signal(str, int)    # image sha256, frame index
+    packet_open_requested = Signal(object)   # PacketSummary: its score sheet (finished) or resume (paused)
 
     def __init__(self, store: ReadStore | None = None, records: Sequence[ReadRecord] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, packets_folder: str | Path | None = None) -> None:
         super().__init__(parent)
+        self._packets_folder = Path(packets_folder) if packets_folder is not None else None
+        self._packets: list[PacketSummary] = []
         self.setWindowTitle("My reads")
         self.setObjectName("myReadsDialog")
         self._store = store
@@ -172,16 +179,74 @@ class MyReadsDialog(QDialog):
         bottom.addStretch(1)
         bottom.addWidget(buttons)
 
+        reads_page = QWidget(self)
+        reads_layout = QVBoxLayout(reads_page)
+        reads_layout.setContentsMargins(6, 6, 6, 6)
+        reads_layout.addWidget(self.summary_label)
+        reads_layout.addWidget(splitter, 1)
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("myReadsTabs")
+        self.tabs.addTab(reads_page, "Reads")
+        self.tabs.addTab(self._packets_page(), "Packets")
+
         layout = QVBoxLayout(self)
-        layout.addWidget(self.summary_label)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(self.privacy_label)
         layout.addLayout(bottom)
         self.resize(1100, 520)
         self.refresh()
 
+    def _packets_page(self) -> QWidget:
+        """Tools › Practice Packet's packets: double-click a finished one for its score sheet, a paused one to resume."""
+        page = QWidget(self)
+        self.packets_label = QLabel(page)
+        self.packets_label.setObjectName("packetsSummary")
+        self.packets_label.setWordWrap(True)
+        self.packets_table = QTableWidget(0, len(PACKET_COLUMNS), page)
+        self.packets_table.setObjectName("packetsTable")
+        self.packets_table.setHorizontalHeaderLabels(PACKET_COLUMNS)
+        self.packets_table.horizontalHeaderItem(2).setToolTip("Cases called right (normal vs abnormal) of those read")
+        self.packets_table.verticalHeader().setVisible(False)
+        self.packets_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.packets_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.packets_table.setAlternatingRowColors(True)
+        self.packets_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.packets_table.horizontalHeader().setStretchLastSection(True)
+        self.packets_table.cellActivated.connect(self._on_packets_table_cell_activated)
+        self.packets_table.cellDoubleClicked.connect(self._on_packets_table_cell_activated)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.packets_label)
+        layout.addWidget(self.packets_table, 1)
+        return page
+
     def records(self) -> list[ReadRecord]:
         return list(self._records)
+
+    def packets(self) -> list[PacketSummary]:
+        """The rows of the Packets tab, as shown (the paused packet first, then newest first)."""
+        return list(self._packets)
+
+    def refresh_packets(self) -> None:
+        self._packets = packet_summaries(self._packets_folder) if self._packets_folder is not None else []
+        rows = self._packets
+        finished = [row for row in rows if row.status != PAUSED]
+        if not rows:
+            text = "No practice packets yet: Tools › Practice Packet… draws a timed packet of labelled cases."
+        else:
+            text = (f"{len(finished)} finished packet{'s' if len(finished) != 1 else ''}"
+                    + ("; one paused — double-click it to carry on" if len(finished) < len(rows) else "")
+                    + ". Double-click a finished packet for its score sheet.")
+        self.packets_label.setText(text)
+        self.packets_table.setRowCount(len(rows))
+        for row, summary in enumerate(rows):
+            values = (summary.date_text, str(summary.n_cases), summary.score_text, summary.time_text,
+                      summary.status_text)
+            for column, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if column in (1, 3):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.packets_table.setItem(row, column, item)
 
     def refresh(self) -> None:
         """Reload from the store (when there is one) and redraw everything."""
@@ -217,11 +282,16 @@ class MyReadsDialog(QDialog):
                 self.table.setItem(row, column, item)
         self.calibration_bins = calibration_curve(records, CALIBRATION_BINS)
         self.calibration_label.setPixmap(QPixmap.fromImage(calibration_image(self.calibration_bins)))
+        self.refresh_packets()
 
     def _on_table_cell_activated(self, row: int, _column: int) -> None:
         if 0 <= row < len(self._shown_records):
             record = self._shown_records[row]
             self.open_requested.emit(record.image_sha256, record.frame_index)
+
+    def _on_packets_table_cell_activated(self, row: int, _column: int) -> None:
+        if 0 <= row < len(self._packets):
+            self.packet_open_requested.emit(self._packets[row])
 
     def _on_clear_button_clicked(self) -> None:
         if self._store is None:

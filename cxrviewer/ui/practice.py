@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import Prediction, XrayImage
+from cxrviewer.teaching.packet_history import PAUSED, PacketSummary, archive_packet
 from cxrviewer.teaching.practice import (
     LAST_FILENAME,
     REVEAL_END,
@@ -266,6 +267,20 @@ class PracticeController(QObject):
         self.score_dialog = dialog
         return dialog
 
+    def open_packet(self, summary: PacketSummary) -> ScoreSheetDialog | PacketState | None:
+        """From My Reads › Packets: a finished packet's score sheet, or carry on with the paused one."""
+        if summary.status == PAUSED:
+            if self.is_running():
+                self.set_paused(False)
+                return self._state
+            return self.resume()
+        try:
+            state = load_state(summary.path)
+        except PracticeError as exc:
+            self._notice(str(exc))
+            return None
+        return self.show_score_sheet(state) if state is not None else None
+
     # ============================================================ flow
     def _begin(self, state: PacketState) -> None:
         qsettings = self.window.settings.qsettings
@@ -307,6 +322,7 @@ class PracticeController(QObject):
         self._timer.stop()
         try:
             save_state(state, self.data_folder() / LAST_FILENAME)
+            archive_packet(state, self.data_folder())      # listed in My Reads › Packets
             clear_state(self.state_file())
         except PracticeError as exc:
             self._notice(str(exc))

@@ -26,6 +26,7 @@ from cxrviewer.teaching.practice import (
     PacketSpec,
     is_abnormal_label,
 )
+from cxrviewer.teaching.packet_history import PAUSED
 from cxrviewer.teaching.reads import call_for_label
 from cxrviewer.ui.settings import ViewerSettings
 from tests.model_factory import TINY_LABELS, build_tiny_classifier
@@ -178,7 +179,15 @@ def test_a_whole_five_case_packet_with_a_restart_in_the_middle(qtbot, open_windo
     practice.clock = clock2
     qtbot.waitUntil(lambda: "unfinished practice packet" in window.notice.text(), timeout=5000)
     assert practice.saved_state() is not None and practice.state() is None
-    resumed = practice.resume()
+    # My Reads › Packets lists it as paused; a double-click carries on with it
+    reads = window.trainee.open_my_reads()
+    [row] = reads.packets()
+    assert (row.status, row.n_cases, row.n_read) == (PAUSED, 5, 3) and row.status_text == "paused at case 4 of 5"
+    assert reads.packets_table.item(0, 4).text() == "paused at case 4 of 5"
+    assert reads.packets_table.item(0, 3).text() == "1:45"                # 105 s on the packet clock
+    reads.packets_table.cellDoubleClicked.emit(0, 0)
+    reads.close()
+    resumed = practice.state()
     assert resumed is not None and resumed.current == 3 and len(resumed.results) == 3
     wait_for_case(qtbot, window, 4)
     assert window.current_image().path.name == "case-04.png"
@@ -222,6 +231,23 @@ def test_a_whole_five_case_packet_with_a_restart_in_the_middle(qtbot, open_windo
     assert f"({sheet.n_correct}/5)" in dialog.summary_text()
     assert dialog.table.rowCount() == 5
     assert dialog.table.item(0, 7).text() == Path(state.cases[0].path).name   # the real names once scored
+
+    # My Reads › Packets: the finished packet, its score; a double-click opens its score sheet again
+    reads = window.trainee.open_my_reads()
+    [row] = reads.packets()
+    assert row.status == "finished" and row.packet_id == state.packet_id
+    assert row.score_text == f"{sheet.n_correct}/5 ({round(sheet.accuracy * 100)} %)"
+    assert reads.packets_table.item(0, 2).text() == row.score_text and reads.packets_table.item(0, 1).text() == "5"
+    reads.tabs.setCurrentIndex(1)
+    reads.resize(820, 300)
+    qtbot.waitExposed(reads)
+    write_png(OUTPUT_DIR / "my_reads_packets.png", qimage_to_rgb(reads.grab().toImage()))
+    reads.packets_table.cellDoubleClicked.emit(0, 0)
+    again = practice.score_dialog
+    assert again is not dialog and again.isVisible() and again.table.rowCount() == 5
+    assert f"({sheet.n_correct}/5)" in again.summary_text()
+    again.close()
+    reads.close()
 
     # the picture, the exports, and a click that opens a case
     dialog.resize(860, 780)

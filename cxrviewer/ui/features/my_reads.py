@@ -37,13 +37,17 @@ class MyReadsFeature(QObject):
             self._seen[image.sha256] = Path(image.path)
 
     def open(self) -> MyReadsDialog | None:
+        practice = getattr(self.shell.host(), "practice", None)   # Tools ▸ Practice Packet's packets (#16)
         try:
-            dialog = MyReadsDialog(self.reads.store(), parent=self.shell.host())
+            dialog = MyReadsDialog(self.reads.store(), parent=self.shell.host(),
+                                   packets_folder=practice.data_folder() if practice is not None else None)
         except CxrError as exc:
             self.shell.show_notice(f"Your reads could not be opened: {exc}")
             return None
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open_requested.connect(self.open_read_image)
+        if practice is not None:
+            dialog.packet_open_requested.connect(practice.open_packet)
         dialog.open()
         self.dialog = dialog
         return dialog
