@@ -11,6 +11,8 @@ from cxrviewer.ui.measure import measure_angle
 from cxrviewer.ui.shortcut_sheet import shortcut_rows
 
 from .helpers import drag, open_and_wait, send_mouse
+from .image_compare import OUTPUT_DIR, qimage_to_rgb
+from .image_compare import write_png as save_screenshot
 from .synthetic import write_png
 
 
@@ -59,6 +61,9 @@ def test_three_clicks_give_the_angle_and_it_survives_rotation_and_flips(opened):
         assert on_screen_angle(window, tool.angles()[1]) == pytest.approx(45.0, abs=0.5)
         vertex = tool.angles()[0].points()[1]
         assert (vertex.x(), vertex.y()) == pytest.approx((100, 100), abs=0.6)   # still on the image point
+    window.canvas.flush_render()
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    save_screenshot(OUTPUT_DIR / "angle_tool.png", qimage_to_rgb(window.canvas.viewport().grab()))
 
 
 def test_a_dragged_first_arm_then_a_click(opened):
