@@ -108,6 +108,7 @@ class MainWindow(WindowShell, QMainWindow):
         self.trainee = TraineeController(self, self.canvas, self.session, self.settings, self.ai)
         from cxrviewer.ui.practice import PracticeController  # Tools ▸ Practice Packet… (#16)
         self.practice = PracticeController(self)   # timed packets of labelled cases, score sheet
+        self.trainee.my_reads.set_packets(self.practice)   # My Reads › Packets lists and opens them
         from cxrviewer.ui.compare import CompareController  # View ▸ Compare (1×2) (#16)
         self.compare = CompareController(self)   # second viewport, linked window/zoom/pan/orientation
         self.session.image_changed.connect(self.image_changed.emit)   # after the features above

@@ -6,6 +6,7 @@ else by hashing the open study's files (bounded, on the GUI thread).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from PySide6.QtCore import QObject, Qt
 
@@ -20,6 +21,14 @@ from cxrviewer.ui.shell import Shell
 READ_LOOKUP_BYTES = 200 * 2**20   # at most this much of the open study is hashed to find a read's image
 
 
+class PacketShelf(Protocol):
+    """The practice packets My Reads lists (`ui.practice.PracticeController`)."""
+
+    def data_folder(self) -> Path: ...
+
+    def open_packet(self, summary: object) -> object: ...
+
+
 class MyReadsFeature(QObject):
     """The My Reads action and dialog, and `open_read_image`."""
 
@@ -29,6 +38,7 @@ class MyReadsFeature(QObject):
         self.shell, self.viewer, self.reads = shell, viewer, reads
         self.dialog: MyReadsDialog | None = None
         self._seen: dict[str, Path] = {}     # content hash → file, of images shown this session
+        self._packets: PacketShelf | None = None
         self.action = make_action(shell.host(), "my_reads", "My &Reads…", self.open,
                                   "Your recorded reads: agreement with the model and the labels, calibration")
 
@@ -36,18 +46,22 @@ class MyReadsFeature(QObject):
         if image is not None and image.sha256:
             self._seen[image.sha256] = Path(image.path)
 
+    def set_packets(self, packets: PacketShelf | None) -> None:
+        """Where My Reads › Packets finds the practice packets, and who opens one (the practice controller)."""
+        self._packets = packets
+
     def open(self) -> MyReadsDialog | None:
-        practice = getattr(self.shell.host(), "practice", None)   # Tools ▸ Practice Packet's packets (#16)
+        packets = self._packets
         try:
             dialog = MyReadsDialog(self.reads.store(), parent=self.shell.host(),
-                                   packets_folder=practice.data_folder() if practice is not None else None)
+                                   packets_folder=packets.data_folder() if packets is not None else None)
         except CxrError as exc:
             self.shell.show_notice(f"Your reads could not be opened: {exc}")
             return None
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open_requested.connect(self.open_read_image)
-        if practice is not None:
-            dialog.packet_open_requested.connect(practice.open_packet)
+        if packets is not None:
+            dialog.packet_open_requested.connect(packets.open_packet)
         dialog.open()
         self.dialog = dialog
         return dialog
