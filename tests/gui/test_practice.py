@@ -19,6 +19,7 @@ from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
 from cxrviewer.core.model.export import export_model
+from cxrviewer.teaching.packet_history import PAUSED
 from cxrviewer.teaching.practice import (
     LAST_FILENAME,
     REVEAL_END,
@@ -26,7 +27,6 @@ from cxrviewer.teaching.practice import (
     PacketSpec,
     is_abnormal_label,
 )
-from cxrviewer.teaching.packet_history import PAUSED
 from cxrviewer.teaching.reads import call_for_label
 from cxrviewer.ui.settings import ViewerSettings
 from tests.model_factory import TINY_LABELS, build_tiny_classifier
