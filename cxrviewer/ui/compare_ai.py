@@ -145,8 +145,13 @@ class CompareAi(QObject):
         """One line, the model's call (core.model_call's headline), and the gate line when a gate speaks."""
         session = self.session
         prediction = session.current_prediction()
+        call = session.shown_call()        # None while read first hides it or the image is held back (OOD)
         if self.canvas.image() is None or session.model is None:
             lines = []
+        elif call is not None:
+            lines = [f"Model's call: {call.headline}"]
+            if self._sink.gate:            # the map's caption is in the legend on the image; a gate is not
+                lines.append(self._sink.gate)
         elif session.results_hidden():
             lines = [READ_FIRST_TEXT]
         elif prediction is None:
@@ -154,11 +159,7 @@ class CompareAi(QObject):
         elif session.outside_held() and prediction.ood is not None:
             lines = [f"No call and no heat map: {prediction.ood.message(prediction.model_name)}"]
         else:
-            call = session.call_of(prediction)
-            lines = [f"Model's call: {call.headline}" if call is not None
-                     else f"Top class: {prediction.top_label}"]
-            if self._sink.gate:            # the map's caption is in the legend on the image; a gate is not
-                lines.append(self._sink.gate)
+            lines = [f"Top class: {prediction.top_label}"]      # a model without a card has no call
         text = "\n".join(line for line in lines if line)
         self.label.setText(text)
         self.label.setVisible(bool(text))
