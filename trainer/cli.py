@@ -232,6 +232,26 @@ def _run_fit_ood(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_operating_point(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("operating-point", help="choose a pneumonia model's operating rule on validation under "
+                                               "simulated acquisition shifts; refit its card's threshold")
+    p.add_argument("--model", required=True, help="model folder, e.g. resources/models/pneumonia3")
+    p.add_argument("--data", default="../shared/data", help="folder the model's split.csv paths are relative to")
+
+
+def _run_operating_point(args: argparse.Namespace) -> int:
+    from trainer.shift_rule import choose_operating_point
+
+    try:
+        table = choose_operating_point(Path(args.model), Path(args.data))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cxr-train: error: {exc}", file=sys.stderr)
+        return 2
+    chosen = table["chosen"]
+    print(f"chosen {chosen}: threshold {table['rules'][chosen]['threshold']:.4f}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cxr-train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -241,10 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_export(sub)
     _add_export_onnx(sub)
     _add_fit_ood(sub)
+    _add_operating_point(sub)
     args = parser.parse_args(argv)
     handlers = {"train": _run_train, "evaluate": _run_evaluate, "evaluate-model": _run_evaluate_model,
                 "export": _run_export, "export-onnx": _run_export_onnx,
-                "fit-ood": _run_fit_ood}
+                "fit-ood": _run_fit_ood, "operating-point": _run_operating_point}
     return handlers[args.command](args)
 
 
