@@ -10,9 +10,8 @@ accuracy wins. The test split is only reported, never used to choose.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -64,7 +63,7 @@ def _rates(truth: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, 
             "accuracy": float((called == truth).mean()), "balanced": (sensitivity + specificity) / 2}
 
 
-def shift_table(model: "object", labels: Sequence[str], splits: dict[str, tuple[np.ndarray, np.ndarray]],
+def shift_table(model: object, labels: Sequence[str], splits: dict[str, tuple[np.ndarray, np.ndarray]],
                 rules: Sequence[str] = RULES) -> dict[str, object]:
     """Every rule: threshold fitted on clean validation; rates on each split under each shift."""
     from trainer.train import predict_images
