@@ -250,7 +250,8 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
     if config.balance in ("source_label", "group_label"):
         balance = cell_balanced_weights if config.balance == "source_label" else group_balanced_weights
         sample_weights = balance(data.samples["train"])
-        log.info("sample weights (%s) per (source, label) cell: %s", config.balance, sorted({
+        cell = "(source, label)" if config.balance == "source_label" else "(age group, label)"
+        log.info("sample weights balance every %s cell: %s", cell, sorted({
             (s.source, s.label, round(float(w), 3)) for s, w in zip(data.samples["train"], sample_weights)}))
     else:
         weights = class_weights(data.targets["train"], n_classes)
