@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from trainer.augment import AugmentConfig
 from trainer.config import TrainConfig
@@ -213,17 +214,28 @@ def _run_export_onnx(args: argparse.Namespace) -> int:
 
 def _add_fit_ood(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit-ood", help="fit, calibrate and measure a model's out-of-distribution gate (ood.npz + card)")
-    p.add_argument("--model", required=True, help="model folder with an ONNX export, e.g. resources/models/pneumonia3")
+    _add_model_and_split_data(p, "model folder with an ONNX export, e.g. resources/models/pneumonia3")
+
+
+def _add_model_and_split_data(p: argparse.ArgumentParser, model_help: str) -> None:
+    p.add_argument("--model", required=True, help=model_help)
     p.add_argument("--data", default="../shared/data", help="folder the model's split.csv paths are relative to")
+
+
+def _on_model_and_split(function: Callable[[Path, Path], Any], args: argparse.Namespace) -> Any:
+    """`function(model folder, data folder)`, or None after a one-line error (the caller exits 2)."""
+    try:
+        return function(Path(args.model), Path(args.data))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"cxr-train: error: {exc}", file=sys.stderr)
+        return None
 
 
 def _run_fit_ood(args: argparse.Namespace) -> int:
     from trainer.ood_fit import fit_ood
 
-    try:
-        card = fit_ood(Path(args.model), Path(args.data))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"cxr-train: error: {exc}", file=sys.stderr)
+    card = _on_model_and_split(fit_ood, args)
+    if card is None:
         return 2
     entry = card.extra["ood"]
     print(f"{card.name}: threshold {entry['threshold']}")
@@ -235,17 +247,14 @@ def _run_fit_ood(args: argparse.Namespace) -> int:
 def _add_operating_point(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("operating-point", help="choose a pneumonia model's operating rule on validation under "
                                                "simulated acquisition shifts; refit its card's threshold")
-    p.add_argument("--model", required=True, help="model folder, e.g. resources/models/pneumonia3")
-    p.add_argument("--data", default="../shared/data", help="folder the model's split.csv paths are relative to")
+    _add_model_and_split_data(p, "model folder, e.g. resources/models/pneumonia3")
 
 
 def _run_operating_point(args: argparse.Namespace) -> int:
     from trainer.shift_rule import choose_operating_point
 
-    try:
-        table = choose_operating_point(Path(args.model), Path(args.data))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"cxr-train: error: {exc}", file=sys.stderr)
+    table = _on_model_and_split(choose_operating_point, args)
+    if table is None:
         return 2
     chosen = table["chosen"]
     print(f"chosen {chosen}: threshold {table['rules'][chosen]['threshold']:.4f}")
