@@ -54,7 +54,7 @@ class TrainConfig:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "TrainConfig":
+    def load(cls, path: Path) -> TrainConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
         augment = dict(raw.get("augment", {}))
         if "jpeg_quality" in augment:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -85,6 +85,6 @@ def make_dataset(
     augment: AugmentConfig | None = None,
     seed: int = 42,
     sample_weights: np.ndarray | None = None,
-) -> "object":
+) -> object:
     """uint8 (N,S,S) + int labels → a keras.utils.PyDataset; deterministic per (seed, epoch, batch)."""
     return _batches_class()(images, labels, n_classes, batch_size, training, augment, seed, sample_weights)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -218,11 +218,11 @@ def markdown_report(name: str, split_name: str, labels: Sequence[str], result: d
         lines.append(f"- bacterial vs viral AUC (true pneumonias only): **{_fmt(result['bacterial_vs_viral_auc'])}**")
     lines += class_table_lines(test, labels)
     if "per_source" in result:
-        lines += ["", "| source | n | accuracy | " + " | ".join(f"recall {l}" for l in labels) + " |",
+        lines += ["", "| source | n | accuracy | " + " | ".join(f"recall {label}" for label in labels) + " |",
                   "| --- " * (3 + len(labels)) + "|"]
         for source, sm in result["per_source"].items():
-            recalls = " | ".join(_fmt(sm["per_class"][l]["recall"]) if sm["per_class"][l]["support"] else "–"
-                                 for l in labels)
+            recalls = " | ".join(_fmt(sm["per_class"][label]["recall"]) if sm["per_class"][label]["support"]
+                                 else "–" for label in labels)
             lines.append(f"| {source} | {sm['n']} | {_fmt(sm['accuracy'])} | {recalls} |")
     lines += ["", "![confusion](confusion_matrix.png) ![roc](roc.png) ![reliability](reliability.png)",
               "", "![training](training_curves.png)", ""]

@@ -243,8 +243,8 @@ def absolute_cam_scale(folder: Path, run_dir: Path, config: TrainConfig, n_image
     default layer): the viewer's "absolute" overlay scale, the same for every image."""
     import numpy as np
 
-    from cxrviewer.core.xai.cam import METHODS
     from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+    from cxrviewer.core.xai.cam import METHODS
     from trainer.dataset import decode_samples
 
     engine = InferenceEngine(load_classifier(folder))

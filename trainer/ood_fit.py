@@ -18,15 +18,22 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from cxrviewer.core.model.card import ModelCard, sha256_file
 from cxrviewer.core.ood_gate import (
-    OOD_CARD_KEY, OOD_FILENAME, SHRINKAGE, VALIDATION_FLAG_RATE, OodGate, image_flag, input_flag,
+    OOD_CARD_KEY,
+    OOD_FILENAME,
+    SHRINKAGE,
+    VALIDATION_FLAG_RATE,
+    OodGate,
+    image_flag,
+    input_flag,
 )
 from cxrviewer.core.types import Window, XrayImage
 

@@ -7,7 +7,6 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -15,9 +14,9 @@ from trainer.config import TrainConfig
 from trainer.data import (
     Sample,
     cell_balanced_weights,
-    group_balanced_weights,
     class_weights,
     discover_folder_tree,
+    group_balanced_weights,
     integrity_check,
     problems_table,
     read_manifest,
@@ -101,11 +100,11 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
 
 class _NoStrategy:
-    def scope(self) -> "contextlib.AbstractContextManager[None]":
+    def scope(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
 
-def distribution_strategy(name: str) -> "object":
+def distribution_strategy(name: str) -> object:
     """tf.distribute strategy by flag: default, mirrored (multi-GPU), multiworker (TF_CONFIG).
 
     Under another Keras backend (jax, torch) only `default` exists: a no-op scope.
@@ -171,7 +170,7 @@ def _callbacks(config: TrainConfig, stage: str, started: float) -> list:
     ]
 
 
-def _set_trainable(model: "object", stage: str, unfreeze_last: int) -> None:
+def _set_trainable(model: object, stage: str, unfreeze_last: int) -> None:
     import keras
 
     from cxrviewer.core.model.architecture import backbone_layer_names
@@ -197,7 +196,7 @@ def _stages(config: TrainConfig) -> list[tuple[str, int, float]]:
             ("finetune", config.epochs, config.finetune_learning_rate)]
 
 
-def _optimizer(config: TrainConfig, learning_rate: float, epochs: int, steps_per_epoch: int) -> "object":
+def _optimizer(config: TrainConfig, learning_rate: float, epochs: int, steps_per_epoch: int) -> object:
     """Adam or AdamW; a constant rate (reduced on plateau) or linear warm-up then cosine decay."""
     import keras
 
@@ -217,7 +216,7 @@ def _optimizer(config: TrainConfig, learning_rate: float, epochs: int, steps_per
     return keras.optimizers.Adam(rate)
 
 
-def _init_from(model: "object", path: Path) -> None:
+def _init_from(model: object, path: Path) -> None:
     """Every weight from a trained model of the same architecture (its input size may differ)."""
     import keras
 
@@ -299,13 +298,13 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
     return final
 
 
-def load_trained(run_dir: Path) -> "object":
+def load_trained(run_dir: Path) -> object:
     import keras
 
     return keras.saving.load_model(Path(run_dir) / FINAL_MODEL, safe_mode=True, compile=False)
 
 
-def predict_images(model: "object", images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+def predict_images(model: object, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Probabilities for uint8 (N,S,S) images, batched (any Keras backend)."""
     from cxrviewer.core.model.preprocessing import to_model_array
 
