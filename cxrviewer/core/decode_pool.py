@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from cxrviewer.core.errors import ImageLoadError
+from cxrviewer.core.memory import env_megabytes
 from cxrviewer.core.types import XrayImage, readonly
 
 log = logging.getLogger(__name__)
@@ -86,16 +87,8 @@ def decode_seconds() -> float:
 
 def child_memory_bytes() -> int:
     """Address space a child may add to its start-up size: $CXRVIEWER_DECODE_MEMORY_MB, else 4 GB."""
-    raw = os.environ.get(DECODE_MEMORY_ENV, "").strip()
-    if raw:
-        try:
-            value = int(float(raw) * 2**20)
-            if value > 0:
-                return value
-        except ValueError:
-            pass
-        log.warning("ignoring invalid %s=%r", DECODE_MEMORY_ENV, raw)
-    return DEFAULT_CHILD_MEMORY
+    value = env_megabytes(DECODE_MEMORY_ENV, log)
+    return value if value is not None else DEFAULT_CHILD_MEMORY
 
 
 def timeout_message(seconds: float) -> str:

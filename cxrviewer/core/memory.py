@@ -19,9 +19,9 @@ LOAD_MEMORY_ENV = "CXRVIEWER_LOAD_MEMORY_MB"
 DEFAULT_LOAD_MEMORY = 2 * 2**30
 
 
-def load_memory_limit() -> int:
-    """Bytes all concurrent loads may use: $CXRVIEWER_LOAD_MEMORY_MB, else 2 GB (at most half the RAM)."""
-    raw = os.environ.get(LOAD_MEMORY_ENV, "").strip()
+def env_megabytes(name: str, logger: logging.Logger = log) -> int | None:
+    """Bytes from $name, a positive number of MB; None where unset or invalid (warned on `logger`)."""
+    raw = os.environ.get(name, "").strip()
     if raw:
         try:
             value = int(float(raw) * 2**20)
@@ -29,7 +29,15 @@ def load_memory_limit() -> int:
                 return value
         except ValueError:
             pass
-        log.warning("ignoring invalid %s=%r", LOAD_MEMORY_ENV, raw)
+        logger.warning("ignoring invalid %s=%r", name, raw)
+    return None
+
+
+def load_memory_limit() -> int:
+    """Bytes all concurrent loads may use: $CXRVIEWER_LOAD_MEMORY_MB, else 2 GB (at most half the RAM)."""
+    value = env_megabytes(LOAD_MEMORY_ENV)
+    if value is not None:
+        return value
     try:
         physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):
