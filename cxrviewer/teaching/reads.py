@@ -195,8 +195,26 @@ def hot_level(
     return float(values[count - 1]), count / values.size
 
 
+class _ModelCallOf:
+    """The model's call on a result's labels and probabilities, for the dataclasses below."""
+
+    labels: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    operating_threshold: float | None
+
+    @property
+    def model_call(self) -> ModelCall | None:
+        """The model's decision (`core.model_call`), the one the panel and the gate show."""
+        return _model_call(self.labels, self.probabilities, self.operating_threshold)
+
+    @property
+    def model_call_label(self) -> str | None:
+        call = self.model_call
+        return call.label if call is not None else None
+
+
 @dataclass(frozen=True)
-class RevealComparison:
+class RevealComparison(_ModelCallOf):
     """The trainee's call beside the model's result, as the reveal shows it."""
 
     call: ReadCall
@@ -208,16 +226,6 @@ class RevealComparison:
     known_label: str | None = None
     operating_threshold: float | None = None  # the card's; None: agreement on the top class
     hot_area: float | None = None            # share of the image in the hot region (mass rule)
-
-    @property
-    def model_call(self) -> ModelCall | None:
-        """The model's decision (`core.model_call`), the one the panel and the gate show."""
-        return _model_call(self.labels, self.probabilities, self.operating_threshold)
-
-    @property
-    def model_call_label(self) -> str | None:
-        call = self.model_call
-        return call.label if call is not None else None
 
     @property
     def top_index(self) -> int:
@@ -294,7 +302,7 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
-class ReadRecord:
+class ReadRecord(_ModelCallOf):
     """One stored read. Holds a content hash of the image, never its path or header values."""
 
     image_sha256: str
@@ -341,15 +349,6 @@ class ReadRecord:
             created=created or _now(),
             operating_threshold=comparison.operating_threshold,
         )
-
-    @property
-    def model_call(self) -> ModelCall | None:
-        return _model_call(self.labels, self.probabilities, self.operating_threshold)
-
-    @property
-    def model_call_label(self) -> str | None:
-        call = self.model_call
-        return call.label if call is not None else None
 
     @property
     def model_top_label(self) -> str | None:
