@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 from cxrviewer.core.types import Window, XrayImage
 from cxrviewer.ui.canvas import ImageCanvas, Orientation
 from cxrviewer.ui.compare_ai import CompareAi
-from cxrviewer.ui.drops import accept_local_files, dropped_local_files
+from cxrviewer.ui.drops import LocalFileDrops
 from cxrviewer.ui.loader import ImageLoader
 from cxrviewer.ui.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry
 
@@ -128,7 +128,7 @@ def orientation_steps(start: Orientation, goal: Orientation) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- widgets
-class ComparePane(QWidget):
+class ComparePane(LocalFileDrops, QWidget):
     """The second viewport: a small header (name, Compare With ▾, Link, ✕) over a canvas."""
 
     file_dropped = Signal(str)
@@ -166,16 +166,8 @@ class ComparePane(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.canvas, 1)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        accept_local_files(event)
-
-    def dragMoveEvent(self, event: QDragEnterEvent) -> None:  # type: ignore[override]
-        accept_local_files(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = dropped_local_files(event)
-        if paths:
-            self.file_dropped.emit(paths[0])   # one image per side
+    def local_files_dropped(self, paths: list[str]) -> None:
+        self.file_dropped.emit(paths[0])   # one image per side
 
 
 # ------------------------------------------------------------------------- controller

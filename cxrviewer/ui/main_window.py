@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtGui import QAction, QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
 
 from cxrviewer.core.errors import printable_name
@@ -27,7 +27,7 @@ from cxrviewer.ui import window_menus
 from cxrviewer.ui.actions import ActionRegistry
 from cxrviewer.ui.ai_controller import AiController
 from cxrviewer.ui.canvas import ImageCanvas, PixelReadout
-from cxrviewer.ui.drops import accept_local_files, dropped_local_files
+from cxrviewer.ui.drops import LocalFileDrops
 from cxrviewer.ui.loader import FolderScanner, ImageLoader, ScanResult, TagListing
 from cxrviewer.ui.loupe import Loupe
 from cxrviewer.ui.measure import Measurement
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 LOADING_MESSAGE_DELAY_MS = 150
 
 
-class MainWindow(WindowShell, QMainWindow):
+class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
     """The viewer window. Open files with `open_paths`; the newest load request wins."""
 
     image_changed = Signal(object)        # XrayImage | None
@@ -302,16 +302,8 @@ class MainWindow(WindowShell, QMainWindow):
         self.ai.shutdown()
         super().closeEvent(event)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        accept_local_files(event)
-
-    def dragMoveEvent(self, event: QDragEnterEvent) -> None:  # type: ignore[override]
-        accept_local_files(event)
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = dropped_local_files(event)
-        if paths:
-            self.open_paths(paths)
+    def local_files_dropped(self, paths: list[str]) -> None:
+        self.open_paths(paths)
 
     # ===================================================================== slots
     def _on_clear_recent_triggered(self) -> None:
