@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from cxrviewer.core.errors import CxrError
-from cxrviewer.teaching.known_label import FOLDER_LABELS, known_label
+from cxrviewer.core.labels import folder_label
+from cxrviewer.teaching.known_label import known_label
 
 PACKET_FORMAT = 1
 STATE_FILENAME = "practice_packet.json"        # the unfinished packet, offered for resuming
@@ -67,11 +68,6 @@ def is_abnormal_label(label: str) -> bool:
 def is_abnormal_call(call: str) -> bool:
     """A trainee call ("normal", "bacterial", "other", …) is abnormal unless it is "normal"."""
     return call.strip().lower() != "normal"
-
-
-def _canonical_label(label: str) -> str:
-    key = "-".join(label.strip().upper().replace("_", " ").split())
-    return FOLDER_LABELS.get(key, label.strip())
 
 
 # ============================================================================ the pool
@@ -120,7 +116,7 @@ def labelled_images_in_manifest(manifest: str | Path) -> tuple[LabelledImage, ..
                 if resolved in seen or not path.is_file():
                     continue
                 seen.add(resolved)
-                out.append(LabelledImage(resolved, _canonical_label(label)))
+                out.append(LabelledImage(resolved, folder_label(label) or label))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise PracticeError(f"{manifest.name}: could not be read ({exc})") from exc
     return tuple(out)
