@@ -32,20 +32,8 @@ from cxrviewer.core.io._guards import (
     check_deflated_size,
     inflated_size_limit,
 )
+from cxrviewer.core.io.dicom import header
 from cxrviewer.core.io.dicom.decode import colour_layout_notes, decode_frame
-from cxrviewer.core.io.dicom.header import (
-    NUMBER_OF_FRAMES_TAG,
-    PIXEL_DATA_TAG_BYTES,
-    TRANSFER_SYNTAX_TAG,
-    _short,
-    element_text,
-    frame_count,
-    has_pixel_data,
-    header_metadata,
-    looks_like_dicom,
-    syntax_name,
-    tag_value,
-)
 from cxrviewer.core.io.dicom.pixels import (
     apply_modality,
     choose_voi,
@@ -65,7 +53,7 @@ def parse_dataset(path: Path, data: bytes, stop_before_pixels: bool = False) -> 
         return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
         log.info("pydicom could not parse %s", path, exc_info=True)
-        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc
+        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({header._short(exc)})") from exc
 
 
 def sniff_dicom(data: bytes) -> Dataset | None:
@@ -74,14 +62,14 @@ def sniff_dicom(data: bytes) -> Dataset | None:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception:  # noqa: BLE001 - anything unparsable is simply "not DICOM"
         return None
-    return ds if has_dicom_preamble(data) or looks_like_dicom(ds) else None
+    return ds if has_dicom_preamble(data) or header.looks_like_dicom(ds) else None
 
 
 def ensure_transfer_syntax(ds: Dataset) -> tuple[str, ...]:
     """Fill in a missing (0002,0010) from the encoding pydicom inferred while reading."""
     if not isinstance(getattr(ds, "file_meta", None), FileMetaDataset):
         ds.file_meta = FileMetaDataset()
-    if tag_value(ds.file_meta, "TransferSyntaxUID"):
+    if header.tag_value(ds.file_meta, "TransferSyntaxUID"):
         return ()
     implicit, little = getattr(ds, "original_encoding", (None, None))
     if implicit is False and little is True:
@@ -91,7 +79,7 @@ def ensure_transfer_syntax(ds: Dataset) -> tuple[str, ...]:
     else:
         uid = ImplicitVRLittleEndian
     # A new element: assigning the attribute would first parse a damaged one (e.g. VR SQ).
-    ds.file_meta[TRANSFER_SYNTAX_TAG] = DataElement(TRANSFER_SYNTAX_TAG, "UI", uid)
+    ds.file_meta[header.TRANSFER_SYNTAX_TAG] = DataElement(header.TRANSFER_SYNTAX_TAG, "UI", uid)
     return (f"the file does not state its transfer syntax; read as {uid.name}",)
 
 
@@ -105,17 +93,17 @@ def repair_number_of_frames(ds: Dataset) -> tuple[str, ...]:
     except Exception:  # noqa: BLE001 - IS 'ab' raises on access
         pass
     # A new element, not `ds.NumberOfFrames = 1`: that would parse the broken one again.
-    ds[NUMBER_OF_FRAMES_TAG] = DataElement(NUMBER_OF_FRAMES_TAG, "IS", 1)
+    ds[header.NUMBER_OF_FRAMES_TAG] = DataElement(header.NUMBER_OF_FRAMES_TAG, "IS", 1)
     return ("Number of Frames in the header is invalid; reading a single frame",)
 
 
 def require_pixel_data(path: Path, ds: Dataset, data: bytes) -> None:
     """Explain a missing Pixel Data element: truncated file, or a DICOM without an image."""
-    if has_pixel_data(ds):
+    if header.has_pixel_data(ds):
         return
-    if any(tag in data[132:] for tag in PIXEL_DATA_TAG_BYTES):
+    if any(tag in data[132:] for tag in header.PIXEL_DATA_TAG_BYTES):
         raise ImageLoadError(path, "truncated or corrupt DICOM file: its Pixel Data is incomplete")
-    if tag_value(ds, "Rows") is not None and tag_value(ds, "Columns") is not None:
+    if header.tag_value(ds, "Rows") is not None and header.tag_value(ds, "Columns") is not None:
         raise ImageLoadError(
             path,
             "this DICOM file describes an image but has no Pixel Data "
@@ -130,7 +118,7 @@ def require_pixel_data(path: Path, ds: Dataset, data: bytes) -> None:
 
 def require_image_attributes(path: Path, ds: Dataset) -> tuple[int, int]:
     """(rows, columns) from the header; missing image attributes are a clear error."""
-    missing = [kw for kw in ("Rows", "Columns", "BitsAllocated") if tag_value(ds, kw) is None]
+    missing = [kw for kw in ("Rows", "Columns", "BitsAllocated") if header.tag_value(ds, kw) is None]
     if missing:
         raise ImageLoadError(path, f"the DICOM image header is incomplete (missing {', '.join(missing)})")
     try:
@@ -149,7 +137,7 @@ def load_dicom(
     notes += repair_number_of_frames(ds)
     require_pixel_data(path, ds, data)
     rows, columns = require_image_attributes(path, ds)
-    count = frame_count(ds)
+    count = header.frame_count(ds)
     check_pixel_limit(path, rows, columns, count, max_pixels)
     check_frame(path, frame, count)
     notes += colour_layout_notes(path, ds)
@@ -171,7 +159,7 @@ def load_dicom(
     pixels, default, presets, voi_notes = choose_voi(pixels, ds, monochrome)
     invert, polarity_notes = display_inversion(photometric, ds)
     spacing, spacing_kind = pixel_spacing(ds)
-    metadata = header_metadata(ds)
+    metadata = header.header_metadata(ds)
     if count > 1:
         metadata["Frame"] = f"{frame + 1} of {count}"
     return XrayImage(
@@ -245,14 +233,14 @@ def _read_header(path: Path) -> Dataset:
             ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
     except OSError as exc:   # the file cannot be read, or pydicom's "No tag to read at …"
         read_file_bytes(path)  # raises the specific, readable error when the file is the problem
-        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc
+        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({header._short(exc)})") from exc
     except ImageLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
-        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({_short(exc)})") from exc
+        raise ImageLoadError(path, f"corrupt or truncated DICOM file ({header._short(exc)})") from exc
     if not head:
         raise ImageLoadError(path, "empty file (0 bytes)")
-    if not (has_dicom_preamble(head) or looks_like_dicom(ds)):
+    if not (has_dicom_preamble(head) or header.looks_like_dicom(ds)):
         raise ImageLoadError(path, "not a DICOM file")
     return ds
 
@@ -276,7 +264,7 @@ def check_header_size(path: Path, max_pixels: int) -> None:
             raise
         except Exception:  # noqa: BLE001 - the full read says what is wrong
             return
-    check_pixel_limit(path, rows, columns, frame_count(ds), max_pixels)
+    check_pixel_limit(path, rows, columns, header.frame_count(ds), max_pixels)
 
 
 TagRow = tuple[str, str, str, str]
@@ -295,7 +283,7 @@ def dicom_tag_rows(path: str | Path) -> list[TagRow]:
     try:
         data = read_file_bytes(path)
         ds = parse_dataset(path, data)
-        if not (has_dicom_preamble(data) or looks_like_dicom(ds)):
+        if not (has_dicom_preamble(data) or header.looks_like_dicom(ds)):
             raise ImageLoadError(path, "not a DICOM file")
         rows: list[TagRow] = []
         if getattr(ds, "file_meta", None):
@@ -306,7 +294,7 @@ def dicom_tag_rows(path: str | Path) -> list[TagRow]:
         raise
     except Exception as exc:  # noqa: BLE001 - never let pydicom's errors reach the UI
         log.exception("reading tags of %s failed", path)
-        raise ImageLoadError(path, f"the DICOM tags cannot be read ({_short(exc)})") from exc
+        raise ImageLoadError(path, f"the DICOM tags cannot be read ({header._short(exc)})") from exc
 
 
 def _append_rows(ds: Iterable[DataElement], depth: int, rows: list[TagRow]) -> None:
@@ -334,9 +322,9 @@ def _row_value(elem: DataElement) -> str:
                 return f"<{len(value)} bytes>"
         if str(elem.VR) == "UI":
             uid = str(elem.value or "")
-            name = syntax_name(uid)
+            name = header.syntax_name(uid)
             return uid if name == uid else f"{uid} ({name})"
-        return element_text(elem)
+        return header.element_text(elem)
     except Exception:  # noqa: BLE001 - a broken value shows as such, the rest still lists
         return "<unreadable value>"
 
