@@ -33,27 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cxrviewer.core.errors import CxrError
-from cxrviewer.core.inference.protocol import (
-    LANES,
-    Answer,
-    AuditDone,
-    AuditOutcome,
-    CancelAudit,
-    CancelSanity,
-    Infer,
-    LoadModel,
-    ModelFailed,
-    ModelInfo,
-    ModelLoading,
-    ModelReady,
-    RequestFailed,
-    RunAudit,
-    RunSanity,
-    SanityDone,
-    SanityOutcome,
-    Stop,
-    TensorflowReady,
-)
+from cxrviewer.core.inference import protocol
 from cxrviewer.core.model.failures import describe_model_failure
 from cxrviewer.core.xai.cam import CAM, METHODS
 
@@ -96,9 +76,9 @@ def resolve_factory(spec: str) -> Callable[[str, Path | None], Any]:
     return getattr(importlib.import_module(module), function)
 
 
-def model_info(engine: Any) -> ModelInfo:
+def model_info(engine: Any) -> protocol.ModelInfo:
     dense_layer = engine.cam_layer_for_dense_weights
-    return ModelInfo(
+    return protocol.ModelInfo(
         name=engine.name,
         labels=tuple(engine.labels),
         conv_layers=tuple(engine.conv_layers),
@@ -120,41 +100,41 @@ class _Inbox:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._load: LoadModel | None = None
-        self._infers: dict[str, Infer] = {}     # lane → its newest request
-        self._sanity: RunSanity | None = None
-        self._audit: RunAudit | None = None
+        self._load: protocol.LoadModel | None = None
+        self._infers: dict[str, protocol.Infer] = {}     # lane → its newest request
+        self._sanity: protocol.RunSanity | None = None
+        self._audit: protocol.RunAudit | None = None
         self.wanted_sanity = 0
         self.wanted_audit = 0
         self.stopped = False
 
     def put(self, message: object) -> None:
         with self._cond:
-            if isinstance(message, Stop):
+            if isinstance(message, protocol.Stop):
                 self.stopped = True
-            elif isinstance(message, LoadModel):
+            elif isinstance(message, protocol.LoadModel):
                 self._load = message
                 self._infers.clear()        # requests for the previous model are stale
-            elif isinstance(message, Infer):
+            elif isinstance(message, protocol.Infer):
                 self._infers[message.lane] = message
-            elif isinstance(message, RunSanity):
+            elif isinstance(message, protocol.RunSanity):
                 self._sanity = message
                 self.wanted_sanity = message.request.request_id
-            elif isinstance(message, RunAudit):
+            elif isinstance(message, protocol.RunAudit):
                 self._audit = message
                 self.wanted_audit = message.request.request_id
-            elif isinstance(message, CancelAudit):
+            elif isinstance(message, protocol.CancelAudit):
                 self.wanted_audit = message.request_id
                 if self._audit is not None and self._audit.request.request_id != message.request_id:
                     self._audit = None
-            elif isinstance(message, CancelSanity):
+            elif isinstance(message, protocol.CancelSanity):
                 self.wanted_sanity = message.request_id
                 if self._sanity is not None and self._sanity.request.request_id != message.request_id:
                     self._sanity = None
             self._cond.notify_all()
 
     def stop(self) -> None:
-        self.put(Stop())
+        self.put(protocol.Stop())
 
     def next(self, timeout: float | None) -> object | None:
         """Stop, else the newest load, else the newest request of the first lane that has one (main
@@ -163,12 +143,12 @@ class _Inbox:
             if not self._has_work():
                 self._cond.wait(timeout)
             if self.stopped:
-                return Stop()
+                return protocol.Stop()
             if self._load is not None:
                 item, self._load = self._load, None
                 return item
             if self._infers:
-                lane = next((lane for lane in LANES if lane in self._infers), next(iter(self._infers)))
+                lane = next((lane for lane in protocol.LANES if lane in self._infers), next(iter(self._infers)))
                 return self._infers.pop(lane)
             for name in ("_sanity", "_audit"):
                 item = getattr(self, name)
@@ -228,7 +208,7 @@ def _read(requests: Connection, inbox: _Inbox) -> None:
             log.exception("unreadable message from the viewer")
             continue
         inbox.put(message)
-        if isinstance(message, Stop):
+        if isinstance(message, protocol.Stop):
             return
 
 
@@ -247,24 +227,24 @@ class _Worker:
     def run(self) -> None:
         while True:
             message = self._inbox.next(IDLE_POLL_S if self._has_idle_work() else None)
-            if isinstance(message, Stop):
+            if isinstance(message, protocol.Stop):
                 return
             if message is None:
                 self._idle()
-            elif isinstance(message, LoadModel):
+            elif isinstance(message, protocol.LoadModel):
                 self._load(message)
-            elif isinstance(message, Infer):
+            elif isinstance(message, protocol.Infer):
                 self._infer(message)
-            elif isinstance(message, RunSanity):
+            elif isinstance(message, protocol.RunSanity):
                 self._sanity(message)
-            elif isinstance(message, RunAudit):
+            elif isinstance(message, protocol.RunAudit):
                 self._audit(message)
 
     # -- work ---------------------------------------------------------------------------
-    def _load(self, message: LoadModel) -> None:
+    def _load(self, message: protocol.LoadModel) -> None:
         shown = Path(message.name_or_folder).name if ("/" in message.name_or_folder or "\\" in message.name_or_folder) \
             else message.name_or_folder
-        self._outbox.send(ModelLoading(message.generation, shown or "default model"))
+        self._outbox.send(protocol.ModelLoading(message.generation, shown or "default model"))
         try:
             engine = self._factory(message.name_or_folder, self._root)
             engine.warm_up()
@@ -278,38 +258,38 @@ class _Worker:
             self._engine = engine
             self._answered = False
             self._preload = None
-            self._outbox.send(ModelReady(message.generation, info))
+            self._outbox.send(protocol.ModelReady(message.generation, info))
 
     def _fail_load(self, generation: int, text: str) -> None:
         kept = self._engine.name if self._engine is not None else ""
         if self._engine is None:
             self._no_model_reason = text
-        self._outbox.send(ModelFailed(generation, text, kept))
+        self._outbox.send(protocol.ModelFailed(generation, text, kept))
 
-    def _infer(self, message: Infer) -> None:
+    def _infer(self, message: protocol.Infer) -> None:
         from cxrviewer.core.model.engine import run_on_input
 
         if self._engine is None:
-            self._outbox.send(RequestFailed(message.request_id, f"No AI model is loaded: {self._no_model_reason}",
+            self._outbox.send(protocol.RequestFailed(message.request_id, f"No AI model is loaded: {self._no_model_reason}",
                                             message.lane))
             return
         try:
             prediction, cam = run_on_input(
                 self._engine, message.request_id, message.item, message.class_index, message.method, message.layer)
         except CxrError as exc:
-            self._outbox.send(RequestFailed(message.request_id, str(exc), message.lane))
+            self._outbox.send(protocol.RequestFailed(message.request_id, str(exc), message.lane))
             return
         except Exception as exc:  # a failing request must not take the worker down
             log.exception("inference request %d failed", message.request_id)
-            self._outbox.send(RequestFailed(
+            self._outbox.send(protocol.RequestFailed(
                 message.request_id, describe_model_failure("the AI result could not be computed", exc), message.lane))
             return
         self._answered = True
         if self._inbox.infer_pending(message.lane):
             return   # superseded in its lane while it ran: the newer request answers
-        self._outbox.send(Answer(message.request_id, prediction, cam, message.lane))
+        self._outbox.send(protocol.Answer(message.request_id, prediction, cam, message.lane))
 
-    def _sanity(self, message: RunSanity) -> None:
+    def _sanity(self, message: protocol.RunSanity) -> None:
         from cxrviewer.core.xai.sanity import randomisation_test_on_input
 
         request = message.request
@@ -320,9 +300,9 @@ class _Worker:
                                                request.method, engine=tensorflow)
 
         self._check(request.request_id, request.item.image_key, self._inbox.wanted_sanity, compute,
-                    SanityOutcome, SanityDone, "the sanity check failed")
+                    protocol.SanityOutcome, protocol.SanityDone, "the sanity check failed")
 
-    def _audit(self, message: RunAudit) -> None:
+    def _audit(self, message: protocol.RunAudit) -> None:
         from cxrviewer.core.xai.audit import explanation_audit
 
         request = message.request
@@ -334,7 +314,7 @@ class _Worker:
                                      engine.labels[request.class_index], request.layer)
 
         self._check(request.request_id, request.item.image_key, self._inbox.wanted_audit, compute,
-                    AuditOutcome, AuditDone, "the explanation audit failed")
+                    protocol.AuditOutcome, protocol.AuditDone, "the explanation audit failed")
 
     def _check(self, request_id: int, key: str, wanted: int, compute: Callable[[Any], Any],
                outcome: type, done: type, doing: str) -> None:
@@ -381,7 +361,7 @@ class _Worker:
         started = time.perf_counter()
         engine.preload_tensorflow()
         if engine.tensorflow_loaded:
-            self._outbox.send(TensorflowReady(engine.name, time.perf_counter() - started))
+            self._outbox.send(protocol.TensorflowReady(engine.name, time.perf_counter() - started))
 
 
 def serve(requests: Connection, results: Connection, options: WorkerOptions) -> None:
