@@ -170,6 +170,13 @@ def evaluate_predictions(
     return result
 
 
+def _binary_line(title: str, b: dict, *, with_accuracy: bool) -> str:
+    """One binary task at its operating threshold, as the model card lists it."""
+    shown = [f"accuracy **{_fmt(b['accuracy'])}**"] if with_accuracy else []
+    shown += [f"sensitivity {_fmt(b['sensitivity'])}", f"specificity {_fmt(b['specificity'])}"]
+    return f"- {title}: AUC **{_fmt(b['auc'])}**, at the operating threshold {b['threshold']:.3f}: " + ", ".join(shown)
+
+
 def _fmt(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -203,15 +210,9 @@ def markdown_report(name: str, split_name: str, labels: Sequence[str], result: d
         f"- temperature {result['temperature']:.3f}; ECE {result['calibration']['ece_raw']:.3f} raw → "
         f"{result['calibration']['ece_temperature_scaled']:.3f} scaled",
     ]
-    if "pneumonia_vs_normal" in result:
-        pn = result["pneumonia_vs_normal"]
-        lines.append(f"- pneumonia vs normal: AUC **{_fmt(pn['auc'])}**, at the operating threshold "
-                     f"{pn['threshold']:.3f}: accuracy **{_fmt(pn['accuracy'])}**, sensitivity "
-                     f"{_fmt(pn['sensitivity'])}, specificity {_fmt(pn['specificity'])}")
-    if "covid_vs_rest" in result:
-        cv = result["covid_vs_rest"]
-        lines.append(f"- COVID-19 vs rest: AUC **{_fmt(cv['auc'])}**, at the operating threshold "
-                     f"{cv['threshold']:.3f}: sensitivity {_fmt(cv['sensitivity'])}, specificity {_fmt(cv['specificity'])}")
+    for key, title in (("pneumonia_vs_normal", "pneumonia vs normal"), ("covid_vs_rest", "COVID-19 vs rest")):
+        if key in result:
+            lines.append(_binary_line(title, result[key], with_accuracy=key == "pneumonia_vs_normal"))
     for source, share in result.get("normals_called_covid_by_source", {}).items():
         lines.append(f"- NORMAL images from `{source}` called COVID-19: **{share:.1%}**")
     if "bacterial_vs_viral_auc" in result:
