@@ -153,12 +153,8 @@ def evaluate_predictions(
         result["covid_vs_rest"] = m.binary_summary((test_targets == covid).astype(int), test_scaled[:, covid], threshold)
     else:
         result["operating_threshold"] = 0.5
-    bv = m.bacterial_vs_viral_auc(test_scaled, test_targets, labels)
-    if np.isfinite(bv):
-        result["bacterial_vs_viral_auc"] = bv
-    per_source = m.per_source_metrics(test_scaled, test_targets, labels, test_sources)
-    if per_source is not None:
-        result["per_source"] = per_source
+    result.update(m.subgroup_metrics(test_scaled, test_targets, labels, test_sources))
+    if "per_source" in result:
         sources = np.asarray(test_sources)
         if "COVID-19" in labels and "NORMAL" in labels:
             covid, normal = labels.index("COVID-19"), labels.index("NORMAL")

@@ -126,12 +126,7 @@ def score_metrics(
     elif "COVID-19" in model_labels:
         covid = model_labels.index("COVID-19")
         result["covid_vs_rest"] = m.binary_summary((targets == covid).astype(int), probabilities[:, covid], threshold)
-    bv = m.bacterial_vs_viral_auc(probabilities, targets, model_labels)
-    if np.isfinite(bv):
-        result["bacterial_vs_viral_auc"] = bv
-    per_source = m.per_source_metrics(probabilities, targets, model_labels, sources)
-    if per_source is not None:
-        result["per_source"] = per_source
+    result.update(m.subgroup_metrics(probabilities, targets, model_labels, sources))
     return result
 
 

@@ -144,3 +144,17 @@ def per_source_metrics(
     where = np.asarray(sources)
     return {source: classification_metrics(probabilities[where == source], targets[where == source], labels)
             for source in sorted(set(sources))}
+
+
+def subgroup_metrics(
+    probabilities: np.ndarray, targets: np.ndarray, labels: Sequence[str], sources: Sequence[str]
+) -> dict[str, object]:
+    """The bacterial-vs-viral AUC and the per-source metrics, each only where it can be computed."""
+    out: dict[str, object] = {}
+    bv = bacterial_vs_viral_auc(probabilities, targets, labels)
+    if np.isfinite(bv):
+        out["bacterial_vs_viral_auc"] = bv
+    per_source = per_source_metrics(probabilities, targets, labels, sources)
+    if per_source is not None:
+        out["per_source"] = per_source
+    return out
