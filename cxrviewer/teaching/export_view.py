@@ -34,6 +34,7 @@ from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.types import Prediction, Window, XrayImage
 from cxrviewer.core.xai.cam import METHOD_LABELS
+from cxrviewer.teaching.pages import save_page
 from cxrviewer.teaching.reads import ReadCall, RevealComparison
 
 if TYPE_CHECKING:
@@ -465,16 +466,7 @@ def _wrap(line: str, width: int) -> str:
 
 def write_case_report(report: CaseReport, path: str | Path, dpi: int = 150) -> Path:
     """Write the report as PDF (or PNG/SVG by the suffix). Raises ExportError naming the file."""
-    path = Path(path)
-    figure = case_report_figure(report)
-    fmt = path.suffix.lower().lstrip(".") or "pdf"
-    metadata = ({"Title": report.title, "Creator": f"cxrviewer {__version__}", "Subject": NOT_FOR_CLINICAL_USE}
-                if fmt == "pdf" else None)
-    try:
-        figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{path.name}: the case report could not be written ({exc})") from exc
-    return path
+    return save_page(case_report_figure(report), Path(path), report.title, "case report", ExportError, dpi)
 
 
 __all__: Sequence[str] = (

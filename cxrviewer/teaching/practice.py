@@ -38,6 +38,7 @@ from typing import Any
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.labels import folder_label
 from cxrviewer.teaching.known_label import known_label
+from cxrviewer.teaching.pages import save_page
 
 PACKET_FORMAT = 1
 STATE_FILENAME = "practice_packet.json"        # the unfinished packet, offered for resuming
@@ -774,18 +775,8 @@ def score_figure(state: PacketState, sheet: ScoreSheet) -> Any:
 
 def write_score_pdf(state: PacketState, sheet: ScoreSheet, path: str | Path, dpi: int = 150) -> Path:
     """The score sheet as a one-page PDF (or PNG by the suffix). Raises PracticeError naming the file."""
-    from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
-
-    path = Path(path)
-    figure = score_figure(state, sheet)
-    fmt = path.suffix.lower().lstrip(".") or "pdf"
-    metadata = ({"Title": "Practice packet score sheet", "Creator": f"cxrviewer {__version__}",
-                 "Subject": NOT_FOR_CLINICAL_USE} if fmt == "pdf" else None)
-    try:
-        figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
-    except (OSError, ValueError) as exc:
-        raise PracticeError(f"{path.name}: the score sheet could not be written ({exc})") from exc
-    return path
+    return save_page(score_figure(state, sheet), Path(path), "Practice packet score sheet", "score sheet",
+                     PracticeError, dpi)
 
 
 __all__: Sequence[str] = (
