@@ -63,13 +63,20 @@ def _rates(truth: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, 
             "accuracy": float((called == truth).mean()), "balanced": (sensitivity + specificity) / 2}
 
 
-def shift_table(model: object, labels: Sequence[str], splits: dict[str, tuple[np.ndarray, np.ndarray]],
-                rules: Sequence[str] = RULES) -> dict[str, object]:
-    """Every rule: threshold fitted on clean validation; rates on each split under each shift."""
+def shifted_probabilities(model: object, splits: dict[str, tuple[np.ndarray, np.ndarray]]
+                          ) -> dict[tuple[str, str], np.ndarray]:
+    """The model's probabilities for every (split, shift)."""
     from trainer.train import predict_images
 
-    probs = {(name, shift): predict_images(model, np.stack([f(i) for i in images]))
-             for name, (images, _) in splits.items() for shift, f in SHIFTS.items()}
+    return {(name, shift): predict_images(model, np.stack([f(i) for i in images]))
+            for name, (images, _) in splits.items() for shift, f in SHIFTS.items()}
+
+
+def shift_table(model: object, labels: Sequence[str], splits: dict[str, tuple[np.ndarray, np.ndarray]],
+                rules: Sequence[str] = RULES,
+                probs: dict[tuple[str, str], np.ndarray] | None = None) -> dict[str, object]:
+    """Every rule: threshold fitted on clean validation; rates on each split under each shift."""
+    probs = probs if probs is not None else shifted_probabilities(model, splits)
     temperature = m.fit_temperature(probs[("val", "none")], splits["val"][1])
     table: dict[str, object] = {"temperature": temperature, "rules": {}}
     truth_val, score_val = _binary(labels, m.apply_temperature(probs[("val", "none")], temperature), splits["val"][1])
@@ -96,7 +103,6 @@ def choose_operating_point(model_dir: Path, data_root: Path) -> dict[str, object
     import keras
 
     from trainer.evaluate import evaluate_predictions, markdown_report
-    from trainer.train import predict_images
 
     card_path = model_dir / "model.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
@@ -107,11 +113,11 @@ def choose_operating_point(model_dir: Path, data_root: Path) -> dict[str, object
     samples = _split_samples(model_dir, data_root)
     splits = {name: (decode_samples(items, size), np.array([labels.index(s.label) for s in items]))
               for name, items in samples.items()}
-    table = shift_table(model, labels, splits)
+    probs = shifted_probabilities(model, splits)   # the clean ones serve the evaluation too
+    table = shift_table(model, labels, splits, probs=probs)
     rule = str(table["chosen"])
-    result = evaluate_predictions(labels, predict_images(model, splits["val"][0]), splits["val"][1],
-                                  predict_images(model, splits["test"][0]), splits["test"][1],
-                                  operating_rule=rule)
+    result = evaluate_predictions(labels, probs[("val", "none")], splits["val"][1],
+                                  probs[("test", "none")], splits["test"][1], operating_rule=rule)
     result["split"] = "test"
     counts = card["training_data"]["split_counts"]
     evaluation = model_dir / "evaluation"
