@@ -124,7 +124,9 @@ def choose_operating_point(model_dir: Path, data_root: Path) -> dict[str, object
     (evaluation / "operating_point.json").write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     (evaluation / "metrics.json").write_text(json.dumps({**result, "split_counts": counts}, indent=2) + "\n")
     report = markdown_report(card["name"], "test", labels, result, counts)
-    (evaluation / "report.md").write_text(report + "\n" + shift_markdown(table), encoding="utf-8")
+    ablation = evaluation / "ablation.md"   # trainer/ablation.py's table, kept in the report
+    kept = "\n" + ablation.read_text(encoding="utf-8") if ablation.exists() else ""
+    (evaluation / "report.md").write_text(report + "\n" + shift_markdown(table) + kept, encoding="utf-8")
     card["operating_threshold"] = float(result["operating_threshold"])
     card["temperature"] = float(result["temperature"])
     card["metrics"] = {"evaluated_on": card["metrics"].get("evaluated_on", ""), **result}
