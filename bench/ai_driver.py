@@ -37,7 +37,7 @@ def main() -> None:
 
     from PySide6.QtCore import QTimer
 
-    import cxrviewer.ui.main_window as main_window
+    import cxrviewer.ui.shell.main_window as main_window
     from cxrviewer.core.model.runtime import image_key
 
     state: dict[str, object] = {"phase": "start", "gaps": {}, "worst": 0.0}

@@ -27,9 +27,9 @@ def main() -> None:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     from bench.timing import rss_mb
-    from cxrviewer.ui.app import create_application
-    from cxrviewer.ui.main_window import MainWindow
-    from cxrviewer.ui.settings import ViewerSettings
+    from cxrviewer.ui.shell.app import create_application
+    from cxrviewer.ui.shell.main_window import MainWindow
+    from cxrviewer.ui.shell.settings import ViewerSettings
 
     create_application(sys.argv[:1])
     with tempfile.TemporaryDirectory(prefix="cxrbench-memory-") as scratch:

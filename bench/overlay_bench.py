@@ -3,7 +3,7 @@
 The CAM is computed once; its upsampled uint8 index image is cached (the once-per-CAM step,
 timed separately). A threshold or colour-map change then only re-colours through a 256-entry
 table; the render/export path also blends over the gray image. The viewer's own path is
-`CamOverlayItem` (cxrviewer/ui/overlay_item.py): re-colour at its capped overlay size and upload
+`CamOverlayItem` (cxrviewer/ui/viewer/overlay_item.py): re-colour at its capped overlay size and upload
 a pixmap; opacity goes to `QGraphicsItem.setOpacity` and must re-colour nothing.
 """
 from __future__ import annotations
@@ -47,11 +47,11 @@ def _viewer_item(cam: np.ndarray, size: int) -> tuple[Callable[[], object] | Non
         from PySide6.QtWidgets import QApplication
 
         from cxrviewer.core.xai.overlay import cam_index_image
-        from cxrviewer.ui.overlay_item import CamOverlayItem
+        from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
         try:
             from cxrviewer.core.xai.overlay_style import overlay_shape
         except ImportError:
-            from cxrviewer.ui.overlay_item import overlay_shape  # type: ignore[no-redef]
+            from cxrviewer.ui.viewer.overlay_item import overlay_shape  # type: ignore[no-redef]
 
         if QApplication.instance() is None:
             _APP.append(QApplication([]))

@@ -31,7 +31,7 @@ def main() -> None:
     from PySide6.QtCore import QEvent, QObject, QTimer
     from PySide6.QtWidgets import QApplication, QWidget
 
-    import cxrviewer.ui.main_window as main_window
+    import cxrviewer.ui.shell.main_window as main_window
 
     class FirstPaint(QObject):
         def __init__(self, window: QWidget) -> None:

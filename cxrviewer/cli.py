@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def launch_gui(paths: Sequence[str]) -> int:
     """Open the viewer (Qt is imported only here, lazily)."""
-    app = importlib.import_module("cxrviewer.ui.app")
+    app = importlib.import_module("cxrviewer.ui.shell.app")
     result = app.run(list(paths))
     return int(result) if isinstance(result, int) else EXIT_OK
 

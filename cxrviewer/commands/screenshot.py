@@ -62,7 +62,7 @@ def run_screenshot(args: argparse.Namespace) -> int:
     if not args.input.exists():
         raise CliError(f"{printable_name(args.input.name)}: file or folder not found")
     use_offscreen_without_display()
-    from cxrviewer.ui.app import render_window_screenshot
+    from cxrviewer.ui.shell.app import render_window_screenshot
 
     output = args.output if args.output.suffix else args.output.with_suffix(".png")
     render_window_screenshot(

@@ -445,7 +445,7 @@ def check_overlay(context: _Context) -> str:
     if difference > MAX_COMPOSITE_DIFFERENCE:
         raise SelftestFailure(f"Qt's composite differs from the numpy blend by {difference} gray levels")
 
-    from cxrviewer.ui.app import load_bundled_font
+    from cxrviewer.ui.shell.app import load_bundled_font
 
     family = load_bundled_font(app)
     if family is None:

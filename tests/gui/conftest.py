@@ -13,8 +13,8 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from cxrviewer.ui.app import configure_names, load_bundled_font
-from cxrviewer.ui.settings import ViewerSettings
+from cxrviewer.ui.shell.app import configure_names, load_bundled_font
+from cxrviewer.ui.shell.settings import ViewerSettings
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,7 +52,7 @@ def viewer_settings(settings_file: Path) -> ViewerSettings:
 @pytest.fixture
 def make_window(qtbot, viewer_settings: ViewerSettings):
     """Factory for shown MainWindows sharing this test's settings file."""
-    from cxrviewer.ui.main_window import MainWindow
+    from cxrviewer.ui.shell.main_window import MainWindow
 
     def make(settings: ViewerSettings | None = None, size: tuple[int, int] = (1200, 800)) -> MainWindow:
         window = MainWindow(settings=settings or viewer_settings, log_path=Path("/tmp/cxrviewer-test.log"))

@@ -16,7 +16,7 @@ import pytest
 
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import CamResult, Prediction
-from cxrviewer.ui.ai_panel import AiPanel, pneumonia_probability
+from cxrviewer.ui.docks.ai_panel import AiPanel, pneumonia_probability
 from tests.model_factory import build_tiny_classifier, make_model_folder, tamper_weights
 
 from .helpers import open_and_wait, wait_for_image
@@ -122,9 +122,9 @@ def test_window_appears_before_tensorflow_is_imported(models_root) -> None:
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         f"os.environ['CXRVIEWER_MODELS_DIR'] = {str(models_root)!r}\n"
         "from PySide6.QtCore import QEvent, QObject, QSettings, QTimer\n"
-        "from cxrviewer.ui.app import create_application\n"
-        "from cxrviewer.ui.main_window import MainWindow\n"
-        "from cxrviewer.ui.settings import ViewerSettings\n"
+        "from cxrviewer.ui.shell.app import create_application\n"
+        "from cxrviewer.ui.shell.main_window import MainWindow\n"
+        "from cxrviewer.ui.shell.settings import ViewerSettings\n"
         "app = create_application()\n"
         f"settings = ViewerSettings(QSettings({str(models_root / 'settings.ini')!r}, QSettings.Format.IniFormat))\n"
         "window = MainWindow(settings=settings)\n"

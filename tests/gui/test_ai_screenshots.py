@@ -18,8 +18,8 @@ from cxrviewer.core.model.runtime import InferenceEngine, InferenceRequest, load
 from cxrviewer.core.types import Window
 from cxrviewer.core.xai.overlay import cam_index_image
 from cxrviewer.core.xai.overlay_style import CONTOURS, overlay_shape
-from cxrviewer.ui.canvas import ImageCanvas
-from cxrviewer.ui.overlay_item import CamOverlayItem
+from cxrviewer.ui.viewer.canvas import ImageCanvas
+from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
 from tests.model_factory import build_tiny_classifier, make_model_folder
 from tests.shared_data import shared_dir
 
@@ -141,7 +141,7 @@ def test_screenshot_of_the_real_chest_dicom_with_the_ai(qapp, monkeypatch, model
     dicom = folder / "dicom" / "cr_chest_mono2_jpeg_baseline.dcm" if folder is not None else None
     if dicom is None or not dicom.is_file():
         pytest.skip("../shared/dicom/cr_chest_mono2_jpeg_baseline.dcm not present: no AI window screenshot")
-    from cxrviewer.ui.app import render_window_screenshot
+    from cxrviewer.ui.shell.app import render_window_screenshot
 
     monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(models_root))
     out = render_window_screenshot([dicom], OUTPUT_DIR / "ai_window.png", size=WINDOW_SIZE,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 
-from cxrviewer.ui.measure import measure_angle
-from cxrviewer.ui.shortcut_sheet import shortcut_rows
+from cxrviewer.ui.dialogs.shortcut_sheet import shortcut_rows
+from cxrviewer.ui.viewer.measure import measure_angle
 
 from .helpers import drag, open_and_wait, send_mouse
 from .image_compare import OUTPUT_DIR, qimage_to_rgb

@@ -9,8 +9,8 @@ from PySide6.QtCore import QCoreApplication
 from PySide6.QtGui import QFontInfo
 from PySide6.QtWidgets import QApplication
 
-from cxrviewer.ui import app as app_module
-from cxrviewer.ui.main_window import MainWindow
+from cxrviewer.ui.shell import app as app_module
+from cxrviewer.ui.shell.main_window import MainWindow
 
 from .synthetic import write_png
 
@@ -45,5 +45,5 @@ def test_run_shows_the_window_and_opens_paths(qapp, qtbot, monkeypatch, tmp_path
 
 
 def test_main_module_delegates_to_cli() -> None:
-    source = (Path(app_module.__file__).parents[1] / "__main__.py").read_text()
+    source = (Path(app_module.__file__).parents[2] / "__main__.py").read_text()
     assert "from cxrviewer.cli import main" in source

@@ -9,9 +9,9 @@ from PySide6.QtWidgets import QGraphicsPixmapItem
 
 from cxrviewer.core.imaging import apply_window
 from cxrviewer.core.types import SpacingKind, Window
-from cxrviewer.ui import canvas as canvas_module
-from cxrviewer.ui.canvas import WINDOW_DRAG_PIXELS, ImageCanvas, orientation_summary
-from cxrviewer.ui.corner_text import ANONYMISED_PLACEHOLDER
+from cxrviewer.ui.viewer import canvas as canvas_module
+from cxrviewer.ui.viewer.canvas import WINDOW_DRAG_PIXELS, ImageCanvas, orientation_summary
+from cxrviewer.ui.viewer.corner_text import ANONYMISED_PLACEHOLDER
 
 from .helpers import drag, hover, make_xray
 from .synthetic import gradient

@@ -14,7 +14,7 @@ from PySide6.QtCore import QSettings
 from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.teaching.export_view import AUDIT_NOT_RUN
-from cxrviewer.ui.settings import ViewerSettings
+from cxrviewer.ui.shell.settings import ViewerSettings
 from tests.model_factory import TINY_LABELS, build_tiny_classifier
 
 from .helpers import open_and_wait

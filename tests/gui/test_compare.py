@@ -10,14 +10,14 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from cxrviewer.core.types import Window
-from cxrviewer.ui.compare import (
+from cxrviewer.ui.docks.study_browser import BrowserEntry
+from cxrviewer.ui.viewer.compare import (
     CompareController,
     linked_window,
     orientation_steps,
     prior_candidates,
     study_date,
 )
-from cxrviewer.ui.study_browser import BrowserEntry
 
 from .helpers import LOAD_TIMEOUT_MS, drag, open_and_wait
 from .synthetic import gradient, write_dicom, write_png
@@ -67,7 +67,7 @@ def test_linked_window_keeps_the_change_relative_to_each_default() -> None:
 
 
 def test_orientation_steps_reach_every_orientation() -> None:
-    from cxrviewer.ui.compare import _OPS, _compose
+    from cxrviewer.ui.viewer.compare import _OPS, _compose
 
     identity = (1, 0, 0, 1)
     reachable = {identity}

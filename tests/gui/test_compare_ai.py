@@ -13,8 +13,8 @@ from PySide6.QtCore import QSettings
 from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.model_call import call_for
-from cxrviewer.ui.compare_ai import READ_FIRST_TEXT
-from cxrviewer.ui.settings import ViewerSettings
+from cxrviewer.ui.features.compare_ai import READ_FIRST_TEXT
+from cxrviewer.ui.shell.settings import ViewerSettings
 from tests.model_factory import TINY_LABELS, build_tiny_classifier
 
 from .helpers import open_and_wait

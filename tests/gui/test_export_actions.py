@@ -18,8 +18,7 @@ from cxrviewer.core.types import Prediction, Window
 from cxrviewer.core.xai.overlay import cam_index_image, colorize, colormap_lut
 from cxrviewer.teaching.export_view import ExportError, OverlayState, find_identifiers
 from cxrviewer.teaching.reads import ReadCall, compare_read
-from cxrviewer.ui.canvas import ImageCanvas
-from cxrviewer.ui.export_actions import (
+from cxrviewer.ui.features.export_actions import (
     canvas_sidecar,
     copy_view_to_clipboard,
     export_pdf,
@@ -28,6 +27,7 @@ from cxrviewer.ui.export_actions import (
     grab_view,
     qimage_to_rgb,
 )
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 
 from .helpers import make_xray
 from .image_compare import OUTPUT_DIR, compare_images, read_png, write_png
@@ -191,7 +191,7 @@ def test_pdf_case_report(canvas, tmp_path: Path) -> None:
 
 
 def test_anonymise_always_wins_over_as_shown() -> None:
-    from cxrviewer.ui.export_actions import corner_text_mode
+    from cxrviewer.ui.features.export_actions import corner_text_mode
 
     assert corner_text_mode(True) == "anonymised"
     assert corner_text_mode(True, "as_shown") == "anonymised"
@@ -256,7 +256,7 @@ def test_shown_audit_takes_only_the_cached_audit_of_the_shown_map() -> None:
     from cxrviewer.core.inference.protocol import AuditOutcome
     from cxrviewer.core.model.runtime import image_key
     from cxrviewer.core.types import CamResult
-    from cxrviewer.ui.export_actions import shown_audit
+    from cxrviewer.ui.features.export_actions import shown_audit
 
     image = make_xray(gradient(64, 64))
     audit = make_audit()

@@ -12,11 +12,11 @@ from cxrviewer.state.ai import AiSession
 from cxrviewer.state.read_first import ReadFirstFlow
 from cxrviewer.state.session import ViewerSession
 from cxrviewer.teaching.reads import ReadStore
+from cxrviewer.ui.docks.read_first_panel import ReadFirstPanel
 from cxrviewer.ui.features.model_card import ModelCardFeature
 from cxrviewer.ui.features.my_reads import MyReadsFeature
+from cxrviewer.ui.features.read_first_session import ReadFirstSession
 from cxrviewer.ui.features.sanity import SanityCheck
-from cxrviewer.ui.read_first import ReadFirstPanel
-from cxrviewer.ui.read_first_session import ReadFirstSession
 from tests.state_fakes import FakeEngine, image, model
 
 

@@ -95,7 +95,7 @@ def test_chest_presets_on_a_radiograph_are_relative_and_the_active_one_is_ticked
 def test_shortcut_sheet_lists_every_action_with_a_shortcut_and_filters(qtbot, window, two_pngs) -> None:
     from PySide6.QtGui import QAction, QKeySequence
 
-    from cxrviewer.ui.shortcut_sheet import ShortcutSheet
+    from cxrviewer.ui.dialogs.shortcut_sheet import ShortcutSheet
 
     open_and_wait(qtbot, window, [two_pngs / "b.png"])   # presets (Ctrl+1 …) exist once an image is shown
     assert window.action("shortcuts").shortcut() == QKeySequence("F1")

@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.ui.inference_service import COMPARE_LANE, MAIN_LANE, InferenceService, ModelInfo
+from cxrviewer.ui.workers.inference_service import COMPARE_LANE, MAIN_LANE, InferenceService, ModelInfo
 from tests.model_factory import TINY_LABELS, build_tiny_classifier, make_model_folder, make_xray, tamper_weights
 
 LOAD_TIMEOUT_MS = 120_000   # TensorFlow import + warm-up on a busy 2-core machine
@@ -55,7 +55,7 @@ def _collect(service: InferenceService) -> dict[str, list]:
 def test_importing_the_service_does_not_import_tensorflow():
     code = (
         "import sys\n"
-        "import cxrviewer.ui.inference_service\n"
+        "import cxrviewer.ui.workers.inference_service\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
@@ -197,7 +197,7 @@ def test_the_gui_process_never_imports_tensorflow_while_the_worker_runs_it(bundl
 import os, sys
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtCore import QCoreApplication, QTimer
-from cxrviewer.ui.inference_service import InferenceService
+from cxrviewer.ui.workers.inference_service import InferenceService
 from tests.model_factory import make_xray
 app = QCoreApplication([])
 service = InferenceService()

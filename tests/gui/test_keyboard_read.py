@@ -9,8 +9,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.ui.read_first import call_keys
-from cxrviewer.ui.settings import ViewerSettings
+from cxrviewer.ui.docks.read_first_panel import call_keys
+from cxrviewer.ui.shell.settings import ViewerSettings
 from tests.model_factory import build_tiny_classifier, make_model_folder
 
 from .helpers import open_and_wait

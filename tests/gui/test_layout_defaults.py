@@ -14,7 +14,7 @@ def test_the_studies_dock_shows_at_least_ten_rows_at_the_default_size(qtbot, mak
         write_png(folder / f"image_{number:02d}.png", np.roll(gradient(64, 64, high=255).astype(np.uint8), number, 1))
     from PySide6.QtWidgets import QApplication
 
-    from cxrviewer.ui.theme import DARK_THEME, apply_theme
+    from cxrviewer.ui.shell.theme import DARK_THEME, apply_theme
 
     apply_theme(QApplication.instance(), DARK_THEME)   # as the viewer starts (the look is restored after the test)
     window = make_window(size=(1400, 900))
@@ -42,7 +42,7 @@ def test_the_layer_box_keeps_its_minimum_width(make_window):
 def test_exports_default_to_a_user_folder_and_remember_the_last_one(tmp_path, monkeypatch):
     from PySide6.QtCore import QSettings
 
-    from cxrviewer.ui.settings import ViewerSettings
+    from cxrviewer.ui.shell.settings import ViewerSettings
 
     monkeypatch.setenv("XDG_PICTURES_DIR", str(tmp_path / "Pictures"))
     settings = ViewerSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))

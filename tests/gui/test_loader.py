@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxrviewer.ui.loader import ImageLoader
+from cxrviewer.ui.workers.loader import ImageLoader
 
 from .synthetic import write_png
 

@@ -6,7 +6,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from cxrviewer.ui.loupe import LOUPE_SIDE, MAGNIFICATION
+from cxrviewer.ui.viewer.loupe import LOUPE_SIDE, MAGNIFICATION
 
 from .helpers import open_and_wait
 from .image_compare import OUTPUT_DIR, qimage_to_rgb

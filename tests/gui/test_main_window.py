@@ -13,10 +13,10 @@ from PySide6.QtTest import QTest
 
 from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
 from cxrviewer.core.types import SpacingKind, Window
-from cxrviewer.ui.about import AboutDialog
-from cxrviewer.ui.corner_text import ANONYMISED_PLACEHOLDER
-from cxrviewer.ui.settings import MAX_RECENT_FILES, ViewerSettings
-from cxrviewer.ui.tag_dock import HIDDEN_VALUE
+from cxrviewer.ui.dialogs.about import AboutDialog
+from cxrviewer.ui.docks.tag_dock import HIDDEN_VALUE
+from cxrviewer.ui.shell.settings import MAX_RECENT_FILES, ViewerSettings
+from cxrviewer.ui.viewer.corner_text import ANONYMISED_PLACEHOLDER
 from tests.shared_data import requires_shared, shared_dir
 
 from .helpers import drag, hover, open_and_wait, wait_for_image, wait_for_tags
@@ -348,7 +348,7 @@ def test_geometry_is_remembered(qtbot, make_window, viewer_settings) -> None:
     window.close()
     assert viewer_settings.geometry() is not None and viewer_settings.window_state() is not None
     again = ViewerSettings(viewer_settings.qsettings)
-    from cxrviewer.ui.main_window import MainWindow
+    from cxrviewer.ui.shell.main_window import MainWindow
 
     restored = MainWindow(settings=again)     # restores in __init__
     qtbot.addWidget(restored)
@@ -389,8 +389,8 @@ def test_image_changed_and_add_dock_extension_points(qtbot, window, three_pngs: 
 def test_ui_does_not_import_tensorflow() -> None:
     code = (
         "import os, sys; os.environ['QT_QPA_PLATFORM']='offscreen';"
-        "from cxrviewer.ui.app import create_application; app = create_application(['x']);"
-        "from cxrviewer.ui.main_window import MainWindow; w = MainWindow(); w.show();"
+        "from cxrviewer.ui.shell.app import create_application; app = create_application(['x']);"
+        "from cxrviewer.ui.shell.main_window import MainWindow; w = MainWindow(); w.show();"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

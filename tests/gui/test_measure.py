@@ -6,7 +6,7 @@ import math
 import pytest
 
 from cxrviewer.core.types import SpacingKind
-from cxrviewer.ui.measure import measure_distance
+from cxrviewer.ui.viewer.measure import measure_distance
 
 
 def test_patient_spacing_gives_mm() -> None:

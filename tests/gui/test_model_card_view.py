@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.xai.sanity import LungHeatResult, RandomisationResult
 from cxrviewer.teaching.ood import INFO, OodWarning
-from cxrviewer.ui.model_card_view import ModelCardDialog, ModelCardView, OodBanner, card_html, sanity_html
+from cxrviewer.ui.dialogs.model_card_view import ModelCardDialog, ModelCardView, OodBanner, card_html, sanity_html
 
 from .image_compare import OUTPUT_DIR, assert_matches_golden, qimage_to_rgb, write_png
 

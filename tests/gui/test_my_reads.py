@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from cxrviewer.teaching.reads import ReadRecord, ReadStore
-from cxrviewer.ui.my_reads import COLUMNS, MyReadsDialog, calibration_image, summary_lines
+from cxrviewer.ui.dialogs.my_reads import COLUMNS, MyReadsDialog, calibration_image, summary_lines
 
 from .image_compare import OUTPUT_DIR, assert_matches_golden, qimage_to_rgb, write_png
 

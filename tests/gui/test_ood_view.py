@@ -59,7 +59,7 @@ def test_read_first_still_works_on_a_flagged_image_and_the_reveal_shows_the_warn
         qtbot, monkeypatch, make_window, flag_everything, tmp_path):
     from PySide6.QtCore import QSettings
 
-    from cxrviewer.ui.settings import ViewerSettings
+    from cxrviewer.ui.shell.settings import ViewerSettings
 
     monkeypatch.setenv("CXRVIEWER_MODELS_DIR", str(flag_everything))
     settings = ViewerSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))

@@ -16,10 +16,10 @@ from cxrviewer.core.xai.overlay_style import (
     overlay_rgba,
     overlay_shape,
 )
-from cxrviewer.ui.canvas import ImageCanvas
-from cxrviewer.ui.inference_service import ModelInfo
-from cxrviewer.ui.overlay_controls import CamTarget, ColourBar, OverlayControls
-from cxrviewer.ui.overlay_item import CamOverlayItem
+from cxrviewer.ui.docks.overlay_controls import CamTarget, ColourBar, OverlayControls
+from cxrviewer.ui.viewer.canvas import ImageCanvas
+from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
+from cxrviewer.ui.workers.inference_service import ModelInfo
 
 from .helpers import make_xray
 from .image_compare import qimage_to_rgb

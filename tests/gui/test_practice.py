@@ -28,7 +28,7 @@ from cxrviewer.teaching.practice import (
     is_abnormal_label,
 )
 from cxrviewer.teaching.reads import call_for_label
-from cxrviewer.ui.settings import ViewerSettings
+from cxrviewer.ui.shell.settings import ViewerSettings
 from tests.model_factory import TINY_LABELS, build_tiny_classifier
 
 from .helpers import LOAD_TIMEOUT_MS
@@ -314,7 +314,7 @@ def test_the_time_limit_ends_the_packet_and_scores_what_was_read(qtbot, open_win
 
 
 def test_the_setup_dialog_counts_the_pool_and_builds_the_spec(qtbot, labelled_folder, tmp_path) -> None:
-    from cxrviewer.ui.practice import PacketSetupDialog
+    from cxrviewer.ui.features.practice import PacketSetupDialog
 
     dialog = PacketSetupDialog()
     qtbot.addWidget(dialog)

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.ui.overlay_controls import CamTarget
+from cxrviewer.ui.docks.overlay_controls import CamTarget
 from tests.model_factory import build_tiny_classifier, make_model_folder
 
 from .helpers import open_and_wait

@@ -15,10 +15,15 @@ from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import CamResult, Prediction, Window
 from cxrviewer.core.xai.overlay import cam_index_image, colorize, colormap_lut
 from cxrviewer.teaching.reads import ReadCall, ReadStore, compare_read
-from cxrviewer.ui.canvas import ImageCanvas
-from cxrviewer.ui.point_picker import PointPicker
-from cxrviewer.ui.read_first import ReadFirstPanel, make_read_first_action, make_read_first_dock, read_first_enabled
-from cxrviewer.ui.read_first_session import ReadFirstSession
+from cxrviewer.ui.docks.read_first_panel import (
+    ReadFirstPanel,
+    make_read_first_action,
+    make_read_first_dock,
+    read_first_enabled,
+)
+from cxrviewer.ui.features.read_first_session import ReadFirstSession
+from cxrviewer.ui.viewer.canvas import ImageCanvas
+from cxrviewer.ui.viewer.point_picker import PointPicker
 
 from .helpers import drag, make_xray, send_mouse
 from .image_compare import OUTPUT_DIR, assert_matches_golden, qimage_to_rgb, write_png

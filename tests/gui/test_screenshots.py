@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from cxrviewer.core.types import SpacingKind, Window
-from cxrviewer.ui.canvas import ImageCanvas
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 from tests.shared_data import shared_dir
 
 from .helpers import drag, hover, make_xray, open_and_wait
@@ -115,7 +115,7 @@ def test_screenshot_main_window_with_real_dicom(qtbot, make_window) -> None:
 
 
 def test_render_window_screenshot_helper(qapp, tmp_path) -> None:
-    from cxrviewer.ui.app import render_window_screenshot
+    from cxrviewer.ui.shell.app import render_window_screenshot
 
     from .synthetic import write_png as write_image
 
@@ -128,9 +128,9 @@ def test_render_window_screenshot_helper(qapp, tmp_path) -> None:
 @pytest.mark.parametrize("anonymise", [False, True], ids=["named", "anonymised"])
 def test_window_screenshot_waits_for_the_tags_and_can_anonymise(qapp, tmp_path, monkeypatch, anonymise) -> None:
     """What the picture shows, read from the window at the moment it is grabbed."""
-    from cxrviewer.ui.app import render_window_screenshot
-    from cxrviewer.ui.main_window import MainWindow
-    from cxrviewer.ui.tag_dock import HIDDEN_VALUE
+    from cxrviewer.ui.docks.tag_dock import HIDDEN_VALUE
+    from cxrviewer.ui.shell.app import render_window_screenshot
+    from cxrviewer.ui.shell.main_window import MainWindow
 
     from .synthetic import PATIENT_ID, write_dicom
 

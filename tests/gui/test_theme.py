@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QDockWidget
 
-from cxrviewer.ui.theme import DARK, DARK_THEME, LIGHT, LIGHT_THEME, THEME_SETTING, contrast_ratio, saved_theme
+from cxrviewer.ui.shell.theme import DARK, DARK_THEME, LIGHT, LIGHT_THEME, THEME_SETTING, contrast_ratio, saved_theme
 
 from .helpers import open_and_wait
 from .image_compare import OUTPUT_DIR, qimage_to_rgb
@@ -120,9 +120,9 @@ SHOT = """
 import os, sys
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtCore import QSettings
-from cxrviewer.ui.app import create_application
-from cxrviewer.ui.main_window import MainWindow
-from cxrviewer.ui.settings import ViewerSettings
+from cxrviewer.ui.shell.app import create_application
+from cxrviewer.ui.shell.main_window import MainWindow
+from cxrviewer.ui.shell.settings import ViewerSettings
 app = create_application(["x"], theme=sys.argv[1])
 settings = ViewerSettings(QSettings(sys.argv[3], QSettings.Format.IniFormat))
 window = MainWindow(settings=settings)

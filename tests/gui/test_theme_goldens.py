@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from cxrviewer.ui.theme import DARK, LIGHT
+from cxrviewer.ui.shell.theme import DARK, LIGHT
 
 from .image_compare import assert_matches_golden, qimage_to_rgb
 
@@ -28,10 +28,10 @@ import cv2
 from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.resources import resource_path
-from cxrviewer.ui.app import create_application
-from cxrviewer.ui.main_window import MainWindow
-from cxrviewer.ui.model_card_view import ModelCardView
-from cxrviewer.ui.settings import ViewerSettings
+from cxrviewer.ui.shell.app import create_application
+from cxrviewer.ui.shell.main_window import MainWindow
+from cxrviewer.ui.dialogs.model_card_view import ModelCardView
+from cxrviewer.ui.shell.settings import ViewerSettings
 theme, out, scratch = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 app = create_application(["x"], theme=theme)
 settings = ViewerSettings(QSettings(str(scratch / "s.ini"), QSettings.Format.IniFormat))

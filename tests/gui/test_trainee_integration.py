@@ -25,9 +25,9 @@ from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.teaching.export_view import find_identifiers
 from cxrviewer.teaching.reads import STORE_FILENAME
-from cxrviewer.ui.ai_controller import READ_FIRST_CAPTION
-from cxrviewer.ui.export_actions import grab_view
-from cxrviewer.ui.settings import ViewerSettings
+from cxrviewer.ui.features.ai import READ_FIRST_CAPTION
+from cxrviewer.ui.features.export_actions import grab_view
+from cxrviewer.ui.shell.settings import ViewerSettings
 from tests.model_factory import TINY_LABELS, build_tiny_classifier
 from tests.shared_data import shared_dir
 
@@ -227,7 +227,7 @@ def test_turning_read_first_off_shows_the_result_at_once(qtbot, open_window, che
 def test_borderline_call_gate_and_hand_picked_class_say_the_same_thing(qtbot, open_window, chest_dicoms) -> None:
     """Threshold 0.99: the top class is a pneumonia subtype, but the model CALLS NORMAL. The panel's headline,
     the default map and the gate all say NORMAL; a class picked by hand shows its map with the call beside it."""
-    from cxrviewer.ui.overlay_controls import CamTarget
+    from cxrviewer.ui.docks.overlay_controls import CamTarget
 
     window = open_window(read_first=False, model="strict")
     ai = window.ai
@@ -556,7 +556,7 @@ def test_whole_window_before_and_after_the_reveal_with_the_real_chest_dicom(qtbo
 
 # ----------------------------------------------------------------------------- the service alone
 def test_sanity_request_without_a_model_fails_clearly(qtbot) -> None:
-    from cxrviewer.ui.inference_service import InferenceService
+    from cxrviewer.ui.workers.inference_service import InferenceService
     from tests.model_factory import make_xray
 
     service = InferenceService()
@@ -572,7 +572,7 @@ def test_a_cancelled_sanity_check_is_skipped_by_the_worker(qtbot, tmp_path) -> N
     """Queued behind a slow heat map, then cancelled: the worker never runs it and nothing answers.
     (The fake engine has no TensorFlow, so a sanity check that does run answers with an error.)"""
     from cxrviewer.core.inference.worker import WorkerOptions
-    from cxrviewer.ui.inference_service import InferenceService
+    from cxrviewer.ui.workers.inference_service import InferenceService
     from tests.fake_engine import FACTORY
     from tests.model_factory import make_xray
 

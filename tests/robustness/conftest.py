@@ -81,7 +81,7 @@ def _qt_session(qapp, tmp_path_factory: pytest.TempPathFactory):
     """QSettings kept out of the user's real settings, and the bundled font (GUI tests only)."""
     from PySide6.QtCore import QSettings
 
-    from cxrviewer.ui.app import configure_names, load_bundled_font
+    from cxrviewer.ui.shell.app import configure_names, load_bundled_font
 
     folder = tmp_path_factory.mktemp("qsettings")
     configure_names()
@@ -97,8 +97,8 @@ def make_window(qtbot, _qt_session, tmp_path: Path):
     """Factory for shown MainWindows with throw-away settings (log path from the log setup)."""
     from PySide6.QtCore import QSettings
 
-    from cxrviewer.ui.main_window import MainWindow
-    from cxrviewer.ui.settings import ViewerSettings
+    from cxrviewer.ui.shell.main_window import MainWindow
+    from cxrviewer.ui.shell.settings import ViewerSettings
 
     windows = []
 

@@ -42,10 +42,10 @@ def wait_until(predicate, timeout_ms: int = STEP_TIMEOUT_MS) -> bool:
 
 
 def gui_session(models_dir: Path, images: list[Path], work: Path) -> None:
-    from cxrviewer.ui.app import create_application
-    from cxrviewer.ui.inference_service import InferenceService
-    from cxrviewer.ui.main_window import MainWindow
-    from cxrviewer.ui.settings import ViewerSettings
+    from cxrviewer.ui.shell.app import create_application
+    from cxrviewer.ui.shell.main_window import MainWindow
+    from cxrviewer.ui.shell.settings import ViewerSettings
+    from cxrviewer.ui.workers.inference_service import InferenceService
 
     create_application(["cxrviewer"])
     settings = ViewerSettings(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))

@@ -28,7 +28,7 @@ import pytest
 
 from cxrviewer.core.inference.worker import WorkerOptions
 from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, sha256_file
-from cxrviewer.ui.inference_service import InferenceService
+from cxrviewer.ui.workers.inference_service import InferenceService
 from tests.fault_engine import FACTORY, set_faults
 from tests.model_factory import make_model_folder, make_xray
 
@@ -156,7 +156,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication(["x"])
-from cxrviewer.ui.inference_service import InferenceService
+from cxrviewer.ui.workers.inference_service import InferenceService
 service = InferenceService(models_root=sys.argv[1])
 failures, ready = [], []
 loop = QEventLoop()

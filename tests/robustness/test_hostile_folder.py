@@ -314,7 +314,7 @@ def test_problems_entry_escapes_a_name_the_message_does_not_already_lead_with() 
     """Found by the GUI test: Problem.text looked for the raw name in the loader's (escaped)
     message, missed it and put the raw name in front — a right-to-left override or a newline
     back in the Problems list, the banner and the status bar."""
-    from cxrviewer.ui.notices import Problem
+    from cxrviewer.ui.docks.notices import Problem
 
     spoof = Path("/x") / "chest\u202egnp.dcm"
     escaped = "chest\\u202egnp.dcm: not an image or DICOM file (unrecognised content)"
@@ -328,7 +328,7 @@ def test_problems_entry_escapes_a_name_the_message_does_not_already_lead_with() 
 def test_loader_failure_keeps_an_undecodable_file_name(qtbot, tmp_path: Path) -> None:
     """Found by the GUI test: the loader's failure signal carried the path as a Qt string,
     which drops lone surrogates, so b"bad\\xff\\xfe.png" reached Problems as "bad.png"."""
-    from cxrviewer.ui.loader import ImageLoader
+    from cxrviewer.ui.workers.loader import ImageLoader
 
     try:
         bad = junk(tmp_path, b"bad\xff\xfe.png")

@@ -269,7 +269,7 @@ def test_exif_orientation_is_applied_and_noted(tmp_path: Path, orientation: int)
 
 
 def test_gui_folder_scan_keeps_a_symlink_loop_so_it_can_be_reported(tmp_path: Path, qapp) -> None:
-    from cxrviewer.ui.loader import scan_paths
+    from cxrviewer.ui.workers.loader import scan_paths
 
     link = hostile2.symlink_loop(tmp_path)
     pipe = hostile2.fifo(tmp_path)

@@ -98,7 +98,7 @@ def test_log_file_rotates_and_keeps_tracebacks(log_dir: Path) -> None:
 
 
 def test_unhandled_gui_errors_go_to_the_log_with_traceback(log_dir: Path, capsys) -> None:
-    from cxrviewer.ui import app as app_module
+    from cxrviewer.ui.shell import app as app_module
 
     path = logs.setup_logging()
     try:
@@ -112,7 +112,7 @@ def test_unhandled_gui_errors_go_to_the_log_with_traceback(log_dir: Path, capsys
 
 
 def test_about_dialog_shows_the_log_file_in_use(qtbot, make_window, log_dir: Path) -> None:
-    from cxrviewer.ui.about import AboutDialog
+    from cxrviewer.ui.dialogs.about import AboutDialog
 
     path = logs.setup_logging()
     window = make_window(log_path=None)          # as when the window is built without run()
@@ -138,7 +138,7 @@ def test_cli_render_does_not_depend_on_identifiers(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("caption", [True, False])
 def test_anonymised_export_contains_no_identifiers(qtbot, make_window, tmp_path: Path, caption: bool) -> None:
-    export_actions = pytest.importorskip("cxrviewer.ui.export_actions")
+    export_actions = pytest.importorskip("cxrviewer.ui.features.export_actions")
 
     pictures: dict[tuple[int, bool], np.ndarray] = {}
     for number, identity in enumerate(IDENTITIES):

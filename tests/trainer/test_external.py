@@ -120,7 +120,7 @@ def test_the_result_goes_into_the_card_only_for_images_the_model_never_saw(model
     import shutil
 
     from cxrviewer.core.model.card import ModelCard
-    from cxrviewer.ui.model_card_view import card_html
+    from cxrviewer.ui.dialogs.model_card_view import card_html
 
     folder = tmp_path / "model"
     shutil.copytree(model_folder, folder)

@@ -125,9 +125,9 @@ def test_render_is_registered_and_room_for_more():
 @pytest.mark.parametrize("argv", [[], ["a.png", "folder"]])
 def test_no_command_launches_gui_lazily(monkeypatch, argv):
     opened: list[list[str]] = []
-    fake_app = types.ModuleType("cxrviewer.ui.app")
+    fake_app = types.ModuleType("cxrviewer.ui.shell.app")
     fake_app.run = lambda paths: opened.append(list(paths)) or 0  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "cxrviewer.ui.app", fake_app)
+    monkeypatch.setitem(sys.modules, "cxrviewer.ui.shell.app", fake_app)
     assert cli.main(argv) == 0
     assert opened == [argv]
 

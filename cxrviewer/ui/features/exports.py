@@ -17,9 +17,7 @@ from cxrviewer.state.ai import AiSession
 from cxrviewer.state.read_first import ReadFirstFlow
 from cxrviewer.state.session import ViewerSession
 from cxrviewer.teaching.export_view import OverlayState
-from cxrviewer.ui.actions import make_action
-from cxrviewer.ui.canvas import ImageCanvas
-from cxrviewer.ui.export_actions import (
+from cxrviewer.ui.features.export_actions import (
     ExportResult,
     ask_export_path,
     canvas_sidecar,
@@ -28,8 +26,10 @@ from cxrviewer.ui.export_actions import (
     export_view_png,
     shown_audit,
 )
-from cxrviewer.ui.settings import ViewerSettings
-from cxrviewer.ui.shell import Shell
+from cxrviewer.ui.shell.actions import make_action
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.shell.settings import ViewerSettings
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 
 
 class ExportsFeature(QObject):

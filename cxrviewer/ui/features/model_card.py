@@ -13,9 +13,9 @@ from cxrviewer.state.ai import AiSession
 from cxrviewer.state.read_first import ReadFirstFlow
 from cxrviewer.state.session import ViewerSession
 from cxrviewer.teaching.ood import training_data_warnings
-from cxrviewer.ui.actions import make_action
-from cxrviewer.ui.model_card_view import ModelCardDialog, OodBanner
-from cxrviewer.ui.shell import Shell
+from cxrviewer.ui.dialogs.model_card_view import ModelCardDialog, OodBanner
+from cxrviewer.ui.shell.actions import make_action
+from cxrviewer.ui.shell.protocol import Shell
 
 
 class ModelCardFeature(QObject):

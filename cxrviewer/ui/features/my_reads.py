@@ -13,10 +13,10 @@ from PySide6.QtCore import QObject, Qt
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.types import XrayImage
 from cxrviewer.state.session import ViewerSession
-from cxrviewer.ui.actions import make_action
-from cxrviewer.ui.my_reads import MyReadsDialog
-from cxrviewer.ui.read_first_session import ReadFirstSession
-from cxrviewer.ui.shell import Shell
+from cxrviewer.ui.dialogs.my_reads import MyReadsDialog
+from cxrviewer.ui.features.read_first_session import ReadFirstSession
+from cxrviewer.ui.shell.actions import make_action
+from cxrviewer.ui.shell.protocol import Shell
 
 READ_LOOKUP_BYTES = 200 * 2**20   # at most this much of the open study is hashed to find a read's image
 

@@ -14,12 +14,17 @@ from cxrviewer.core.inference.protocol import ModelInfo
 from cxrviewer.core.types import CamResult, Prediction
 from cxrviewer.state.ai import AiSession
 from cxrviewer.state.overlay import Cost, OverlayChange
-from cxrviewer.ui.actions import make_action
-from cxrviewer.ui.canvas import ImageCanvas
-from cxrviewer.ui.point_picker import PointPicker
-from cxrviewer.ui.read_first import ReadFirstPanel, make_read_first_action, make_read_first_dock, read_first_enabled
-from cxrviewer.ui.read_first_session import ReadFirstSession
-from cxrviewer.ui.shell import Shell
+from cxrviewer.ui.docks.read_first_panel import (
+    ReadFirstPanel,
+    make_read_first_action,
+    make_read_first_dock,
+    read_first_enabled,
+)
+from cxrviewer.ui.features.read_first_session import ReadFirstSession
+from cxrviewer.ui.shell.actions import make_action
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.viewer.canvas import ImageCanvas
+from cxrviewer.ui.viewer.point_picker import PointPicker
 
 
 class ReadFirstFeature(QObject):

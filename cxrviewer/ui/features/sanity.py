@@ -23,15 +23,15 @@ from cxrviewer.core.types import CamResult, XrayImage
 from cxrviewer.state.ai import AiSession
 from cxrviewer.state.read_first import ReadFirstFlow
 from cxrviewer.state.session import ViewerSession
-from cxrviewer.ui.actions import make_action
-from cxrviewer.ui.inference_service import InferenceService
-from cxrviewer.ui.model_card_view import ModelCardView
-from cxrviewer.ui.shell import Shell
+from cxrviewer.ui.dialogs.model_card_view import ModelCardView
+from cxrviewer.ui.shell.actions import make_action
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.workers.inference_service import InferenceService
 
 if TYPE_CHECKING:
     from cxrviewer.core.xai.audit import AuditResult
     from cxrviewer.core.xai.sanity import LungHeatResult, RandomisationResult
-    from cxrviewer.ui.inference_service import SanityOutcome
+    from cxrviewer.ui.workers.inference_service import SanityOutcome
 
 log = logging.getLogger(__name__)
 

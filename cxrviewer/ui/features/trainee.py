@@ -16,18 +16,18 @@ from PySide6.QtCore import QObject, Qt
 from cxrviewer.core.inference.protocol import ModelInfo
 from cxrviewer.core.types import Prediction, XrayImage
 from cxrviewer.state.session import ViewerSession
-from cxrviewer.ui.ai_controller import AiController
-from cxrviewer.ui.canvas import ImageCanvas
-from cxrviewer.ui.export_actions import ExportResult
+from cxrviewer.ui.dialogs.model_card_view import ModelCardDialog
+from cxrviewer.ui.dialogs.my_reads import MyReadsDialog
+from cxrviewer.ui.features.ai import AiController
+from cxrviewer.ui.features.export_actions import ExportResult
 from cxrviewer.ui.features.exports import ExportsFeature
 from cxrviewer.ui.features.model_card import ModelCardFeature
 from cxrviewer.ui.features.my_reads import MyReadsFeature
 from cxrviewer.ui.features.read_first import ReadFirstFeature
 from cxrviewer.ui.features.sanity import SanityCheck, SanityCheckDialog, audit_html, sanity_summary_html
-from cxrviewer.ui.model_card_view import ModelCardDialog
-from cxrviewer.ui.my_reads import MyReadsDialog
-from cxrviewer.ui.settings import ViewerSettings
-from cxrviewer.ui.shell import Shell
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.shell.settings import ViewerSettings
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 
 __all__ = ["TraineeController", "SanityCheckDialog", "audit_html", "sanity_summary_html"]
 

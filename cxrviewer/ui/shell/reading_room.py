@@ -11,7 +11,7 @@ from PySide6.QtCore import QByteArray, QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QToolBar
 
-from cxrviewer.ui.theme import DARK, LIGHT, THEME_SETTING, apply_theme, current_theme, theme_named
+from cxrviewer.ui.shell.theme import DARK, LIGHT, THEME_SETTING, apply_theme, current_theme, theme_named
 
 
 class ReadingRoom(QObject):

@@ -46,13 +46,13 @@ from cxrviewer.teaching.practice import (
     stage_cases,
     state_path,
 )
-from cxrviewer.ui.practice_setup import PacketSetupDialog
-from cxrviewer.ui.practice_status import PracticeStatus
-from cxrviewer.ui.score_sheet import ScoreSheetDialog
+from cxrviewer.ui.dialogs.practice_setup import PacketSetupDialog
+from cxrviewer.ui.dialogs.score_sheet import ScoreSheetDialog
+from cxrviewer.ui.widgets.practice_status import PracticeStatus
 
 if TYPE_CHECKING:
     from cxrviewer.teaching.reads import ReadCall
-    from cxrviewer.ui.main_window import MainWindow
+    from cxrviewer.ui.shell.main_window import MainWindow
 
 __all__ = ["PacketSetupDialog", "PracticeController", "PracticeStatus", "ScoreSheetDialog"]
 

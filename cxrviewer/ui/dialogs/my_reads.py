@@ -40,7 +40,7 @@ from cxrviewer.teaching.reads import (
     call_title,
     summarise,
 )
-from cxrviewer.ui.theme import set_tone
+from cxrviewer.ui.shell.theme import set_tone
 
 COLUMNS = ("When (UTC)", "Image", "Call", "Conf.", "Model", "= model", "Label", "= label", "Point")
 PACKET_COLUMNS = ("Date (UTC)", "Cases", "Score", "Time", "Status")

@@ -6,7 +6,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from cxrviewer.core.model.registry import default_model_name, scan_models
-from cxrviewer.ui.shell import Shell
+from cxrviewer.ui.shell.protocol import Shell
 
 MODEL_SETTING = "ai/model"
 

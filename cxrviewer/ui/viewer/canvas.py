@@ -54,19 +54,19 @@ from PySide6.QtWidgets import (
 from cxrviewer.core.imaging import apply_window, full_range_window
 from cxrviewer.core.pyramid import downsample, pyramid_of
 from cxrviewer.core.types import Window, XrayImage
-from cxrviewer.ui.canvas_view import IDENTITY, ZOOM_STEP, ImageRoot, ViewTransforms
-from cxrviewer.ui.canvas_view import Orientation as Orientation
-from cxrviewer.ui.canvas_view import PixelReadout as PixelReadout
-from cxrviewer.ui.canvas_view import orientation_summary as orientation_summary
-from cxrviewer.ui.corner_text import (
+from cxrviewer.ui.viewer.canvas_view import IDENTITY, ZOOM_STEP, ImageRoot, ViewTransforms
+from cxrviewer.ui.viewer.canvas_view import Orientation as Orientation
+from cxrviewer.ui.viewer.canvas_view import PixelReadout as PixelReadout
+from cxrviewer.ui.viewer.canvas_view import orientation_summary as orientation_summary
+from cxrviewer.ui.viewer.corner_text import (
     CornerText,
     ViewState,
     build_corner_text,
     corner_font,
     paint_corner_text,
 )
-from cxrviewer.ui.measure import Measurement
-from cxrviewer.ui.ruler import RulerItem
+from cxrviewer.ui.viewer.measure import Measurement
+from cxrviewer.ui.viewer.ruler import RulerItem
 
 WINDOW_DRAG_PIXELS = 256.0   # dragging this far doubles the width / moves the level one width
 RENDER_INTERVAL_MS = 16      # throttle for interactive re-renders (about one frame at 60 Hz)

@@ -5,7 +5,7 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from cxrviewer.ui.canvas import ImageCanvas
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 
 CLICK_TOLERANCE = 4.0     # a press and release closer than this (device px) is a click, not a pan
 MARKER_Z = 200.0          # above the heat map and the rulers

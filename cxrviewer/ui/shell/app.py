@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from cxrviewer import __version__
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.resources import resource_path
-from cxrviewer.ui.settings import APPLICATION_NAME, ORGANIZATION_NAME
+from cxrviewer.ui.shell.settings import APPLICATION_NAME, ORGANIZATION_NAME
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def create_application(argv: Sequence[str] | None = None, theme: str | None = No
     app.setApplicationDisplayName("cxrviewer")
     load_bundled_font(app)
     app.setWindowIcon(app_icon())
-    from cxrviewer.ui.theme import apply_theme, saved_theme, theme_named
+    from cxrviewer.ui.shell.theme import apply_theme, saved_theme, theme_named
 
     apply_theme(app, theme_named(theme) if theme else saved_theme())
     return app
@@ -134,7 +134,7 @@ def run(paths: Sequence[str | os.PathLike[str]] = ()) -> int:
     app = create_application(sys.argv[:1])
     sys.excepthook = _log_unhandled
 
-    from cxrviewer.ui.main_window import MainWindow
+    from cxrviewer.ui.shell.main_window import MainWindow
 
     window = MainWindow(log_path=log_path)
     if os.environ.get(EXIT_AFTER_SHOWN_ENV) == "1":
@@ -178,9 +178,9 @@ def render_window_screenshot(
     """
     create_application(sys.argv[:1])
     from cxrviewer.core.model.runtime import image_key
-    from cxrviewer.ui.main_window import MainWindow
-    from cxrviewer.ui.read_first import set_read_first_enabled
-    from cxrviewer.ui.settings import ViewerSettings
+    from cxrviewer.ui.docks.read_first_panel import set_read_first_enabled
+    from cxrviewer.ui.shell.main_window import MainWindow
+    from cxrviewer.ui.shell.settings import ViewerSettings
 
     with tempfile.TemporaryDirectory(prefix="cxrviewer-shot-") as folder:
         settings = ViewerSettings(QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat))

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.core.model_call import COVID_RULE, PNEUMONIA_RULE, ModelCall
 from cxrviewer.core.types import Prediction
-from cxrviewer.ui.overlay_controls import ColourBar, OverlayControls
-from cxrviewer.ui.theme import set_tone
+from cxrviewer.ui.docks.overlay_controls import ColourBar, OverlayControls
+from cxrviewer.ui.shell.theme import set_tone
 from cxrviewer.ui.widgets.probability_bars import ProbabilityBar, ProbabilityBars, percent
 
 

@@ -8,11 +8,11 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from cxrviewer.ui.actions import ActionRegistry
-    from cxrviewer.ui.canvas import ImageCanvas
-    from cxrviewer.ui.notices import NoticeBanner, ProblemsDock
-    from cxrviewer.ui.study_browser import StudyBrowserDock
-    from cxrviewer.ui.tag_dock import TagDock
+    from cxrviewer.ui.docks.notices import NoticeBanner, ProblemsDock
+    from cxrviewer.ui.docks.study_browser import StudyBrowserDock
+    from cxrviewer.ui.docks.tag_dock import TagDock
+    from cxrviewer.ui.shell.actions import ActionRegistry
+    from cxrviewer.ui.viewer.canvas import ImageCanvas
 
 
 class WindowShell:

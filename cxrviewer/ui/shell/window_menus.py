@@ -14,11 +14,11 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMenu, QSpinBox, QToolBar, QT
 from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.core.imaging import chest_presets, full_range_window, percentile_window
 from cxrviewer.core.types import Window, WindowPreset, XrayImage
-from cxrviewer.ui.theme import set_tone
+from cxrviewer.ui.shell.theme import set_tone
 
 if TYPE_CHECKING:
-    from cxrviewer.ui.canvas import ImageCanvas
-    from cxrviewer.ui.main_window import MainWindow
+    from cxrviewer.ui.shell.main_window import MainWindow
+    from cxrviewer.ui.viewer.canvas import ImageCanvas
 
 IMAGE_FILTER = (
     "Images (*.dcm *.dicom *.dic *.png *.jpg *.jpeg *.tif *.tiff *.bmp);;"
@@ -295,7 +295,7 @@ def open_folder_dialog(w: MainWindow) -> None:
 
 
 def show_about(w: MainWindow) -> None:
-    from cxrviewer.ui.about import AboutDialog
+    from cxrviewer.ui.dialogs.about import AboutDialog
 
     log_path = w.log_path
     if log_path is None:
@@ -311,7 +311,7 @@ def show_about(w: MainWindow) -> None:
 
 
 def show_shortcuts(w: MainWindow) -> None:
-    from cxrviewer.ui.shortcut_sheet import ShortcutSheet
+    from cxrviewer.ui.dialogs.shortcut_sheet import ShortcutSheet
 
     dialog = ShortcutSheet(w)
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -37,7 +37,7 @@ class ViewerSettings:
     """Typed access to the viewer's QSettings (INI or registry, per platform and test setup).
 
     Pass a `QSettings` to isolate (tests); by default uses the application's organisation and
-    name, set in `cxrviewer.ui.app`.
+    name, set in `cxrviewer.ui.shell.app`.
     """
 
     def __init__(self, settings: QSettings | None = None) -> None:

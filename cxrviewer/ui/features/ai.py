@@ -38,13 +38,13 @@ from cxrviewer.core.xai.sanity import HeatmapGate
 from cxrviewer.state.ai import AiSession, HeatmapState
 from cxrviewer.state.overlay import CamTarget, OverlayChange, OverlaySettings
 from cxrviewer.state.session import ViewerSession
-from cxrviewer.ui.ai_panel import AiPanel, MapLegend
-from cxrviewer.ui.canvas import ImageCanvas
-from cxrviewer.ui.heatmap_view import READ_FIRST_CAPTION, HeatmapView
-from cxrviewer.ui.inference_service import InferenceService
-from cxrviewer.ui.model_menu import ModelMenu
-from cxrviewer.ui.overlay_item import CamOverlayItem
-from cxrviewer.ui.shell import Shell
+from cxrviewer.ui.docks.ai_panel import AiPanel, MapLegend
+from cxrviewer.ui.features.heatmap_view import READ_FIRST_CAPTION, HeatmapView
+from cxrviewer.ui.features.model_menu import ModelMenu
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.viewer.canvas import ImageCanvas
+from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
+from cxrviewer.ui.workers.inference_service import InferenceService
 
 __all__ = ["AiController", "READ_FIRST_CAPTION", "READ_FIRST_MESSAGE", "shortcut_warnings"]
 

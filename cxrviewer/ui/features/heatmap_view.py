@@ -10,8 +10,8 @@ from cxrviewer.core.types import CamResult, Prediction
 from cxrviewer.core.xai.cam import METHOD_LABELS
 from cxrviewer.state.ai import HeatmapState, Held
 from cxrviewer.state.overlay import OverlaySettings
-from cxrviewer.ui.ai_panel import AiPanel, MapLegend
-from cxrviewer.ui.overlay_item import CamOverlayItem
+from cxrviewer.ui.docks.ai_panel import AiPanel, MapLegend
+from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
 
 READ_FIRST_CAPTION = "Read first — AI hidden"
 

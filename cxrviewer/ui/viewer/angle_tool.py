@@ -11,9 +11,9 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
 
-from cxrviewer.ui.corner_text import corner_font
-from cxrviewer.ui.measure import AngleMeasurement
-from cxrviewer.ui.ruler import AngleItem
+from cxrviewer.ui.viewer.corner_text import corner_font
+from cxrviewer.ui.viewer.measure import AngleMeasurement
+from cxrviewer.ui.viewer.ruler import AngleItem
 
 DRAG_PX = 4.0      # a press and release further apart than this (screen pixels) drew the first arm
 

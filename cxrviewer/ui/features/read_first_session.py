@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, Signal
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
 from cxrviewer.state.read_first import ReadFirstFlow
 from cxrviewer.teaching.reads import ReadStore, RevealComparison
-from cxrviewer.ui.point_picker import PointPicker
-from cxrviewer.ui.read_first import ReadFirstPanel
+from cxrviewer.ui.docks.read_first_panel import ReadFirstPanel
+from cxrviewer.ui.viewer.point_picker import PointPicker
 
 NO_IMAGE_TEXT = "Open an image to start a read."
 

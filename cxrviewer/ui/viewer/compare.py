@@ -14,7 +14,7 @@ the view centre, so two images of different sizes stay aligned. Window/level is 
 relative to each image's default window (identical defaults: identical windows).
 
 Each side has its own AI result: the compare side's call, heat map and gates come from
-`ui/compare_ai.py` (a second AiSession on the window's overlay settings, in the inference
+`ui/features/compare_ai.py` (a second AiSession on the window's overlay settings, in the inference
 worker's "compare" lane), hidden while Read First hides the main image's result.
 """
 from __future__ import annotations
@@ -40,11 +40,11 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.types import Window, XrayImage
-from cxrviewer.ui.canvas import ImageCanvas, Orientation
-from cxrviewer.ui.compare_ai import CompareAi
-from cxrviewer.ui.drops import LocalFileDrops
-from cxrviewer.ui.loader import ImageLoader
-from cxrviewer.ui.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry
+from cxrviewer.ui.docks.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry
+from cxrviewer.ui.features.compare_ai import CompareAi
+from cxrviewer.ui.shell.drops import LocalFileDrops
+from cxrviewer.ui.viewer.canvas import ImageCanvas, Orientation
+from cxrviewer.ui.workers.loader import ImageLoader
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer.state.read_first import ReadFirstFlow, ReadState
 from cxrviewer.teaching.reads import HOT_MASS_SHARE, ReadCall, RevealComparison, call_title
-from cxrviewer.ui.theme import set_tone
+from cxrviewer.ui.shell.theme import set_tone
 from cxrviewer.ui.widgets.probability_bars import ProbabilityBars
 
 READ_FIRST_SETTING = "ai/read_first"

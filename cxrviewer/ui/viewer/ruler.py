@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, 
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from cxrviewer.core.types import SpacingKind
-from cxrviewer.ui.measure import AngleMeasurement, Measurement, measure_angle, measure_distance
+from cxrviewer.ui.viewer.measure import AngleMeasurement, Measurement, measure_angle, measure_distance
 
 RULER_COLOR = QColor(255, 210, 0)
 

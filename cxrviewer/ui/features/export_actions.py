@@ -35,7 +35,7 @@ from cxrviewer.teaching.export_view import (
     write_case_report,
 )
 from cxrviewer.teaching.reads import ReadCall, RevealComparison
-from cxrviewer.ui.canvas import ImageCanvas, orientation_summary
+from cxrviewer.ui.viewer.canvas import ImageCanvas, orientation_summary
 
 if TYPE_CHECKING:
     from cxrviewer.core.xai.audit import AuditResult

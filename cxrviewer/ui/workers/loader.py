@@ -242,7 +242,7 @@ def scan_paths(paths: Sequence[Path], cancelled: Callable[[], bool] | None = Non
     """
     from cxrviewer.core.decode_pool import DecodeCancelled, scan_headers
     from cxrviewer.core.io import find_images
-    from cxrviewer.ui.study_browser import BrowserEntry, entries_from_tree
+    from cxrviewer.ui.docks.study_browser import BrowserEntry, entries_from_tree
 
     # A link that cannot be followed (a loop, a missing target) stays listed: opening it puts
     # the reason in Problems, where dropping it here left no trace.

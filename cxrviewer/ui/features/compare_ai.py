@@ -21,9 +21,9 @@ from cxrviewer.core.xai.overlay import cam_index_image
 from cxrviewer.core.xai.overlay_style import overlay_shape
 from cxrviewer.state.ai import AiSession, HeatmapState
 from cxrviewer.state.overlay import OverlayChange
-from cxrviewer.ui.ai_panel import MapLegend
-from cxrviewer.ui.heatmap_view import READ_FIRST_CAPTION, HeatmapView
-from cxrviewer.ui.overlay_item import CamOverlayItem
+from cxrviewer.ui.docks.ai_panel import MapLegend
+from cxrviewer.ui.features.heatmap_view import READ_FIRST_CAPTION, HeatmapView
+from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
 
 OVERLAY_Z = 10.0
 READ_FIRST_TEXT = f"{READ_FIRST_CAPTION}: record your call for the main image first"

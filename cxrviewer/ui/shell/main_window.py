@@ -23,21 +23,21 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
 from cxrviewer.core.errors import printable_name
 from cxrviewer.core.types import XrayImage
 from cxrviewer.state.session import ViewerSession
-from cxrviewer.ui import window_menus
-from cxrviewer.ui.actions import ActionRegistry
-from cxrviewer.ui.ai_controller import AiController
-from cxrviewer.ui.canvas import ImageCanvas, PixelReadout
-from cxrviewer.ui.drops import LocalFileDrops
-from cxrviewer.ui.loader import FolderScanner, ImageLoader, ScanResult, TagListing
-from cxrviewer.ui.loupe import Loupe
-from cxrviewer.ui.measure import Measurement
-from cxrviewer.ui.notices import NoticeBanner, Problem, ProblemsDock
-from cxrviewer.ui.reading_room import ReadingRoom
-from cxrviewer.ui.settings import ViewerSettings, bind_heatmap_settings
-from cxrviewer.ui.study_browser import BrowserEntry, StudyBrowserDock
-from cxrviewer.ui.tag_dock import TagDock
-from cxrviewer.ui.trainee_controller import TraineeController
-from cxrviewer.ui.window_shell import WindowShell
+from cxrviewer.ui.docks.notices import NoticeBanner, Problem, ProblemsDock
+from cxrviewer.ui.docks.study_browser import BrowserEntry, StudyBrowserDock
+from cxrviewer.ui.docks.tag_dock import TagDock
+from cxrviewer.ui.features.ai import AiController
+from cxrviewer.ui.features.trainee import TraineeController
+from cxrviewer.ui.shell import window_menus
+from cxrviewer.ui.shell.actions import ActionRegistry
+from cxrviewer.ui.shell.drops import LocalFileDrops
+from cxrviewer.ui.shell.reading_room import ReadingRoom
+from cxrviewer.ui.shell.settings import ViewerSettings, bind_heatmap_settings
+from cxrviewer.ui.shell.window_shell import WindowShell
+from cxrviewer.ui.viewer.canvas import ImageCanvas, PixelReadout
+from cxrviewer.ui.viewer.loupe import Loupe
+from cxrviewer.ui.viewer.measure import Measurement
+from cxrviewer.ui.workers.loader import FolderScanner, ImageLoader, ScanResult, TagListing
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         window_menus.create_menus(self)
         self.reading_room = ReadingRoom(self, self.menu("view"), self.settings.qsettings)
         self.loupe = Loupe(self, self.menu("view"))
-        from cxrviewer.ui.angle_tool import AngleTool  # Tools ▸ Angle (A), beside the ruler (#16)
+        from cxrviewer.ui.viewer.angle_tool import AngleTool  # Tools ▸ Angle (A), beside the ruler (#16)
         self.angle_tool = AngleTool(self, self.menu("tools"))
         self.presets = window_menus.WindowPresets(self.menu("presets"), self.canvas)
         self._rebuild_recent_menu()
@@ -106,10 +106,10 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         # features: each gets the state models and the window as a Shell (AI dock, Model menu, overlay first)
         self.ai = AiController(self, self.canvas, self.session, self.settings.qsettings)
         self.trainee = TraineeController(self, self.canvas, self.session, self.settings, self.ai)
-        from cxrviewer.ui.practice import PracticeController  # Tools ▸ Practice Packet… (#16)
+        from cxrviewer.ui.features.practice import PracticeController  # Tools ▸ Practice Packet… (#16)
         self.practice = PracticeController(self)   # timed packets of labelled cases, score sheet
         self.trainee.my_reads.set_packets(self.practice)   # My Reads › Packets lists and opens them
-        from cxrviewer.ui.compare import CompareController  # View ▸ Compare (1×2) (#16)
+        from cxrviewer.ui.viewer.compare import CompareController  # View ▸ Compare (1×2) (#16)
         self.compare = CompareController(self)   # second viewport, linked window/zoom/pan/orientation
         self.session.image_changed.connect(self.image_changed.emit)   # after the features above
         self._restore_settings()

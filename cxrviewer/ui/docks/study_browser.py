@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.errors import printable_name, printable_path
-from cxrviewer.ui.thumbnails import ThumbnailLoader
+from cxrviewer.ui.workers.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
     from cxrviewer.core.study import StudyTree as GroupedImages

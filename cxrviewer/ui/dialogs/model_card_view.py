@@ -41,7 +41,7 @@ _SHOWN_FIELDS = frozenset({
 
 def _style() -> str:
     """The card's HTML style in the current theme's colours (AA contrast, tests/gui/test_theme.py)."""
-    from cxrviewer.ui.theme import current_theme
+    from cxrviewer.ui.shell.theme import current_theme
 
     t = current_theme()
     return f"""

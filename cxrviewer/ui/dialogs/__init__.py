@@ -1,0 +1,1 @@
+"""Dialogs: about, model card, keyboard shortcuts, practice setup, score sheet, My Reads."""

@@ -1,0 +1,1 @@
+"""Dock panels: study browser, DICOM tags, AI panel and heat-map controls, read-first panel, problems."""
