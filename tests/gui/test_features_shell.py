@@ -30,6 +30,7 @@ class FakeShell:
         self.notices: list[tuple[str, bool]] = []
         self.menu_actions: list[tuple[str, str]] = []
         self.shown: list[tuple[int, int]] = []
+        self.opened: list[list[object]] = []
 
     def host(self) -> QWidget:
         return self._host
@@ -64,6 +65,9 @@ class FakeShell:
 
     def is_anonymised(self) -> bool:
         return False
+
+    def open_paths(self, paths: object) -> None:
+        self.opened.append(list(paths))   # type: ignore[call-overload]
 
     def show_index(self, index: int, frame: int = 0) -> None:
         self.shown.append((index, frame))

@@ -16,8 +16,9 @@ What happens when:
   not. While read first hides results they keep arriving: `prediction_shown` and
   `overlay_updated` still fire, so the read-first flow can compare the trainee's call with them.
 
-The controller gets a `Shell` (status bar, dock, menus), the canvas and the viewer session,
-never the MainWindow.
+The controller gets a `Shell` (status bar, dock, menus), the canvas, the viewer session and
+the AI session with the inference service it talks to (the window creates both), never the
+MainWindow.
 """
 from __future__ import annotations
 
@@ -72,16 +73,14 @@ class AiController(QObject):
     prediction_shown = Signal(object)  # Prediction now in the panel
     failed = Signal(str)               # the model could not load, or a request failed
 
-    def __init__(self, shell: Shell, canvas: ImageCanvas, viewer: ViewerSession, qsettings: QSettings,
-                 service: InferenceService | None = None, autostart: bool = True,
-                 overlay_settings: OverlaySettings | None = None) -> None:
+    def __init__(self, shell: Shell, canvas: ImageCanvas, viewer: ViewerSession, session: AiSession,
+                 service: InferenceService, qsettings: QSettings, autostart: bool = True) -> None:
         host = shell.host()
         super().__init__(host)
         self.setObjectName("aiController")
         self.shell, self.viewer, self._host = shell, viewer, host
-        self.service = service if service is not None else InferenceService(self)
-        self.overlay_settings = overlay_settings if overlay_settings is not None else OverlaySettings()
-        self.session = AiSession(self.service, self.overlay_settings)
+        self.service, self.session = service, session   # the window's: `session.engine` is `service`
+        self.overlay_settings: OverlaySettings = session.overlay
         self.panel = AiPanel(host)
         self.controls = self.panel.controls
         self.overlay = CamOverlayItem()

@@ -12,6 +12,8 @@ call), the compare side's is hidden too; it appears when the main one does.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
@@ -24,6 +26,7 @@ from cxrviewer.state.overlay import OverlayChange
 from cxrviewer.ui.docks.ai_panel import MapLegend
 from cxrviewer.ui.features.heatmap_view import READ_FIRST_CAPTION, HeatmapView
 from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
+from cxrviewer.ui.workers.inference_service import InferenceService
 
 OVERLAY_Z = 10.0
 READ_FIRST_TEXT = f"{READ_FIRST_CAPTION}: record your call for the main image first"
@@ -32,7 +35,7 @@ READ_FIRST_TEXT = f"{READ_FIRST_CAPTION}: record your call for the main image fi
 class LaneEngine:
     """The inference service as `state.ai.InferenceEngine`, bound to one lane."""
 
-    def __init__(self, service: object, lane: str) -> None:
+    def __init__(self, service: InferenceService, lane: str) -> None:
         self.service, self.lane = service, lane
 
     def request(self, image: XrayImage, class_index: int | None = None, method: str | None = "gradcam",
@@ -60,17 +63,31 @@ class _CaptionSink:
         self._changed()
 
 
+@dataclass(frozen=True)
+class CompareAiModels:
+    """What the compare side's AI is handed by the window: the service, the main view's session and its own."""
+
+    service: InferenceService
+    main: AiSession      # the main view's: its model, read-first state and absolute scales
+    session: AiSession   # the compare side's, on `LaneEngine(service, COMPARE_LANE)` and the main overlay settings
+
+
+def compare_session(service: InferenceService, main: AiSession) -> AiSession:
+    """The compare side's AiSession: the shared worker's "compare" lane, the main view's overlay settings."""
+    return AiSession(LaneEngine(service, COMPARE_LANE), main.overlay)
+
+
 class CompareAi(QObject):
     """Drives the compare pane's AiSession from the service, the compare image and Read First."""
 
-    def __init__(self, controller: QObject, ai: object) -> None:
+    def __init__(self, controller: QObject, models: CompareAiModels) -> None:
         super().__init__(controller)
         self.setObjectName("compareAi")
-        self.controller, self.main = controller, ai
+        self.controller, self.main = controller, models.main
         self.canvas = controller.canvas
-        self.service = ai.service
-        self.settings = ai.overlay_settings
-        self.session = AiSession(LaneEngine(self.service, COMPARE_LANE), self.settings)
+        self.service = models.service
+        self.session = models.session
+        self.settings = models.session.overlay
         self.overlay = CamOverlayItem()
         self.canvas.add_overlay_item(self.overlay, OVERLAY_Z)
         self._style_overlay()
@@ -84,9 +101,9 @@ class CompareAi(QObject):
         self.label.setStyleSheet("padding: 2px 6px;")
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         controller.pane.layout().insertWidget(1, self.label)   # under the header, over the canvas
-        if ai.session.model is not None:
-            self.session.set_model(ai.session.model)
-        self.session.set_results_hidden(ai.session.results_hidden())
+        if self.main.model is not None:
+            self.session.set_model(self.main.model)
+        self.session.set_results_hidden(self.main.results_hidden())
         self._connect()
         self._update_label()
 
@@ -103,7 +120,7 @@ class CompareAi(QObject):
         self.session.cam_cleared.connect(lambda _none: self.overlay.clear())
         self.session.heatmap_changed.connect(self._on_session_heatmap_changed)
         self.session.request_failed.connect(lambda _message: self._update_label())
-        self.main.session.heatmap_changed.connect(self._on_main_heatmap_changed)   # read first on the main side
+        self.main.heatmap_changed.connect(self._on_main_heatmap_changed)   # read first on the main side
         self.settings.changed.connect(self._on_overlay_settings_changed)
         self.controller.compare_image_changed.connect(self._on_compare_image_changed)
 
@@ -130,7 +147,7 @@ class CompareAi(QObject):
 
     def _draw_cam(self, cam: CamResult, image: XrayImage) -> None:
         """The main view's drawing: the same normalisation; the absolute scale of the main side's model/method/layer."""
-        scale = self.main.session.absolute_max_for(cam) if self.settings.normalisation == "absolute" else None
+        scale = self.main.absolute_max_for(cam) if self.settings.normalisation == "absolute" else None
         index = cam_index_image(cam.cam, overlay_shape(image.shape), self.settings.normalisation, scale)
         self.overlay.set_index_image(index, image.shape, cam.image_key)
         self.overlay.setOpacity(self.settings.opacity)
@@ -172,7 +189,7 @@ class CompareAi(QObject):
         self._update_label()
 
     def _on_main_heatmap_changed(self, _state: HeatmapState) -> None:
-        self.session.set_results_hidden(self.main.session.results_hidden())
+        self.session.set_results_hidden(self.main.results_hidden())
         self._update_label()
 
     def _on_service_model_ready(self, info: ModelInfo) -> None:

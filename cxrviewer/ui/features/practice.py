@@ -8,7 +8,9 @@ score sheet at the end. All packet logic is in `teaching.practice`; the widgets 
 `practice_setup` (PacketSetupDialog), `practice_status` (PracticeStatus, the status-bar widget)
 and `score_sheet` (ScoreSheetDialog), re-exported here.
 
-MainWindow creates one `PracticeController(window)` after its TraineeController.
+MainWindow creates one `PracticeController` after its TraineeController and hands it what it
+uses: the `Shell`, the viewer session, the canvas, the settings, the read-first feature and the
+AI controller (never the window itself).
 """
 from __future__ import annotations
 
@@ -19,14 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QDialog,
-    QMessageBox,
-)
+from PySide6.QtWidgets import QDialog, QMessageBox
 
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import Prediction, XrayImage
+from cxrviewer.state.session import ViewerSession
 from cxrviewer.teaching.packet_history import PAUSED, PacketSummary, archive_packet
 from cxrviewer.teaching.practice import (
     LAST_FILENAME,
@@ -48,11 +47,16 @@ from cxrviewer.teaching.practice import (
 )
 from cxrviewer.ui.dialogs.practice_setup import PacketSetupDialog
 from cxrviewer.ui.dialogs.score_sheet import ScoreSheetDialog
+from cxrviewer.ui.features.ai import AiController
+from cxrviewer.ui.features.read_first import ReadFirstFeature
+from cxrviewer.ui.shell.actions import make_action
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.shell.settings import ViewerSettings
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 from cxrviewer.ui.widgets.practice_status import PracticeStatus
 
 if TYPE_CHECKING:
     from cxrviewer.teaching.reads import ReadCall
-    from cxrviewer.ui.shell.main_window import MainWindow
 
 __all__ = ["PacketSetupDialog", "PracticeController", "PracticeStatus", "ScoreSheetDialog"]
 
@@ -77,17 +81,21 @@ def _model_call_label(prediction: Prediction, card: object | None) -> str | None
 # ============================================================================ controller
 
 class PracticeController(QObject):
-    """Runs practice packets in one MainWindow (see the module docstring)."""
+    """Runs practice packets in one window (see the module docstring)."""
 
     state_changed = Signal(object)     # PacketState | None
     case_shown = Signal(int)           # the case number now on screen
     finished = Signal(object)          # ScoreSheet
 
-    def __init__(self, window: MainWindow, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, shell: Shell, viewer: ViewerSession, canvas: ImageCanvas, settings: ViewerSettings,
+                 reading: ReadFirstFeature, ai: AiController, clock: Callable[[], float] = time.monotonic,
                  data_folder: str | Path | None = None) -> None:
-        super().__init__(window)
+        host = shell.host()
+        super().__init__(host)
         self.setObjectName("practiceController")
-        self.window = window
+        self.shell, self.viewer, self.canvas, self.settings, self.reading, self.ai = (
+            shell, viewer, canvas, settings, reading, ai)
+        self._host = host
         self.clock = clock   # the time source (tests replace it)
         self._data_folder = Path(data_folder) if data_folder is not None else None
         self._state: PacketState | None = None
@@ -98,21 +106,16 @@ class PracticeController(QObject):
         self.score_dialog: ScoreSheetDialog | None = None
         self.last_sheet: ScoreSheet | None = None
 
-        self.action = QAction("Practice &Packet…", window)
-        self.action.setObjectName("action_practice_packet")
-        self.action.setStatusTip("A timed packet of labelled cases, read first, then a score sheet")
-        self.action.triggered.connect(self._on_action_triggered)
-        window.addAction(self.action)
-        window.menu("tools").addAction(self.action)
-        self.next_action = QAction("Next Practice Case", window)
-        self.next_action.setObjectName("action_practice_next")
-        self.next_action.setShortcut(QKeySequence("Ctrl+Return"))
-        self.next_action.triggered.connect(self.next_case)
-        window.addAction(self.next_action)
+        self.action = make_action(host, "practice_packet", "Practice &Packet…", self.open_setup,
+                                  "A timed packet of labelled cases, read first, then a score sheet")
+        shell.add_menu_action("tools", self.action)
+        self.next_action = make_action(host, "practice_next", "Next Practice Case", self.next_case,
+                                       shortcut="Ctrl+Return")
+        host.addAction(self.next_action)   # no menu entry; the shortcut works anywhere in the window
 
-        self.status = PracticeStatus(window)
+        self.status = PracticeStatus(host)
         self.status.hide()
-        window.statusBar().insertPermanentWidget(0, self.status)
+        shell.add_status_widget(self.status, 0)
         self.status.pause_toggled.connect(self.set_paused)
         self.status.next_requested.connect(self.next_case)
         self.status.stop_requested.connect(self._on_status_stop_requested)
@@ -121,14 +124,14 @@ class PracticeController(QObject):
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._on_timer_timeout)
 
-        trainee = window.trainee
-        window.image_changed.connect(self._on_window_image_changed)
-        trainee.read_first_panel.call_recorded.connect(self._on_panel_call_recorded)
-        trainee.read_first.ai_visibility_changed.connect(self._on_read_first_ai_visibility_changed)
-        trainee.read_first.read_saved.connect(self._on_read_first_read_saved)
-        window.ai.prediction_shown.connect(self._on_ai_prediction_shown)
-        window.ai.overlay_updated.connect(self._on_ai_overlay_updated)
-        window.installEventFilter(self)
+        viewer.image_changed.connect(self._on_viewer_image_changed)
+        reading.call_recorded.connect(self._on_reading_call_recorded)
+        read_first = reading.session   # the AI may show again, or the read was saved: keep it concealed
+        read_first.ai_visibility_changed.connect(lambda visible: self._conceal() if visible else None)
+        read_first.read_saved.connect(lambda _record: self._conceal())
+        ai.prediction_shown.connect(self._on_ai_prediction_shown)
+        ai.overlay_updated.connect(lambda _key: self._conceal())
+        host.installEventFilter(self)
         QTimer.singleShot(0, self, self._offer_resume)
         self._update_status()
 
@@ -215,8 +218,7 @@ class PracticeController(QObject):
             return
         now = self.clock()
         self._state = state.paused(now) if paused else state.started(now)
-        self.window.canvas.setVisible(not paused)
-        self.window.trainee.read_first_dock.setEnabled(not paused)
+        self._hide_case(paused)
         self.status.set_paused(paused)
         self._save()
         self._update_status()
@@ -238,7 +240,7 @@ class PracticeController(QObject):
             box = QMessageBox(QMessageBox.Icon.Question, "Practice packet",
                               f"An unfinished packet from {saved.created[:16].replace('T', ' ')} "
                               f"({len(saved.results)} of {saved.n_cases} cases read). Resume it?",
-                              parent=self.window)
+                              parent=self._host)
             resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
             new = box.addButton("Start a new packet", QMessageBox.ButtonRole.DestructiveRole)
             box.addButton(QMessageBox.StandardButton.Cancel)
@@ -250,7 +252,7 @@ class PracticeController(QObject):
                 return
             remove_staged(saved, self.staging_folder())
             clear_state(self.state_file())
-        dialog = PacketSetupDialog(self.window.settings.last_folder(), self.window)
+        dialog = PacketSetupDialog(self.settings.last_folder(), self._host)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.start(dialog.spec())
 
@@ -259,7 +261,7 @@ class PracticeController(QObject):
         if state is None:
             return None
         sheet = score_packet(state)
-        dialog = ScoreSheetDialog(state, sheet, self.window)
+        dialog = ScoreSheetDialog(state, sheet, self._host)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open_requested.connect(self._on_score_open_requested)
         dialog.finished.connect(self._on_score_dialog_finished)
@@ -283,8 +285,7 @@ class PracticeController(QObject):
 
     # ============================================================ flow
     def _begin(self, state: PacketState) -> None:
-        qsettings = self.window.settings.qsettings
-        action = self.window.trainee.read_first_action
+        qsettings, action = self.settings.qsettings, self.reading.action
         if qsettings.value(READ_FIRST_BEFORE_KEY) is None:   # a resumed packet keeps the first value
             qsettings.setValue(READ_FIRST_BEFORE_KEY, action.isChecked())
         action.setChecked(True)                               # read first is enforced in a packet
@@ -297,7 +298,7 @@ class PracticeController(QObject):
         self._timer.start()
         self._save()
         if state.note:
-            self.window.statusBar().showMessage(f"Practice packet: {state.note}", 10000)
+            self.shell.show_status(f"Practice packet: {state.note}", 10000)
         self._show_current()
 
     def _show_current(self) -> None:
@@ -305,9 +306,9 @@ class PracticeController(QObject):
         case = state.current_case() if state is not None else None
         if case is None:
             return
-        settings = self.window.settings
+        settings = self.settings
         recent, last_folder = settings.recent_files(), settings.last_folder()
-        self.window.open_paths([self._staged.get(case.number, Path(case.path))])
+        self.shell.open_paths([self._staged.get(case.number, Path(case.path))])
         # the temporary copies stay out of File ▸ Open Recent and the open dialogs' folder
         settings.clear_recent_files()
         for path in reversed(recent):
@@ -328,13 +329,12 @@ class PracticeController(QObject):
             self._notice(str(exc))
         remove_staged(state, self.staging_folder())
         self._staged = {}
-        self.window.canvas.setVisible(True)
-        self.window.trainee.read_first_dock.setEnabled(True)
-        qsettings = self.window.settings.qsettings
+        self._hide_case(False)
+        qsettings = self.settings.qsettings
         before = qsettings.value(READ_FIRST_BEFORE_KEY)
         qsettings.remove(READ_FIRST_BEFORE_KEY)
         if before is not None:
-            self.window.trainee.read_first_action.setChecked(str(before).lower() in {"true", "1"})
+            self.reading.action.setChecked(str(before).lower() in {"true", "1"})
         self.status.hide()
         sheet = score_packet(state)
         self.last_sheet = sheet
@@ -342,6 +342,11 @@ class PracticeController(QObject):
         self.show_score_sheet(state)
         self.finished.emit(sheet)
         return sheet
+
+    def _hide_case(self, hidden: bool) -> None:
+        """A paused packet hides the image and disables the Read first panel."""
+        self.canvas.setVisible(not hidden)
+        self.reading.dock.setEnabled(not hidden)
 
     def _save(self, force: bool = True) -> None:
         state = self._state
@@ -381,19 +386,19 @@ class PracticeController(QObject):
         return case.number if same else None
 
     def _model_label_now(self) -> tuple[str, str] | None:
-        image = self.window.current_image()
+        image = self.viewer.image
         if image is None:
             return None
         key = image_key(image)
         if key in self._model_labels:
             return self._model_labels[key]
-        prediction = self.window.ai.current_prediction()
+        prediction = self.ai.current_prediction()
         if prediction is not None and prediction.image_key == key:
             return self._remember_prediction(prediction)
         return None
 
     def _remember_prediction(self, prediction: Prediction) -> tuple[str, str] | None:
-        model = self.window.ai.current_model()
+        model = self.ai.current_model()
         label = _model_call_label(prediction, model.card if model is not None else None)
         if label is None:
             return None
@@ -407,8 +412,8 @@ class PracticeController(QObject):
     def _conceal(self) -> None:
         """Reveal at the end: keep the AI result out of sight after the call too."""
         if self._reveal_at_end():
-            self.window.ai.set_results_hidden(True)
-            self.window.trainee.read_first_panel.result_frame.hide()
+            self.ai.set_results_hidden(True)
+            self.reading.conceal_comparison()
 
     def _maybe_auto_advance(self) -> None:
         """Reveal at the end: on to the next case as soon as the call and the model's call are in."""
@@ -416,12 +421,11 @@ class PracticeController(QObject):
         if not self._reveal_at_end() or state is None:
             return
         result = state.current_result()
-        if result is not None and (result.model_label is not None or self.window.ai.current_model() is None):
+        if result is not None and (result.model_label is not None or self.ai.current_model() is None):
             QTimer.singleShot(0, self, self.next_case)
 
     def _notice(self, message: str, problem: bool = True) -> None:
-        self.window.notice.show_notice(message, problem=problem)
-        self.window.statusBar().showMessage(message, 10000)
+        self.shell.show_notice(message, problem)
 
     def _offer_resume(self) -> None:
         if self._state is not None:
@@ -433,15 +437,12 @@ class PracticeController(QObject):
 
     # ============================================================ events and slots
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.window and event.type() == QEvent.Type.Close and self.is_running():
+        if watched is self._host and event.type() == QEvent.Type.Close and self.is_running():
             self._save()   # saved paused: the time the viewer is closed does not count
         return False
 
-    def _on_action_triggered(self) -> None:
-        self.open_setup()
-
     def _on_status_stop_requested(self) -> None:
-        answer = QMessageBox.question(self.window, "Stop the packet",
+        answer = QMessageBox.question(self._host, "Stop the packet",
                                       "End the packet now and score the cases read so far?")
         if answer == QMessageBox.StandardButton.Yes:
             self.stop()
@@ -459,7 +460,7 @@ class PracticeController(QObject):
         self._update_status()
         self._save(force=False)
 
-    def _on_window_image_changed(self, image: XrayImage | None) -> None:
+    def _on_viewer_image_changed(self, image: XrayImage | None) -> None:
         number = self._current_number_for(image)
         if number is None or image is None:
             return
@@ -467,11 +468,11 @@ class PracticeController(QObject):
         self.case_shown.emit(number)
         self._update_status()
 
-    def _on_panel_call_recorded(self, call: ReadCall) -> None:
+    def _on_reading_call_recorded(self, call: ReadCall) -> None:
         state = self._state
         if state is None or state.finished or not state.clock.running:
             return
-        if self._current_number_for(self.window.current_image()) is None:
+        if self._current_number_for(self.viewer.image) is None:
             return   # the trainee opened something else meanwhile: not a packet read
         model = self._model_label_now()
         self._state = state.with_call(call.call, call.confidence, self.clock(),
@@ -494,22 +495,9 @@ class PracticeController(QObject):
             self._maybe_auto_advance()
         self._conceal()
 
-    def _on_ai_overlay_updated(self, _key: str) -> None:
-        self._conceal()
-
-    def _on_read_first_ai_visibility_changed(self, visible: bool) -> None:
-        if visible:
-            self._conceal()
-
-    def _on_read_first_read_saved(self, _record: object) -> None:
-        self._conceal()
-
     def _on_score_open_requested(self, path: Path) -> None:
-        self.window.open_paths([path])
+        self.shell.open_paths([path])
 
     def _on_score_dialog_finished(self, _result: int) -> None:
         if self.sender() is self.score_dialog:
             self.score_dialog = None
-
-
-__all__ = ["PacketSetupDialog", "PracticeController", "PracticeStatus", "ScoreSheetDialog"]

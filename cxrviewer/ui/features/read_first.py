@@ -39,6 +39,7 @@ class ReadFirstFeature(QObject):
         self.picker = PointPicker(canvas, self)
         self.session = ReadFirstSession(self.panel, picker=self.picker, enabled=read_first_enabled(qsettings),
                                         parent=self)
+        self.call_recorded = self.panel.call_recorded   # ReadCall: the trainee's call, as recorded
         self.dock = make_read_first_dock(self.panel, shell.host())
         shell.add_dock(self.dock, Qt.DockWidgetArea.LeftDockWidgetArea)
         shell.split_docks("study", self.dock, Qt.Orientation.Vertical)
@@ -60,6 +61,10 @@ class ReadFirstFeature(QObject):
             self.dock.show()
         self.dock.raise_()
         self.panel.focus_call()
+
+    def conceal_comparison(self) -> None:
+        """Hide the panel's comparison with the AI result (a practice packet that reveals at the end)."""
+        self.panel.result_frame.hide()
 
     def tell_model(self, model: ModelInfo | None = None) -> None:
         """The call choices are the model's classes; its card threshold decides its call (`core.model_call`)."""

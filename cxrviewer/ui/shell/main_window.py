@@ -22,11 +22,14 @@ from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
 
 from cxrviewer.core.errors import printable_name
 from cxrviewer.core.types import XrayImage
+from cxrviewer.state.ai import AiSession
+from cxrviewer.state.overlay import OverlaySettings
 from cxrviewer.state.session import ViewerSession
 from cxrviewer.ui.docks.notices import NoticeBanner, Problem, ProblemsDock
 from cxrviewer.ui.docks.study_browser import BrowserEntry, StudyBrowserDock
 from cxrviewer.ui.docks.tag_dock import TagDock
 from cxrviewer.ui.features.ai import AiController
+from cxrviewer.ui.features.compare_ai import CompareAiModels, compare_session
 from cxrviewer.ui.features.trainee import TraineeController
 from cxrviewer.ui.shell import window_menus
 from cxrviewer.ui.shell.actions import ActionRegistry
@@ -37,6 +40,7 @@ from cxrviewer.ui.shell.window_shell import WindowShell
 from cxrviewer.ui.viewer.canvas import ImageCanvas, PixelReadout
 from cxrviewer.ui.viewer.loupe import Loupe
 from cxrviewer.ui.viewer.measure import Measurement
+from cxrviewer.ui.workers.inference_service import InferenceService
 from cxrviewer.ui.workers.loader import FolderScanner, ImageLoader, ScanResult, TagListing
 
 log = logging.getLogger(__name__)
@@ -103,14 +107,21 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         self._rebuild_presets_menu()
         self._toolbar = window_menus.create_toolbar(self)
         self._connect_signals()
+        # the state models the features share: the viewer session (above), the AI session on the
+        # inference service (one worker process) and its overlay settings, the compare side's AI session
+        self.inference = InferenceService(self)
+        self.ai_session = AiSession(self.inference, OverlaySettings())
+        compare_ai = CompareAiModels(self.inference, self.ai_session, compare_session(self.inference, self.ai_session))
         # features: each gets the state models and the window as a Shell (AI dock, Model menu, overlay first)
-        self.ai = AiController(self, self.canvas, self.session, self.settings.qsettings)
+        self.ai = AiController(self, self.canvas, self.session, self.ai_session, self.inference,
+                               self.settings.qsettings)
         self.trainee = TraineeController(self, self.canvas, self.session, self.settings, self.ai)
         from cxrviewer.ui.features.practice import PracticeController  # Tools ▸ Practice Packet… (#16)
-        self.practice = PracticeController(self)   # timed packets of labelled cases, score sheet
+        self.practice = PracticeController(self, self.session, self.canvas, self.settings, self.trainee.reading,
+                                           self.ai)   # timed packets of labelled cases, score sheet
         self.trainee.my_reads.set_packets(self.practice)   # My Reads › Packets lists and opens them
         from cxrviewer.ui.viewer.compare import CompareController  # View ▸ Compare (1×2) (#16)
-        self.compare = CompareController(self)   # second viewport, linked window/zoom/pan/orientation
+        self.compare = CompareController(self, compare_ai)   # second viewport, linked window/zoom/pan/orientation
         self.session.image_changed.connect(self.image_changed.emit)   # after the features above
         self._restore_settings()
         self._update_enabled()

@@ -1,4 +1,5 @@
-"""`Shell`: the little a feature may ask of the window — messages, docks, menu actions by menu id, parent.
+"""`Shell`: the little a feature may ask of the window — messages, docks, menu actions by menu id, parent,
+opening files.
 
 Features (ui/features/, the AI controller) get a Shell and the state models, never the
 MainWindow, so they cannot reach through it into other features' widgets. MainWindow
@@ -6,6 +7,8 @@ implements this protocol; a test can hand a feature a fake one.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import Qt
@@ -69,6 +72,10 @@ class Shell(Protocol):
         ...
 
     def is_anonymised(self) -> bool:
+        ...
+
+    def open_paths(self, paths: Sequence[str | Path]) -> None:
+        """Open files and folders as File ▸ Open does (the first image is shown; asynchronous)."""
         ...
 
     def show_index(self, index: int, frame: int = 0) -> None:

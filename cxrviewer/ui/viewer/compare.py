@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer.core.types import Window, XrayImage
 from cxrviewer.ui.docks.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry
-from cxrviewer.ui.features.compare_ai import CompareAi
+from cxrviewer.ui.features.compare_ai import CompareAi, CompareAiModels
 from cxrviewer.ui.shell.drops import LocalFileDrops
 from cxrviewer.ui.viewer.canvas import ImageCanvas, Orientation
 from cxrviewer.ui.workers.loader import ImageLoader
@@ -177,7 +177,7 @@ class CompareController(QObject):
     compare_toggled = Signal(bool)
     compare_image_changed = Signal(object)   # XrayImage | None on the compare side
 
-    def __init__(self, window: QMainWindow) -> None:
+    def __init__(self, window: QMainWindow, ai: CompareAiModels | None = None) -> None:
         super().__init__(window)
         self.setObjectName("compareController")
         self.window = window
@@ -193,7 +193,6 @@ class CompareController(QObject):
         self._create_actions()
         self._connect_signals()
         self._extend_study_tree()
-        ai = getattr(window, "ai", None)
         self.ai = CompareAi(self, ai) if ai is not None else None   # the compare side's own call and map
         self.pane.hide()
         window.installEventFilter(self)
