@@ -146,18 +146,19 @@ def _run_predict_command(folder: Path, models_dir: Path) -> float:
 
 
 def _command_pipeline(engine: Any) -> Callable[[list[Path]], object] | None:
-    """The command's own loop with an already loaded model: `predict_paths` (load-ahead threads
-    + batched `predict_many`), when cxrviewer/commands/predict.py provides it."""
+    """The command's own loop with an already loaded model: `score_files` (load-ahead threads
+    + batched `predict_many`), when cxrviewer/core/model/batch.py provides it."""
     try:
-        from cxrviewer.commands.predict import expand_inputs, predict_paths
+        from cxrviewer.commands.predict import expand_inputs
+        from cxrviewer.core.model.batch import score_files
     except ImportError:
         return None
 
     def run(files: list[Path]) -> object:
-        lines = list(predict_paths(engine, expand_inputs(files), batch_size=BATCH_SIZE))
+        lines = list(score_files(engine, expand_inputs(files), batch_size=BATCH_SIZE))
         failed = [line for line in lines if getattr(line, "error", None)]
         if len(lines) != len(files) or failed:
-            raise RuntimeError(f"predict_paths returned {len(lines)} lines, {len(failed)} failed")
+            raise RuntimeError(f"score_files returned {len(lines)} lines, {len(failed)} failed")
         return lines
 
     return run
@@ -172,7 +173,7 @@ def _engine_path(engine: Any) -> Callable[[list[Path]], object]:
 def folder_benchmark(model_folder: Path, files: list[Path], scratch: Path, runs: int) -> FolderResult:
     """Seconds per image of the `cxrviewer predict` pipeline vs the bare batched forward.
 
-    Per round: the command's loop (`predict_paths`, images loaded ahead by its threads) over
+    Per round: the command's loop (`score_files`, images loaded ahead by its threads) over
     the N files with a loaded, warm model, then the bare batched forward over the same N
     inputs already in memory. The command's fixed cost (model load, tracing) is timed apart:
     `cxrviewer.cli.main(["predict", "--json", folder])` on a one-image folder.
@@ -206,11 +207,11 @@ def folder_benchmark(model_folder: Path, files: list[Path], scratch: Path, runs:
     engine = ModelEngine.open(model_folder)
     engine.warm_up()
     pipeline = _command_pipeline(engine)
-    path = "cxrviewer.commands.predict.predict_paths"
+    path = "cxrviewer.core.model.batch.score_files"
     if pipeline is None:
         pipeline = _engine_path(engine)
         path = "load_image + ModelEngine.predict_images"
-        notes.append("cxrviewer/commands/predict.py has no predict_paths: measured " + path)
+        notes.append("cxrviewer/core/model/batch.py has no score_files: measured " + path)
     pipeline(files[: min(len(files), 2 * BATCH_SIZE)])
     bare()
     command_runs, bare_runs = [], []

@@ -12,8 +12,8 @@ contract in pyproject.toml, checked by `make lint`):
     teaching   Qt-free trainee features: reads, practice packets, known labels, exports, OOD warnings
     core       Qt-free imaging, model and explanation pipeline; `core.labels` is shared with the trainer
 
-The `trainer` package (training the bundled models) imports `core` and `commands.predict`'s
-runner, never the UI or the state.
+The `trainer` package (training the bundled models) imports `core` alone (it scores external
+data with `core.model.batch`, the runner `cxrviewer predict` uses), never the commands, UI or state.
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 For the held-back sets (the official Kermany test split, COVID-19 and adult normals from
 other hospitals): nothing is fitted on these images. Each image goes through the viewer's
 own path — `load_image` → `model_input` → `InferenceEngine` (the card's temperature) — via
-`cxrviewer predict`'s batch runner, and calls use the card's operating threshold, so the
-numbers are the ones a trainee would see.
+`cxrviewer predict`'s batch runner (`core.model.batch.score_files`), and calls use the card's
+operating threshold, so the numbers are the ones a trainee would see.
 
 Inputs: a class-folder tree (Kermany subtypes from file names when the model is
 NORMAL/BACTERIAL/VIRAL) or a CSV manifest `path,label[,patient_id][,source]`. `label_map`
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrviewer.core.model.batch import ScoredFile
 from trainer import metrics as m
 from trainer.data import (
     Problem,
@@ -39,15 +40,6 @@ log = logging.getLogger(__name__)
 
 FULL = "full"
 PNEUMONIA_BINARY = "pneumonia vs normal"
-
-
-@dataclass(frozen=True)
-class ScoredImage:
-    """One external image the model scored: the sample, its probabilities and the gate's flag."""
-
-    sample: Sample
-    probabilities: tuple[float, ...]
-    ood_flagged: bool = False          # the model's out-of-distribution gate flagged it (core/ood_gate.py)
 
 
 def discover(data: Path, model_labels: Sequence[str], label_map: Mapping[str, str] | None = None) -> list[Sample]:
@@ -80,20 +72,32 @@ def scoring_mode(data_labels: set[str], model_labels: Sequence[str], pneumonia_l
         f"{', '.join(model_labels)}. Rename them with --label-map 'DATA=MODEL'.")
 
 
+@dataclass(frozen=True)
+class ScoredImage:
+    """One external image the model scored: the labelled sample and the viewer's answer for its file."""
+
+    sample: Sample
+    answer: ScoredFile
+
+    @property
+    def probabilities(self) -> tuple[float, ...]:
+        return self.answer.probabilities
+
+
 def score_images(model_folder: Path, samples: Sequence[Sample], batch_size: int = 16) -> tuple[list[ScoredImage], list[Problem]]:
     """Probabilities and the gate's verdict for every readable sample, through `cxrviewer predict`'s runner
-    and the viewer's engine."""
-    from cxrviewer.commands.predict import predict_paths
+    (`core.model.batch`) and the viewer's engine."""
+    from cxrviewer.core.model.batch import score_files
     from cxrviewer.core.model.engine import ModelEngine
 
     engine = ModelEngine.open(model_folder)
     scored: list[ScoredImage] = []
     problems: list[Problem] = []
-    for sample, line in zip(samples, predict_paths(engine, [(s.path, None) for s in samples], batch_size)):
-        if line.error is not None:
-            problems.append(Problem(sample.path, "unreadable", line.error))
+    for sample, answer in zip(samples, score_files(engine, [(s.path, None) for s in samples], batch_size)):
+        if answer.error is not None:
+            problems.append(Problem(sample.path, "unreadable", answer.error))
         else:
-            scored.append(ScoredImage(sample, line.probabilities, bool(line.ood is not None and line.ood.flagged)))
+            scored.append(ScoredImage(sample, answer))
     return scored, problems
 
 
@@ -198,7 +202,7 @@ def evaluate_model(
     data_labels = [s.sample.label for s in scored]
     result = score_metrics(probabilities, data_labels, labels, pneumonia_labels, card.operating_threshold, mode,
                            [s.sample.source for s in scored])
-    flagged = np.array([s.ood_flagged for s in scored])
+    flagged = np.array([s.answer.ood_flagged for s in scored])
     result["ood"] = {"flagged": int(flagged.sum()), "rate": float(flagged.mean()),
                      "threshold": (card.extra.get("ood") or {}).get("threshold")}
     if flagged.any() and not flagged.all():

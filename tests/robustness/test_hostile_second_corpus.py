@@ -230,17 +230,18 @@ def test_json_lines_are_valid_utf8_for_undecodable_names(tmp_path: Path) -> None
     import io
     import json
 
-    from cxrviewer.commands.predict import PredictionLine, write_lines
+    from cxrviewer.commands.predict import write_lines
+    from cxrviewer.core.model.batch import ScoredFile
 
     path = Path(os.fsdecode(tmp_path)) / os.fsdecode(b"bad\xff\xfe.png")
     stream = io.StringIO()
-    failures = write_lines([PredictionLine(path, error=f"{path.name}: broken")], True, stream)
+    failures = write_lines([ScoredFile(path, error=f"{path.name}: broken")], True, stream)
     assert failures == 1
     raw = stream.getvalue().encode("utf-8")           # strict: no lone surrogates left
     record = json.loads(raw.decode("utf-8"))
     assert record["path"].endswith("bad\\xff\\xfe.png")
     text = io.StringIO()
-    write_lines([PredictionLine(path, error="broken")], False, text)
+    write_lines([ScoredFile(path, error="broken")], False, text)
     text.getvalue().encode("utf-8")
 
 

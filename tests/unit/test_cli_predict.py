@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from cxrviewer import cli
-from cxrviewer.commands.predict import prefetched
 from cxrviewer.core.imaging import default_display
 from cxrviewer.core.io import load_image
+from cxrviewer.core.model.batch import prefetched
 from cxrviewer.core.model.preprocessing import model_input
 from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
 from cxrviewer.core.xai.overlay import blend, cam_index_image
@@ -95,14 +95,15 @@ def test_folder_with_a_bad_file_gives_json_lines_an_error_line_and_exit_1(capsys
 
 
 def test_json_call_differs_from_top_on_a_borderline_image() -> None:
-    from cxrviewer.commands.predict import PredictionLine
+    from cxrviewer.commands.predict import json_record, text_line
+    from cxrviewer.core.model.batch import ScoredFile
 
-    line = PredictionLine(Path("person1022_virus.jpeg"), "pneumonia3", ("NORMAL", "BACTERIAL", "VIRAL"),
-                          (0.165, 0.37, 0.465), ("BACTERIAL", "VIRAL"), operating_threshold=0.8507)
-    record = line.to_json()
+    line = ScoredFile(Path("person1022_virus.jpeg"), "pneumonia3", ("NORMAL", "BACTERIAL", "VIRAL"),
+                      (0.165, 0.37, 0.465), ("BACTERIAL", "VIRAL"), operating_threshold=0.8507)
+    record = json_record(line)
     assert record["top"] == "VIRAL" and record["call"] == "NORMAL"
     assert "0.8507" in record["call_rule"]
-    assert "call NORMAL (pneumonia probability 0.83 < threshold 0.85)  top VIRAL" in line.to_text()
+    assert "call NORMAL (pneumonia probability 0.83 < threshold 0.85)  top VIRAL" in text_line(line)
 
 
 def test_batch_size_does_not_change_the_results(capsys, folder) -> None:

@@ -1,4 +1,4 @@
-"""Issue #14: `predict`'s loader threads share one memory budget, so big files load in turn."""
+"""Issue #14: `predict`'s loader threads (`core.model.batch`) share one memory budget, so big files load in turn."""
 from __future__ import annotations
 
 import struct
@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cxrviewer.commands import predict
 from cxrviewer.core.io import estimated_load_bytes
 from cxrviewer.core.memory import MemoryBudget, load_memory_limit
+from cxrviewer.core.model import batch
 
 
 def png_header_only(path: Path, rows: int, columns: int) -> Path:
@@ -71,7 +71,7 @@ def _concurrent_loads(monkeypatch, paths: list[Path], budget: MemoryBudget) -> i
     active, most = 0, 0
     lock = threading.Lock()
 
-    def slow_prepare(path: Path, input_size: int) -> predict.PreparedInput:
+    def slow_prepare(path: Path, input_size: int) -> batch.PreparedInput:
         nonlocal active, most
         with lock:
             active += 1
@@ -79,10 +79,10 @@ def _concurrent_loads(monkeypatch, paths: list[Path], budget: MemoryBudget) -> i
         time.sleep(0.05)
         with lock:
             active -= 1
-        return predict.PreparedInput(path, np.zeros((input_size, input_size, 3), np.float32))
+        return batch.PreparedInput(path, np.zeros((input_size, input_size, 3), np.float32))
 
-    monkeypatch.setattr(predict, "prepare_input", slow_prepare)
-    lines = list(predict.predict_paths(_fake_engine(), [(p, None) for p in paths], batch_size=4, budget=budget))
+    monkeypatch.setattr(batch, "prepare_input", slow_prepare)
+    lines = list(batch.score_files(_fake_engine(), [(p, None) for p in paths], batch_size=4, budget=budget))
     assert [line.path for line in lines] == paths and all(line.error is None for line in lines)
     return most
 
@@ -107,6 +107,6 @@ def test_default_budget_is_used_without_one(tmp_path: Path, monkeypatch) -> None
 
     monkeypatch.setattr(MemoryBudget, "reserve", spy)
     path = png_header_only(tmp_path / "one.png", 1_000, 1_000)
-    monkeypatch.setattr(predict, "prepare_input", lambda p, s: predict.PreparedInput(p, np.zeros((s, s, 3), np.float32)))
-    list(predict.predict_paths(_fake_engine(), [(path, None)]))
+    monkeypatch.setattr(batch, "prepare_input", lambda p, s: batch.PreparedInput(p, np.zeros((s, s, 3), np.float32)))
+    list(batch.score_files(_fake_engine(), [(path, None)]))
     assert used and used[0] >= 1_000 * 1_000 * 8
