@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from cxrviewer.core.errors import ImageLoadError
-from cxrviewer.core.memory import env_megabytes
+from cxrviewer.core.memory import env_megabytes, env_positive
 from cxrviewer.core.types import XrayImage, readonly
 
 log = logging.getLogger(__name__)
@@ -73,16 +73,8 @@ class DecodeCancelled(Exception):
 
 def decode_seconds() -> float:
     """The per-image deadline: $CXRVIEWER_DECODE_SECONDS, else 20 s."""
-    raw = os.environ.get(DECODE_SECONDS_ENV, "").strip()
-    if raw:
-        try:
-            value = float(raw)
-            if value > 0:
-                return value
-        except ValueError:
-            pass
-        log.warning("ignoring invalid %s=%r", DECODE_SECONDS_ENV, raw)
-    return DEFAULT_DECODE_SECONDS
+    value = env_positive(DECODE_SECONDS_ENV, log)
+    return value if value is not None else DEFAULT_DECODE_SECONDS
 
 
 def child_memory_bytes() -> int:

@@ -19,18 +19,25 @@ LOAD_MEMORY_ENV = "CXRVIEWER_LOAD_MEMORY_MB"
 DEFAULT_LOAD_MEMORY = 2 * 2**30
 
 
+def env_positive(name: str, logger: logging.Logger = log, scale: float = 1.0) -> float | None:
+    """$name as a positive number times `scale`; None where unset or invalid (warned on `logger`)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        value = 0.0
+    if value > 0:
+        return value
+    logger.warning("ignoring invalid %s=%r", name, raw)
+    return None
+
+
 def env_megabytes(name: str, logger: logging.Logger = log) -> int | None:
     """Bytes from $name, a positive number of MB; None where unset or invalid (warned on `logger`)."""
-    raw = os.environ.get(name, "").strip()
-    if raw:
-        try:
-            value = int(float(raw) * 2**20)
-            if value > 0:
-                return value
-        except ValueError:
-            pass
-        logger.warning("ignoring invalid %s=%r", name, raw)
-    return None
+    value = env_positive(name, logger, scale=2**20)
+    return int(value) if value is not None and value >= 1 else None
 
 
 def load_memory_limit() -> int:

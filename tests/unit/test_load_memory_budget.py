@@ -110,3 +110,17 @@ def test_default_budget_is_used_without_one(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setattr(batch, "prepare_input", lambda p, s: batch.PreparedInput(p, np.zeros((s, s, 3), np.float32)))
     list(batch.score_files(_fake_engine(), [(path, None)]))
     assert used and used[0] >= 1_000 * 1_000 * 8
+
+
+def test_decode_deadline_reads_the_environment_like_the_budget(monkeypatch, caplog) -> None:
+    from cxrviewer.core.decode_pool import DEFAULT_DECODE_SECONDS, decode_seconds
+
+    monkeypatch.setenv("CXRVIEWER_DECODE_SECONDS", "2.5")
+    assert decode_seconds() == 2.5
+    for bad in ("soon", "0", "-3"):
+        monkeypatch.setenv("CXRVIEWER_DECODE_SECONDS", bad)
+        caplog.clear()
+        assert decode_seconds() == DEFAULT_DECODE_SECONDS
+        assert "ignoring invalid CXRVIEWER_DECODE_SECONDS" in caplog.text
+    monkeypatch.delenv("CXRVIEWER_DECODE_SECONDS")
+    assert decode_seconds() == DEFAULT_DECODE_SECONDS
