@@ -55,18 +55,22 @@ class ModelCall:
     @property
     def reason(self) -> str:
         """Why this is the call, e.g. "pneumonia probability 0.84 is below the operating threshold 0.85"."""
-        if self.kind == TOP_RULE:
-            return f"{self.label} is the most likely class (p = {self.score:.2f})"
-        side = "at or above" if self.positive else "below"
-        return f"{self.score_name} {self.score:.2f} is {side} the operating threshold {self.threshold:.2f}"
+        return self._wording()[0]
 
     @property
     def headline(self) -> str:
         """The call with its reason, e.g. "NORMAL (pneumonia probability 0.84 < threshold 0.85)"."""
+        return self._wording()[1]
+
+    def _wording(self) -> tuple[str, str]:
+        """(reason, headline): the long and the short way of saying why this is the call."""
         if self.kind == TOP_RULE:
-            return f"{self.label} (the most likely class, p = {self.score:.2f})"
-        sign = "≥" if self.positive else "<"
-        return f"{self.label} ({self.score_name} {self.score:.2f} {sign} threshold {self.threshold:.2f})"
+            p = f"p = {self.score:.2f}"
+            return f"{self.label} is the most likely class ({p})", f"{self.label} (the most likely class, {p})"
+        side, sign = ("at or above", "≥") if self.positive else ("below", "<")
+        score = f"{self.score_name} {self.score:.2f}"
+        return (f"{score} is {side} the operating threshold {self.threshold:.2f}",
+                f"{self.label} ({score} {sign} threshold {self.threshold:.2f})")
 
     def as_json(self) -> dict[str, object]:
         return {"label": self.label, "score_name": self.score_name, "score": round(self.score, 6),

@@ -33,6 +33,17 @@ def test_pneumonia_at_threshold_calls_the_more_likely_subtype() -> None:
     assert model_call(PNEUMONIA, (0.4, 0.35, 0.25), 0.5).label == "BACTERIAL"
     assert model_call(("NORMAL", "PNEUMONIA"), (0.3, 0.7), 0.7).label == "PNEUMONIA"
     assert model_call(("NORMAL", "PNEUMONIA"), (0.31, 0.69), 0.7).label == "NORMAL"
+    assert call.reason == "pneumonia probability 0.90 is at or above the operating threshold 0.90"
+    assert call.headline == "BACTERIAL (pneumonia probability 0.90 ≥ threshold 0.90)"
+
+
+def test_the_top_rule_says_the_most_likely_class() -> None:
+    from cxrviewer.core.model_call import top_call
+
+    call = top_call(("CLEAR", "OPAQUE"), (0.3, 0.7))
+    assert call.kind == TOP_RULE and call.label == "OPAQUE"
+    assert call.reason == "OPAQUE is the most likely class (p = 0.70)"
+    assert call.headline == "OPAQUE (the most likely class, p = 0.70)"
 
 
 def test_covid_rule_is_its_own_threshold_on_p_covid() -> None:
