@@ -24,7 +24,8 @@ TINY_BACKBONE = "tiny-test"
 TINY_LAYERS = ("relu", "pool2_pool", "conv2_relu", "pool1_pool", "conv1_relu")  # last first
 
 
-def build_tiny_classifier(n_classes: int = 3, input_size: int = 32, seed: int = 0, dropout: float = 0.3):
+def build_tiny_classifier(n_classes: int = 3, input_size: int = 32, seed: int = 0, dropout: float = 0.3,
+                          intensity: str = "none"):
     """A flat functional model shaped like the real classifier: (S,S,1) 0–255 in, softmax out.
 
     Spatial sizes: conv1 S, pool1 S/2, conv2 S/2, pool2 S/4, "relu" S/4 (the GAP input).
@@ -33,7 +34,7 @@ def build_tiny_classifier(n_classes: int = 3, input_size: int = 32, seed: int = 
 
     keras.utils.set_random_seed(seed)
     layers = keras.layers
-    gray, x = input_stem(input_size)
+    gray, x = input_stem(input_size, intensity)
     x = layers.Conv2D(8, 3, padding="same", name="conv1_conv")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.AveragePooling2D(2, name="pool1_pool")(x)

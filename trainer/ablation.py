@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrviewer.core.model.architecture import load_keras_model
 from trainer import metrics as m
 from trainer.config import TrainConfig
 from trainer.data import read_split
@@ -51,7 +52,6 @@ def _score(labels: Sequence[str], probs: np.ndarray, targets: np.ndarray) -> tup
 
 
 def score_recipe(recipe: Recipe, run_dir: Path, default_rule: str) -> AblationRow:
-    import keras
 
     from trainer.train import predict_images
 
@@ -59,7 +59,7 @@ def score_recipe(recipe: Recipe, run_dir: Path, default_rule: str) -> AblationRo
     labels = json.loads((run_dir / "labels.json").read_text())
     val = [s for s in read_split(run_dir / "split.csv") if s.split == "val"]
     targets = np.array([labels.index(s.label) for s in val])
-    model = keras.saving.load_model(recipe.model, safe_mode=True, compile=False)
+    model = load_keras_model(recipe.model)
     size = int(model.inputs[0].shape[1])
     images = decode_samples(val, size, run_dir / "cache" / f"val_{size}.npy" if size == config.input_size else None)
     probs = predict_images(model, images)

@@ -62,6 +62,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         mixed_precision=args.mixed_precision,
         augment=AugmentConfig(horizontal_flip=args.hflip, acquisition=args.acquisition),
         label_smoothing=args.label_smoothing,
+        intensity=args.intensity,
         init_from=args.init_from,
         optimizer=args.optimizer,
         weight_decay=args.weight_decay,
@@ -103,6 +104,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--acquisition", action="store_true",
                    help="acquisition augmentation: gamma/contrast curves, blur/sharpen, noise, JPEG, crops")
     p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--intensity", choices=["none", "equalise"], default="none",
+                   help="equalise: per-image histogram equalisation as the graph's first step (monotone "
+                        "brightness/contrast/gamma changes then leave the network's input unchanged)")
     p.add_argument("--init-from", default="", help="a trained .keras of the same architecture: all weights start from it")
     p.add_argument("--optimizer", choices=["adam", "adamw"], default="adam")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="adamw only")

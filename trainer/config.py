@@ -25,6 +25,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 1e-4
     dropout: float = 0.3
+    intensity: str = "none"                     # none | equalise: in-graph per-image histogram equalisation
     label_smoothing: float = 0.0
     patience: int = 8
     seed: int = 42

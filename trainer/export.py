@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cxrviewer.core.model.architecture import DEFAULT_CAM_LAYER
+from cxrviewer.core.model.architecture import DEFAULT_CAM_LAYER, load_keras_model
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.preprocessing import PreprocessingSpec
@@ -186,7 +186,6 @@ def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, i
 
 def export_run(run_dir: Path, models_dir: Path) -> Path:
     """Export a trained and evaluated run; returns the model folder."""
-    import keras
 
     config = TrainConfig.load(run_dir / "config.json")
     metrics_path = run_dir / "evaluation" / "metrics.json"
@@ -194,7 +193,7 @@ def export_run(run_dir: Path, models_dir: Path) -> Path:
         raise FileNotFoundError(f"{metrics_path}: run `cxr-train evaluate --run-dir {run_dir}` first")
     metrics = json.loads(metrics_path.read_text())
     labels = json.loads((run_dir / "labels.json").read_text())
-    model = keras.saving.load_model(run_dir / "final.keras", safe_mode=True, compile=False)
+    model = load_keras_model(run_dir / "final.keras")
     folder = models_dir / config.name
     folder.mkdir(parents=True, exist_ok=True)
     counts = _write_portable_split(run_dir, folder / "split.csv")
@@ -213,7 +212,7 @@ def export_run(run_dir: Path, models_dir: Path) -> Path:
         task=config.task,
         temperature=float(metrics["temperature"]),
         operating_threshold=float(metrics["operating_threshold"]),
-        preprocessing=PreprocessingSpec(config.input_size).to_dict(),
+        preprocessing=PreprocessingSpec(config.input_size, standardisation=config.intensity).to_dict(),
         extra=card_extra(config, metrics, counts),
     )
     scale = absolute_cam_scale(folder, run_dir, config)

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from cxrviewer.core.model.architecture import load_keras_model
 from trainer import metrics as m
 from trainer.data import Sample, read_split
 from trainer.dataset import decode_samples
@@ -100,7 +101,6 @@ def _split_samples(model_dir: Path, data_root: Path) -> dict[str, list[Sample]]:
 
 def choose_operating_point(model_dir: Path, data_root: Path) -> dict[str, object]:
     """Choose the rule for a bundled model, refit its card's threshold and internal-test metrics."""
-    import keras
 
     from trainer.evaluate import evaluate_predictions, markdown_report
 
@@ -108,8 +108,7 @@ def choose_operating_point(model_dir: Path, data_root: Path) -> dict[str, object
     card = json.loads(card_path.read_text(encoding="utf-8"))
     labels = list(card["labels"])
     size = int(card["input_size"])
-    model = keras.saving.load_model(model_dir / card.get("weights_file", "model.keras"), safe_mode=True,
-                                    compile=False)
+    model = load_keras_model(model_dir / card.get("weights_file", "model.keras"))
     samples = _split_samples(model_dir, data_root)
     splits = {name: (decode_samples(items, size), np.array([labels.index(s.label) for s in items]))
               for name, items in samples.items()}

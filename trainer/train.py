@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cxrviewer.core.model.architecture import load_keras_model
 from trainer.config import TrainConfig
 from trainer.data import (
     Sample,
@@ -218,9 +219,8 @@ def _optimizer(config: TrainConfig, learning_rate: float, epochs: int, steps_per
 
 def _init_from(model: object, path: Path) -> None:
     """Every weight from a trained model of the same architecture (its input size may differ)."""
-    import keras
 
-    source = keras.saving.load_model(path, safe_mode=True, compile=False)
+    source = load_keras_model(path)
     model.set_weights(source.get_weights())
     log.info("all weights initialised from %s", path)
 
@@ -265,7 +265,8 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
     strategy = distribution_strategy(config.strategy)
     with strategy.scope():
         model = build_classifier(n_classes, config.input_size, config.backbone,
-                                 None if not config.pretrained else config.weights, config.dropout)
+                                 None if not config.pretrained else config.weights, config.dropout,
+                                 config.intensity)
         if config.init_from:
             _init_from(model, Path(config.init_from))
     state = _read_state(run_dir)
@@ -299,9 +300,8 @@ def train(config: TrainConfig, data: PreparedData | None = None) -> Path:
 
 
 def load_trained(run_dir: Path) -> object:
-    import keras
 
-    return keras.saving.load_model(Path(run_dir) / FINAL_MODEL, safe_mode=True, compile=False)
+    return load_keras_model(Path(run_dir) / FINAL_MODEL)
 
 
 def predict_images(model: object, images: np.ndarray, batch_size: int = 32) -> np.ndarray:

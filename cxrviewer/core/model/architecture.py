@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cxrviewer.core.model.intensity import INTENSITY_MODES, histogram_equalisation_layer
+
 if TYPE_CHECKING:
     import keras
 
@@ -37,8 +39,12 @@ def build_classifier(
     backbone: str = "densenet121",
     weights: str | Path | None = None,
     dropout: float = 0.3,
+    intensity: str = "none",
 ) -> keras.Model:
     """Return an uncompiled classifier taking (input_size, input_size, 1) gray 0–255 input.
+
+    `intensity`: "none", or "equalise" for per-image histogram equalisation as the graph's first
+    step (`core.model.intensity`).
 
     `weights`: None trains from scratch; a path loads a local no-top weights file (e.g.
     the Keras DenseNet121 `..._notop.h5`) or the backbone of a trained `.keras` classifier
@@ -48,11 +54,11 @@ def build_classifier(
     import keras
 
     if weights not in (None, "none", "imagenet") and str(weights).endswith(".keras"):
-        model = build_classifier(n_classes, input_size, backbone, None, dropout)
+        model = build_classifier(n_classes, input_size, backbone, None, dropout, intensity)
         copy_backbone_weights(Path(weights), model)
         return model
 
-    gray, normalised = input_stem(input_size)
+    gray, normalised = input_stem(input_size, intensity)
     backbone_weights = None if weights in (None, "none") else str(weights)
     base = _backbone_factory(backbone)(
         include_top=False, weights=backbone_weights, input_tensor=normalised
@@ -60,16 +66,19 @@ def build_classifier(
     return keras.Model(gray, classifier_head(base.output, n_classes, dropout), name=f"cxr_{backbone}")
 
 
-def input_stem(input_size: int) -> tuple[Any, Any]:
-    """(input, normalised): gray 0–255 in, replicated to RGB and ImageNet-normalised in the graph.
+def input_stem(input_size: int, intensity: str = "none") -> tuple[Any, Any]:
+    """(input, normalised): gray 0–255 in, optionally equalised, replicated to RGB and ImageNet-normalised.
 
     The one place the model's own preprocessing is defined: every classifier (the DenseNet,
     the tiny test and benchmark models) starts with these layers and names.
     """
     import keras
 
+    if intensity not in INTENSITY_MODES:
+        raise ValueError(f"unknown intensity standardisation {intensity!r}; choose one of {', '.join(INTENSITY_MODES)}")
     gray = keras.Input((input_size, input_size, 1), name="image")
-    rgb = keras.layers.Concatenate(name="gray_to_rgb")([gray, gray, gray])
+    stem = histogram_equalisation_layer()(name="equalise")(gray) if intensity == "equalise" else gray
+    rgb = keras.layers.Concatenate(name="gray_to_rgb")([stem, stem, stem])
     scaled = keras.layers.Rescaling(1.0 / 255.0, name="to_unit")(rgb)
     normalised = keras.layers.Normalization(
         mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD], name="imagenet_norm"
@@ -84,6 +93,19 @@ def classifier_head(feature_map: Any, n_classes: int, dropout: float = 0.3) -> A
     features = keras.layers.GlobalAveragePooling2D(name="gap")(feature_map)
     features = keras.layers.Dropout(dropout, name="head_dropout")(features)
     return keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")(features)
+
+
+def load_keras_model(path: str | Path) -> keras.Model:
+    """A saved classifier (safe mode, uncompiled); our custom layers are registered first."""
+    import keras
+
+    histogram_equalisation_layer()
+    return keras.saving.load_model(str(path), safe_mode=True, compile=False)
+
+
+def model_intensity(model: keras.Model) -> str:
+    """The intensity standardisation a built or loaded classifier applies ("none" or "equalise")."""
+    return "equalise" if any(layer.name == "equalise" for layer in model.layers) else "none"
 
 
 def backbone_layer_names(model: keras.Model) -> list[str]:
@@ -101,9 +123,8 @@ def copy_backbone_weights(classifier_path: Path, model: keras.Model) -> None:
     process-wide counter, so names can differ between builds); class and weight shapes
     must agree layer by layer.
     """
-    import keras
 
-    source = keras.saving.load_model(classifier_path, safe_mode=True, compile=False)
+    source = load_keras_model(classifier_path)
     source_layers = [source.get_layer(name) for name in backbone_layer_names(source)]
     target_layers = [model.get_layer(name) for name in backbone_layer_names(model)]
     problem = f"{classifier_path.name}: its backbone does not match {model.name}"

@@ -27,9 +27,18 @@ class PreprocessingSpec:
     resize: str = "whole image to input_size x input_size, cv2.INTER_AREA, no crop, aspect ratio not kept"
     intensity: str = "8-bit display image at the default window, MONOCHROME1 inverted; float 0-255"
     normalisation: str = "in-graph: gray replicated to 3 channels, ImageNet mean/std (torch mode)"
+    standardisation: str = "none"   # or "equalise": in-graph histogram equalisation first (core.model.intensity)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        fields = asdict(self)
+        if self.standardisation == "none":
+            del fields["standardisation"]   # the cards written before it existed stay byte for byte
+        else:
+            fields["standardisation"] = (
+                "in-graph, before everything else: per-image histogram equalisation (each pixel becomes "
+                "255 x the fraction of every 4th pixel at or below it), so a monotone change of "
+                "brightness, contrast or gamma does not change what the network sees")
+        return fields
 
 
 def resize_display(display_u8: np.ndarray, input_size: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cxrviewer.core.errors import InferenceError, ModelLoadError
-from cxrviewer.core.model.architecture import conv_layer_names
+from cxrviewer.core.model.architecture import conv_layer_names, load_keras_model
 from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, NamedByCard, sha256_file
 from cxrviewer.core.model.preprocessing import model_batch, model_input
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
@@ -118,9 +118,9 @@ def load_classifier(folder: str | Path) -> LoadedModel:
     folder = Path(folder)
     card = read_card(folder)
     weights = verify_weights(folder, card)
-    keras = _import_keras()
+    _import_keras()   # the backend check, before Keras reads the file
     try:
-        model = keras.saving.load_model(str(weights), safe_mode=True, compile=False)
+        model = load_keras_model(weights)
     except Exception as exc:
         log.exception("loading model %s from %s failed", card.name, weights)
         raise ModelLoadError(f"model {card.name} could not be loaded: {type(exc).__name__}: {exc}") from exc
