@@ -11,9 +11,10 @@ not a habit of whoever wires the slider:
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 from cxrviewer.core.xai.cam import GRADCAM
 from cxrviewer.core.xai.overlay import COLORMAPS, NORMALISATION_MODES
@@ -86,11 +87,63 @@ class OverlayChange:
         return getattr(self.settings, self.field)
 
 
-def _unit(value: float, name: str) -> float:
+T = TypeVar("T")
+
+
+class _Current(Generic[T]):
+    """`settings.opacity` and the like: that field of the current snapshot (read-only)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._field = name
+
+    @overload
+    def __get__(self, settings: None, owner: type) -> _Current[T]: ...
+    @overload
+    def __get__(self, settings: OverlaySettings, owner: type) -> T: ...
+
+    def __get__(self, settings: OverlaySettings | None, owner: type) -> _Current[T] | T:
+        return self if settings is None else cast(T, getattr(settings.snapshot(), self._field))
+
+    def __set__(self, settings: OverlaySettings, value: T) -> None:
+        raise AttributeError(f"{self._field} is read-only: use set_{self._field}()")
+
+
+def _flag(value: bool, field: str) -> bool:
+    return bool(value)
+
+
+def _unit(value: float, field: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:
-        raise ValueError(f"{name} must be between 0 and 1, not {value!r}")
+        raise ValueError(f"{field} must be between 0 and 1, not {value!r}")
     return number
+
+
+def _positive(value: float, field: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"the absolute scale's top must be positive, not {value!r}")
+    return number
+
+
+def _one_of(choices: Iterable[str], what: str) -> Callable[[str, str], str]:
+    def check(value: str, field: str) -> str:
+        if value not in choices:
+            raise ValueError(f"unknown {what} {value!r}")
+        return value
+    return check
+
+
+def _target(value: CamTarget, field: str) -> CamTarget:
+    return value
+
+
+def _setter(field: str, check: Callable[[T, str], T]) -> Callable[[OverlaySettings, T], None]:
+    """`settings.set_<field>(value)`: validated by `check` (ValueError), announced only when it changes."""
+    def set_field(settings: OverlaySettings, value: T) -> None:
+        settings._set(field, check(value, field))
+    set_field.__name__ = set_field.__qualname__ = f"set_{field}"
+    return set_field
 
 
 class OverlaySettings:
@@ -103,72 +156,25 @@ class OverlaySettings:
     def snapshot(self) -> OverlaySnapshot:
         return self._now
 
-    # -- reading ------------------------------------------------------------------------------
-    @property
-    def visible(self) -> bool:
-        return self._now.visible
-
-    @property
-    def opacity(self) -> float:
-        return self._now.opacity
-
-    @property
-    def colormap(self) -> str:
-        return self._now.colormap
-
-    @property
-    def threshold(self) -> float:
-        return self._now.threshold
-
-    @property
-    def style(self) -> str:
-        return self._now.style
-
-    @property
-    def normalisation(self) -> str:
-        return self._now.normalisation
-
-    @property
-    def absolute_max(self) -> float:
-        return self._now.absolute_max
-
-    @property
-    def target(self) -> CamTarget:
-        return self._now.target
+    # -- reading: the current snapshot's fields -----------------------------------------------
+    visible: _Current[bool] = _Current()
+    opacity: _Current[float] = _Current()
+    colormap: _Current[str] = _Current()
+    threshold: _Current[float] = _Current()
+    style: _Current[str] = _Current()
+    normalisation: _Current[str] = _Current()
+    absolute_max: _Current[float] = _Current()
+    target: _Current[CamTarget] = _Current()
 
     # -- writing (validated; a value equal to the current one announces nothing) -------------
-    def set_visible(self, visible: bool) -> None:
-        self._set("visible", bool(visible))
-
-    def set_opacity(self, opacity: float) -> None:
-        self._set("opacity", _unit(opacity, "opacity"))
-
-    def set_threshold(self, threshold: float) -> None:
-        self._set("threshold", _unit(threshold, "threshold"))
-
-    def set_colormap(self, name: str) -> None:
-        if name not in COLORMAPS:
-            raise ValueError(f"unknown colour map {name!r}")
-        self._set("colormap", name)
-
-    def set_style(self, style: str) -> None:
-        if style not in STYLES:
-            raise ValueError(f"unknown heat-map style {style!r}")
-        self._set("style", style)
-
-    def set_normalisation(self, mode: str) -> None:
-        if mode not in NORMALISATION_MODES:
-            raise ValueError(f"unknown normalisation {mode!r}")
-        self._set("normalisation", mode)
-
-    def set_absolute_max(self, value: float) -> None:
-        number = float(value)
-        if not number > 0:
-            raise ValueError(f"the absolute scale's top must be positive, not {value!r}")
-        self._set("absolute_max", number)
-
-    def set_target(self, target: CamTarget) -> None:
-        self._set("target", target)
+    set_visible = _setter("visible", _flag)
+    set_opacity = _setter("opacity", _unit)
+    set_threshold = _setter("threshold", _unit)
+    set_colormap = _setter("colormap", _one_of(COLORMAPS, "colour map"))
+    set_style = _setter("style", _one_of(STYLES, "heat-map style"))
+    set_normalisation = _setter("normalisation", _one_of(NORMALISATION_MODES, "normalisation"))
+    set_absolute_max = _setter("absolute_max", _positive)
+    set_target = _setter("target", _target)
 
     def set_absolute_max_quietly(self, value: float) -> None:
         """The scale's top chosen by the AI session (first map seen, or the card): no change to act on."""

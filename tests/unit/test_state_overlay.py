@@ -39,6 +39,17 @@ def test_invalid_values_are_refused(setter: str, value: object) -> None:
     assert settings.snapshot() == before
 
 
+def test_the_fields_read_the_current_snapshot_and_cannot_be_assigned() -> None:
+    settings = OverlaySettings()
+    settings.set_opacity(0.3)
+    settings.set_target(CamTarget(1, "hirescam", "relu"))
+    assert settings.opacity == 0.3 == settings.snapshot().opacity
+    assert settings.target == CamTarget(1, "hirescam", "relu") and settings.visible is True
+    with pytest.raises(AttributeError, match="set_opacity"):
+        settings.opacity = 0.9   # type: ignore[misc]
+    assert settings.opacity == 0.3
+
+
 def test_quiet_updates_announce_nothing() -> None:
     settings = OverlaySettings()
     changes: list[OverlayChange] = []
