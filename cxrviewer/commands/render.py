@@ -184,11 +184,14 @@ def _configure_render(parser: argparse.ArgumentParser) -> None:
 @subcommand("render", help="write the image as the viewer first shows it (8-bit gray PNG)",
             configure=_configure_render)
 def run_render(args: argparse.Namespace) -> int:
-    """Load, apply the default window and polarity (imaging.default_display), resize, write."""
-    from cxrviewer.core.imaging import default_display
-    from cxrviewer.core.io import load_image
+    """Load, apply the default window and polarity (imaging.default_display), resize, write.
 
-    image = load_image(args.input, frame=args.frame)
+    Risky files (DICOM, TIFF, huge rasters) decode in a killable child with the viewer's deadline
+    and memory cap (`core.decode_pool`), so a hostile file ends in one line, not a hang."""
+    from cxrviewer.core.decode_pool import load_image_isolated
+    from cxrviewer.core.imaging import default_display
+
+    image = load_image_isolated(args.input, frame=args.frame, pool="view")
     read_first = overlay_requested(args) and args.read_first
     if overlay_requested(args) and not read_first:
         import cv2

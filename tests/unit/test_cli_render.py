@@ -204,3 +204,20 @@ def test_separate_process_error_is_one_line_despite_native_noise(tmp_path):
         "cxrviewer: error: deflate.png: truncated or corrupt PNG file (its image data cannot be decoded)"
     ]
     assert "libpng" in (tmp_path / "proc_logs" / "cxrviewer.log").read_text(encoding="utf-8")
+
+
+def test_a_file_whose_decoder_hangs_is_stopped_and_named_in_one_line(make_dicom, tmp_path, capsys):
+    from cxrviewer.core.decode_pool import DecodePool, replace_shared_pool
+    from tests.robustness.decode_hooks import HANG_MARKER
+
+    stuck = ramp_dicom(make_dicom).rename(tmp_path / f"{HANG_MARKER}.dcm")
+    hooked = DecodePool(1, 2.0, child_setup="tests.robustness.decode_hooks:hang_on_marker")
+    previous = replace_shared_pool("view", hooked)
+    try:
+        assert cli.main(["render", str(stuck), "-o", str(tmp_path / "out.png")]) == 2
+    finally:
+        replace_shared_pool("view", previous)
+        hooked.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{HANG_MARKER}.dcm" in err[0] and "decoding took longer than 2 s" in err[0]
+    assert not (tmp_path / "out.png").exists()
