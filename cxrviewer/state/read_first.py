@@ -31,6 +31,7 @@ from cxrviewer.core.lru import LruCache
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
 from cxrviewer.state.events import Event
+from cxrviewer.state.readonly import ReadOnly
 from cxrviewer.teaching.known_label import known_label
 from cxrviewer.teaching.reads import CALLS, ReadCall, ReadRecord, RevealComparison, calls_for_labels, compare_read
 
@@ -110,25 +111,11 @@ class ReadFirstFlow:
         self._sink_source = sink
 
     # ============================================================ reading
-    @property
-    def state(self) -> ReadState:
-        return self._state
-
-    @property
-    def draft(self) -> Draft:
-        return self._draft
-
-    @property
-    def recorded(self) -> ReadCall | None:
-        return self._recorded
-
-    @property
-    def choices(self) -> tuple[str, ...]:
-        return self._choices
-
-    @property
-    def image(self) -> XrayImage | None:
-        return self._image
+    state: ReadOnly[ReadState] = ReadOnly()
+    draft: ReadOnly[Draft] = ReadOnly()
+    recorded: ReadOnly[ReadCall | None] = ReadOnly()
+    choices: ReadOnly[tuple[str, ...]] = ReadOnly()
+    image: ReadOnly[XrayImage | None] = ReadOnly()
 
     def is_enabled(self) -> bool:
         return self._enabled

@@ -15,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import XrayImage
 from cxrviewer.state.events import Event
+from cxrviewer.state.readonly import ReadOnly
 
 __all__ = ["HasPath", "ViewerSession", "Position"]
 
@@ -58,26 +59,11 @@ class ViewerSession(Generic[E]):
         self.image_changed: Event[XrayImage | None] = Event("image shown changed")
 
     # -- reading ---------------------------------------------------------------------------
-    @property
-    def entries(self) -> tuple[E, ...]:
-        return self._entries
-
-    @property
-    def index(self) -> int:
-        return self._index
-
-    @property
-    def image(self) -> XrayImage | None:
-        return self._image
-
-    @property
-    def load_id(self) -> int:
-        """The id of the newest load request (0: none yet)."""
-        return self._load_id
-
-    @property
-    def scan_id(self) -> int:
-        return self._scan_id
+    entries: ReadOnly[tuple[E, ...]] = ReadOnly()
+    index: ReadOnly[int] = ReadOnly()
+    image: ReadOnly[XrayImage | None] = ReadOnly()
+    load_id: ReadOnly[int] = ReadOnly()        # the id of the newest load request (0: none yet)
+    scan_id: ReadOnly[int] = ReadOnly()
 
     def position(self) -> Position:
         return Position(self._index, len(self._entries))

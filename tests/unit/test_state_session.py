@@ -41,3 +41,15 @@ def test_opening_skips_failures_to_the_first_good_image() -> None:
     session.select(2)
     session.begin_load(8)
     assert session.accept_failure(8) is None and not session.advance_on_failure
+
+
+def test_the_fields_are_read_only_views_of_the_session() -> None:
+    import pytest
+
+    session: ViewerSession[Entry] = ViewerSession()
+    session.set_entries([Entry(Path("a.png")), Entry(Path("b.png"))])
+    assert session.select(1)
+    assert (session.index, session.entries[1].path, session.load_id) == (1, Path("b.png"), 0)
+    with pytest.raises(AttributeError, match="index is read-only"):
+        session.index = 0   # type: ignore[misc]
+    assert session.index == 1 and session.position().has_previous and not session.position().has_next
