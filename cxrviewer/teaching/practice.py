@@ -39,6 +39,7 @@ from cxrviewer.core.errors import CxrError
 from cxrviewer.core.labels import folder_label
 from cxrviewer.teaching.known_label import known_label
 from cxrviewer.teaching.pages import save_page
+from cxrviewer.teaching.rates import Rate
 
 PACKET_FORMAT = 1
 STATE_FILENAME = "practice_packet.json"        # the unfinished packet, offered for resuming
@@ -485,10 +486,6 @@ def remove_staged(state: PacketState, folder: str | Path) -> None:
 
 # ============================================================================ scoring
 
-def _rate(hits: int, total: int) -> float | None:
-    return hits / total if total else None
-
-
 @dataclass(frozen=True)
 class CaseScore:
     case: Case
@@ -555,29 +552,12 @@ class ScoreSheet:
     def n_correct(self) -> int:
         return self.true_positive + self.true_negative
 
-    @property
-    def accuracy(self) -> float | None:
-        return _rate(self.n_correct, self.n_read)
-
-    @property
-    def sensitivity(self) -> float | None:
-        return _rate(self.true_positive, self.true_positive + self.false_negative)
-
-    @property
-    def specificity(self) -> float | None:
-        return _rate(self.true_negative, self.true_negative + self.false_positive)
-
-    @property
-    def class_accuracy(self) -> float | None:
-        return _rate(self.n_class_correct, self.n_read)
-
-    @property
-    def model_agreement(self) -> float | None:
-        return _rate(self.n_agree_model, self.n_with_model)
-
-    @property
-    def model_accuracy(self) -> float | None:
-        return _rate(self.n_model_correct, self.n_with_model)
+    accuracy = Rate("n_correct", over="n_read")          # normal/abnormal right
+    sensitivity = Rate("true_positive", over=("true_positive", "false_negative"))
+    specificity = Rate("true_negative", over=("true_negative", "false_positive"))
+    class_accuracy = Rate("n_class_correct", over="n_read")
+    model_agreement = Rate("n_agree_model", over="n_with_model")
+    model_accuracy = Rate("n_model_correct", over="n_with_model")
 
     @property
     def model_right_you_wrong(self) -> tuple[CaseScore, ...]:

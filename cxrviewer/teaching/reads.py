@@ -33,6 +33,7 @@ import numpy as np
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model_call import ModelCall, model_call, top_call
 from cxrviewer.core.xai.overlay import normalise_cam, upsample_cam
+from cxrviewer.teaching.rates import Rate
 
 DATA_DIR_ENV = "CXRVIEWER_DATA_DIR"
 STORE_FILENAME = "reads.sqlite3"
@@ -377,10 +378,6 @@ class ReadRecord(_ModelCallOf):
 
 # ----------------------------------------------------------------------------- summary
 
-def _rate(hits: int, total: int) -> float | None:
-    return hits / total if total else None
-
-
 @dataclass(frozen=True)
 class ReadSummary:
     n_reads: int
@@ -391,19 +388,9 @@ class ReadSummary:
     n_model_with_label: int
     n_model_agree_label: int
 
-    @property
-    def model_agreement(self) -> float | None:
-        return _rate(self.n_agree_model, self.n_with_model)
-
-    @property
-    def label_agreement(self) -> float | None:
-        """The trainee's accuracy against the known labels."""
-        return _rate(self.n_agree_label, self.n_with_label)
-
-    @property
-    def model_label_agreement(self) -> float | None:
-        """The model's accuracy on the same labelled reads, for comparison."""
-        return _rate(self.n_model_agree_label, self.n_model_with_label)
+    model_agreement = Rate("n_agree_model", over="n_with_model")
+    label_agreement = Rate("n_agree_label", over="n_with_label")    # the trainee's accuracy against the labels
+    model_label_agreement = Rate("n_model_agree_label", over="n_model_with_label")   # the model's, on the same reads
 
 
 def summarise(records: Iterable[ReadRecord]) -> ReadSummary:
