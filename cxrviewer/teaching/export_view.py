@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -38,6 +38,8 @@ from cxrviewer.teaching.pages import save_page
 from cxrviewer.teaching.reads import ReadCall, RevealComparison
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from cxrviewer.core.xai.audit import AuditResult
 
 TEXT_BOTTOM = 0.03          # page fractions of the case report's text block
@@ -105,21 +107,30 @@ def _round(value: float, digits: int = 6) -> float:
     return float(round(float(value), digits))
 
 
+class SidecarRecord(TypedDict, total=False):
+    """What a sidecar records besides the image and the view: `build_sidecar`'s (and the GUI's
+    `canvas_sidecar`'s) optional keywords, each None or absent when there is none."""
+
+    card: ModelCard | None
+    prediction: Prediction | None
+    overlay: OverlayState | None
+    read_first_state: str | None          # the read-first flow's export state ("revealed", …)
+    warnings: Sequence[str] | None        # the "unlike the training data" warnings the case report prints
+
+
 def build_sidecar(
     image: XrayImage,
     view: ExportedView,
     *,
-    card: ModelCard | None = None,
-    prediction: Prediction | None = None,
-    overlay: OverlayState | None = None,
     anonymised: bool = True,
     corner_text: str = "anonymised",
-    read_first_state: str | None = None,
     created: str | None = None,
     app_version: str = __version__,
-    warnings: Sequence[str] | None = None,
+    **record: Unpack[SidecarRecord],
 ) -> dict[str, Any]:
     """The provenance record of one exported view (JSON-ready dict; no patient data)."""
+    card, prediction, overlay = record.get("card"), record.get("prediction"), record.get("overlay")
+    read_first_state, warnings = record.get("read_first_state"), record.get("warnings")
     height, width = image.shape
     sidecar: dict[str, Any] = {
         "schema": SIDECAR_SCHEMA,

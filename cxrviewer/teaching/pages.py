@@ -7,6 +7,14 @@ from typing import Any
 from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
 from cxrviewer.core.errors import CxrError
 
+PAGE_SUFFIXES = (".pdf", ".png", ".svg")   # what `save_page` writes, the first the default
+
+
+def page_path(path: str | Path, suffixes: tuple[str, ...] = PAGE_SUFFIXES) -> Path:
+    """`path` as given when its suffix is one of `suffixes` (any case), else with the first of them."""
+    path = Path(path)
+    return path if path.suffix.lower() in suffixes else path.with_suffix(suffixes[0])
+
 
 def save_page(figure: Any, path: Path, title: str, what: str, error: type[CxrError], dpi: int = 150) -> Path:
     """PDF (or PNG/SVG by the suffix) with the app's metadata; `error("<file>: the <what> could not be written")`."""

@@ -188,3 +188,19 @@ def test_the_sidecar_carries_the_same_warnings_as_the_case_report(image) -> None
     assert record["warnings"] == warnings
     assert "warnings" not in build_sidecar(image, ExportedView(Window(600.0, 1400.0)), card=CARD)
     json.loads(sidecar_json(record))
+
+
+def test_page_path_keeps_a_known_suffix_and_adds_the_default_otherwise() -> None:
+    from cxrviewer.teaching.pages import page_path
+
+    assert page_path("case") == Path("case.pdf") and page_path("case.SVG") == Path("case.SVG")
+    assert page_path(Path("a/case.png")) == Path("a/case.png") and page_path("case.txt") == Path("case.pdf")
+    assert page_path("view.PNG", (".png",)) == Path("view.PNG") and page_path("view.pdf", (".png",)) == Path("view.png")
+
+
+def test_the_sidecar_records_the_read_first_state_and_warnings_when_given(image) -> None:
+    view = ExportedView(Window(1, 2))
+    record = build_sidecar(image, view, read_first_state="revealed", warnings=("lateral view",))
+    assert record["export"]["read_first"] == "revealed" and record["warnings"] == ["lateral view"]
+    assert record["model"] is None and record["prediction"] is None and record["overlay"] is None
+    assert "read_first" not in build_sidecar(image, view)["export"]

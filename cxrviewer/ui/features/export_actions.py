@@ -20,13 +20,11 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QImage, QPainter
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.types import Prediction
 from cxrviewer.teaching.export_view import (
     CaseReport,
     ExportedView,
     ExportError,
-    OverlayState,
+    SidecarRecord,
     build_sidecar,
     export_caption,
     sha256_bytes,
@@ -34,10 +32,13 @@ from cxrviewer.teaching.export_view import (
     sidecar_path,
     write_case_report,
 )
+from cxrviewer.teaching.pages import page_path
 from cxrviewer.teaching.reads import ReadCall, RevealComparison
 from cxrviewer.ui.viewer.canvas import ImageCanvas, orientation_summary
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from cxrviewer.core.xai.audit import AuditResult
 
 CORNER_TEXT_MODES = ("anonymised", "none", "as_shown")
@@ -79,25 +80,14 @@ def exported_view(canvas: ImageCanvas) -> ExportedView:
     )
 
 
-def canvas_sidecar(
-    canvas: ImageCanvas,
-    *,
-    anonymise: bool,
-    card: ModelCard | None = None,
-    prediction: Prediction | None = None,
-    overlay: OverlayState | None = None,
-    read_first_state: str | None = None,
-    warnings: list[str] | None = None,
-) -> dict[str, Any]:
-    """`build_sidecar` for the image and view of `canvas` (see teaching.export_view)."""
+def canvas_sidecar(canvas: ImageCanvas, *, anonymise: bool, **record: Unpack[SidecarRecord]) -> dict[str, Any]:
+    """`build_sidecar` for the image and view of `canvas` (see teaching.export_view); `record`:
+    the model card, prediction, overlay, read-first state and warnings it also records."""
     image = canvas.image()
     if image is None:
         raise ExportError("there is no image to export")
-    return build_sidecar(
-        image, exported_view(canvas), card=card, prediction=prediction, overlay=overlay,
-        anonymised=anonymise, corner_text="anonymised" if anonymise else "as_shown",
-        read_first_state=read_first_state, warnings=warnings,
-    )
+    return build_sidecar(image, exported_view(canvas), anonymised=anonymise,
+                         corner_text="anonymised" if anonymise else "as_shown", **record)
 
 
 # ------------------------------------------------------------------------ grabbing
@@ -183,22 +173,13 @@ def _metadata(canvas: ImageCanvas) -> Mapping[str, Any]:
 
 # ------------------------------------------------------------------------ the three exports
 
-def export_view_png(
-    canvas: ImageCanvas,
-    path: str | Path,
-    sidecar: Mapping[str, Any],
-    *,
-    anonymise: bool,
-    corner_text: str | None = None,
-    caption: bool = True,
-) -> ExportResult:
+def export_view_png(canvas: ImageCanvas, path: str | Path, sidecar: Mapping[str, Any], *, anonymise: bool,
+                    corner_text: str | None = None, caption: bool = True) -> ExportResult:
     """Save the view as PNG and its sidecar JSON (`<name>.json`). Raises ExportError.
 
     The sidecar is validated (no identifying header values) before either file is written.
     """
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        path = path.with_suffix(".png")
+    path = page_path(path, (".png",))
     image = view_image(canvas, sidecar, anonymise=anonymise, corner_text=corner_text, caption=caption)
     record = {key: (dict(value) if isinstance(value, Mapping) else value) for key, value in sidecar.items()}
     record["export"] = {
@@ -242,9 +223,7 @@ def export_pdf(
 ) -> Path:
     """A one-page PDF case report: the view, probabilities, heat-map settings, the trainee's call, and the
     explanation audit of the map on screen when it was run (`shown_audit`)."""
-    path = Path(path)
-    if path.suffix.lower() not in (".pdf", ".png", ".svg"):
-        path = path.with_suffix(".pdf")
+    path = page_path(path)
     sidecar_json(sidecar, _metadata(canvas))          # the report's provenance lines come from it
     rgb = qimage_to_rgb(view_image(canvas, None, anonymise=anonymise, caption=False))
     report = CaseReport(view_rgb=rgb, sidecar=sidecar, call=call, comparison=comparison,
