@@ -183,3 +183,29 @@ def test_backbone_transfer_from_a_trained_classifier(tmp_path: Path) -> None:
     target = build_classifier(2, 64, "densenet121", weights=tmp_path / "pneumonia3.keras")
     np.testing.assert_allclose(target.get_layer("conv5_block16_2_conv").get_weights()[0], kernel + 1.0)
     assert target.output_shape[-1] == 2
+
+
+def test_an_equalising_model_trains_exports_and_runs_in_the_viewer(tmp_path: Path) -> None:
+    from cxrviewer.core.model.architecture import model_intensity
+    from cxrviewer.core.model.engine import ModelEngine
+    from cxrviewer.core.model.onnx_engine import ONNX_CARD_KEY
+    from cxrviewer.core.model.preprocessing import to_model_array
+    from trainer.cli import main
+
+    tree = _synthetic_kermany(tmp_path)
+    run_dir = tmp_path / "run"
+    assert main(_train_args(tree, run_dir, "--intensity", "equalise")) == 0
+    assert json.loads((run_dir / "config.json").read_text())["intensity"] == "equalise"
+    assert main(["evaluate", "--run-dir", str(run_dir)]) == 0
+    assert main(["export", "--run-dir", str(run_dir), "--out", str(tmp_path / "models")]) == 0
+    _check_exported(tmp_path / "models")
+    card = json.loads((tmp_path / "models" / "pneumonia3" / "model.json").read_text())
+    assert "histogram equalisation" in card["preprocessing"]["standardisation"]
+    assert ONNX_CARD_KEY in card          # the fast path exported and agreed with TensorFlow
+    engine = ModelEngine.open(tmp_path / "models" / "pneumonia3")
+    assert model_intensity(engine.tensorflow().loaded.model) == "equalise"
+    image = cv2.imread(str(next((tree / "PNEUMONIA").glob("*bacteria*.png"))), cv2.IMREAD_GRAYSCALE)
+    image = cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    brighter = (255.0 * (image / 255.0) ** 0.6).astype(np.uint8)
+    both = engine.predict(to_model_array(np.stack([image, brighter])))
+    np.testing.assert_allclose(both[0], both[1], atol=0.05)   # the film brightened: the same answer
