@@ -1,5 +1,6 @@
 """A model trained under another Keras backend (JAX, as on the lent GPU machine) loads in the
-viewer's TensorFlow and predicts the same."""
+viewer's TensorFlow and predicts the same. The model carries the in-graph histogram
+equalisation (the one custom layer), so every layer kind a bundled model may hold is covered."""
 from __future__ import annotations
 
 import importlib.util
@@ -38,7 +39,7 @@ def test_model_trained_under_jax_predicts_the_same_in_tensorflow(tmp_path: Path)
     images = rng.integers(0, 255, (5, SIZE, SIZE), dtype=np.uint8)
     np.save(tmp_path / "images.npy", images)
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    args = _train_args(tree, run_dir)
+    args = _train_args(tree, run_dir, "--intensity", "equalise")
     done = subprocess.run([sys.executable, "-c", TRAIN_UNDER_JAX, str(run_dir), str(tmp_path / "images.npy"), *args],
                           env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
                           timeout=900)
