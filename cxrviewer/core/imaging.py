@@ -59,8 +59,7 @@ def full_range_window(pixels: np.ndarray) -> Window:
         if finite.size == 0:
             return Window(0.5, 1.0)
         low, high = float(finite.min()), float(finite.max())
-    width = max(high - low, 1.0)
-    return Window(low + width / 2.0, width)
+    return Window.spanning(low, high, min_width=1.0)
 
 
 def percentile_window(pixels: np.ndarray, low_pct: float = 0.5, high_pct: float = 99.5) -> Window:
@@ -77,7 +76,7 @@ def percentile_window(pixels: np.ndarray, low_pct: float = 0.5, high_pct: float 
     low, high = np.percentile(finite, [low_pct, high_pct])
     if high - low < 1e-6:
         return full_range_window(pixels)
-    return Window(float((low + high) / 2.0), float(high - low))
+    return Window.spanning(float(low), float(high))
 
 
 # Chest windows. In Hounsfield units (CT: the modality LUT gives calibrated HU) they are the

@@ -8,8 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
+
+from cxrviewer.core.xai.cam import GRADCAM
+
+InputT = TypeVar("InputT")
 
 
 def readonly(array: np.ndarray) -> np.ndarray:
@@ -24,6 +29,12 @@ class Window:
 
     center: float
     width: float
+
+    @classmethod
+    def spanning(cls, low: float, high: float, min_width: float = 0.0) -> Window:
+        """The window from `low` to `high`, widened upwards to at least `min_width`."""
+        width = max(high - low, min_width)
+        return cls(low + width / 2.0, width)
 
     @property
     def low(self) -> float:
@@ -95,6 +106,22 @@ class OodVerdict:
 
     def message(self, model_name: str) -> str:
         return f"Outside what {model_name} knows: {self.reason}"
+
+
+@dataclass(frozen=True)
+class MapRequest(Generic[InputT]):
+    """One question for the model: the probabilities for `item` (an XrayImage, or the ModelInput
+    made from it) and the heat map of one class, method and layer. The viewer's requests, the
+    messages to the inference worker and the sanity test and explanation audit all take one.
+
+    class_index None: the model's call; method None: the probabilities alone; layer None: the card's.
+    """
+
+    request_id: int
+    item: InputT
+    class_index: int | None = None
+    method: str | None = GRADCAM
+    layer: str | None = None
 
 
 @dataclass(frozen=True)

@@ -138,3 +138,11 @@ def test_chest_presets_use_hounsfield_units_only_for_ct() -> None:
     inverted = replace(radiograph, invert_for_display=True, photometric="MONOCHROME1")
     flipped = {p.name: p.window for p, _ in chest_presets(inverted)}["Lung (relative)"]
     assert flipped.center == pytest.approx(span.center + span.width / 2 - 0.35 * span.width)
+
+
+def test_a_window_spanning_two_bounds_is_their_middle_and_distance() -> None:
+    from cxrviewer.core.types import Window
+
+    assert Window.spanning(-5.0, 15.0) == Window(5.0, 20.0)
+    assert (Window.spanning(-5.0, 15.0).low, Window.spanning(-5.0, 15.0).high) == (-5.0, 15.0)
+    assert Window.spanning(3.0, 3.0, min_width=1.0) == Window(3.5, 1.0)   # widened upwards

@@ -36,7 +36,6 @@ from cxrviewer.core.inference.protocol import (
     Answer,
     AuditDone,
     AuditOutcome,
-    AuditRequest,
     CancelAudit,
     CancelSanity,
     Infer,
@@ -50,7 +49,6 @@ from cxrviewer.core.inference.protocol import (
     RunSanity,
     SanityDone,
     SanityOutcome,
-    SanityRequest,
     Stop,
     TensorflowReady,
     WorkerLost,
@@ -58,7 +56,7 @@ from cxrviewer.core.inference.protocol import (
 from cxrviewer.core.inference.worker import WorkerLog, WorkerOptions, serve
 from cxrviewer.core.model.engine import ModelInput, prepare_input
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.core.types import XrayImage
+from cxrviewer.core.types import MapRequest, XrayImage
 
 log = logging.getLogger(__name__)
 worker_log = logging.getLogger("cxrviewer.worker")
@@ -70,14 +68,9 @@ STOP_GRACE_S = 0.5
 
 
 @dataclass(frozen=True)
-class _Wanted:
+class _Wanted(MapRequest[XrayImage]):
     """The newest inference request of a lane, kept until the worker answers it (re-sent after a crash)."""
 
-    request_id: int
-    image: XrayImage
-    class_index: int | None
-    method: str | None
-    layer: str | None
     lane: str = MAIN_LANE
 
 
@@ -246,7 +239,7 @@ class InferenceClient:
         """The model randomisation test in the worker; answered by SanityDone."""
         request_id = next(self._ids)
         self._latest_sanity_id = request_id
-        self._send_check(image, lambda item: RunSanity(SanityRequest(request_id, item, class_index, layer, method)),
+        self._send_check(image, lambda item: RunSanity(MapRequest(request_id, item, class_index, method, layer)),
                          lambda: SanityDone(SanityOutcome(request_id, image_key(image), error=NO_MODEL)))
         return request_id
 
@@ -254,7 +247,7 @@ class InferenceClient:
         """The explanation audit of one map (core/xai/audit.py) in the worker; answered by AuditDone."""
         request_id = next(self._ids)
         self._latest_audit_id = request_id
-        self._send_check(image, lambda item: RunAudit(AuditRequest(request_id, item, class_index, method, layer)),
+        self._send_check(image, lambda item: RunAudit(MapRequest(request_id, item, class_index, method, layer)),
                          lambda: AuditDone(AuditOutcome(request_id, image_key(image), error=NO_MODEL)))
         return request_id
 
@@ -351,7 +344,7 @@ class InferenceClient:
 
     def _send_request(self, process: _Process, wanted: _Wanted, size: int) -> None:
         try:
-            item = prepare_input(wanted.image, size)
+            item = prepare_input(wanted.item, size)
         except Exception as exc:  # a frame the model cannot take: say so like any failed request
             log.exception("preprocessing for request %d failed", wanted.request_id)
             self._deliver(RequestFailed(wanted.request_id, f"the image could not be prepared for the model: {exc}",

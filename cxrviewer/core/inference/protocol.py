@@ -15,16 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Generic, TypeVar
 
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.engine import ModelInput
-from cxrviewer.core.types import CamResult, Prediction
+from cxrviewer.core.types import CamResult, MapRequest, Prediction
+from cxrviewer.core.xai.audit import AuditResult
 from cxrviewer.core.xai.cam import METHODS
-
-if TYPE_CHECKING:
-    from cxrviewer.core.xai.audit import AuditResult
-    from cxrviewer.core.xai.sanity import RandomisationResult
+from cxrviewer.core.xai.sanity import RandomisationResult
 
 MAIN_LANE = "main"
 COMPARE_LANE = "compare"
@@ -55,66 +53,51 @@ class ModelInfo:
         return f"AI ready · {self.name} · {self.device}"
 
 
-@dataclass(frozen=True)
-class SanityRequest:
-    """The model randomisation test for one preprocessed image, class, method and layer."""
-
-    request_id: int
-    item: ModelInput
-    class_index: int | None = None
-    layer: str | None = None
-    method: str = "gradcam"
+CheckResult = TypeVar("CheckResult")
 
 
 @dataclass(frozen=True)
-class SanityOutcome:
-    """The worker's answer to a SanityRequest: a frozen result, or why there is none."""
+class CheckOutcome(Generic[CheckResult]):
+    """The worker's answer to a check of one map (sanity test, explanation audit): a frozen result, or why
+    there is none."""
 
     request_id: int
     image_key: str
-    result: RandomisationResult | None = None
+    result: CheckResult | None = None
     error: str = ""
 
 
 @dataclass(frozen=True)
-class AuditRequest:
-    """The explanation audit (core/xai/audit.py) of one map: image, class, method, layer."""
-
-    request_id: int
-    item: ModelInput
-    class_index: int
-    method: str
-    layer: str
+class SanityOutcome(CheckOutcome[RandomisationResult]):
+    """The model randomisation test's answer (core/xai/sanity.py)."""
 
 
 @dataclass(frozen=True)
-class AuditOutcome:
-    request_id: int
-    image_key: str
-    result: AuditResult | None = None
-    error: str = ""
+class AuditOutcome(CheckOutcome[AuditResult]):
+    """The explanation audit's answer (core/xai/audit.py)."""
+
+
+@dataclass(frozen=True)
+class ModelMessage:
+    """About one model load: `generation` numbers the LoadModel it belongs to (an older one is stale)."""
+
+    generation: int
 
 
 # -- viewer → worker -----------------------------------------------------------------------
 @dataclass(frozen=True)
-class LoadModel:
-    generation: int
+class LoadModel(ModelMessage):
     name_or_folder: str        # "" = the default model
 
 
 @dataclass(frozen=True)
-class Infer:
-    request_id: int
-    item: ModelInput
-    class_index: int | None
-    method: str | None
-    layer: str | None
+class Infer(MapRequest[ModelInput]):
     lane: str = MAIN_LANE
 
 
 @dataclass(frozen=True)
 class RunSanity:
-    request: SanityRequest
+    request: MapRequest[ModelInput]      # method None: Grad-CAM
 
 
 @dataclass(frozen=True)
@@ -124,7 +107,7 @@ class CancelSanity:
 
 @dataclass(frozen=True)
 class RunAudit:
-    request: AuditRequest
+    request: MapRequest[ModelInput]      # always a class, method and layer: the map on screen
 
 
 @dataclass(frozen=True)
@@ -139,20 +122,17 @@ class Stop:
 
 # -- worker → viewer -----------------------------------------------------------------------
 @dataclass(frozen=True)
-class ModelLoading:
-    generation: int
+class ModelLoading(ModelMessage):
     name: str
 
 
 @dataclass(frozen=True)
-class ModelReady:
-    generation: int
+class ModelReady(ModelMessage):
     info: ModelInfo
 
 
 @dataclass(frozen=True)
-class ModelFailed:
-    generation: int
+class ModelFailed(ModelMessage):
     message: str
     kept: str = ""             # the model still loaded in the worker (a failed switch keeps it)
 

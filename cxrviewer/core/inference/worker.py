@@ -32,10 +32,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cxrviewer.core.errors import CxrError
+from cxrviewer.core.errors import CxrError, InferenceError
 from cxrviewer.core.inference import protocol
 from cxrviewer.core.model.failures import describe_model_failure
-from cxrviewer.core.xai.cam import CAM, METHODS
+from cxrviewer.core.xai.cam import CAM, GRADCAM, METHODS
 
 if TYPE_CHECKING:
     from cxrviewer.core.model.engine import ModelEngine
@@ -297,7 +297,7 @@ class _Worker:
         def compute(engine: Any) -> Any:
             tensorflow = engine.tensorflow()
             return randomisation_test_on_input(tensorflow.loaded, request.item.x, request.class_index, request.layer,
-                                               request.method, engine=tensorflow)
+                                               request.method or GRADCAM, engine=tensorflow)
 
         self._check(request.request_id, request.item.image_key, self._inbox.wanted_sanity, compute,
                     protocol.SanityOutcome, protocol.SanityDone, "the sanity check failed")
@@ -308,10 +308,13 @@ class _Worker:
         request = message.request
 
         def compute(engine: Any) -> Any:
-            maps = {method: engine.predict_and_cam(request.item.x, request.class_index, request.layer, method)[1]
-                    for method in dict.fromkeys(("gradcam", "gradcam++", "hirescam", request.method))}
-            return explanation_audit(engine.predict, request.item.x, maps, request.method, request.class_index,
-                                     engine.labels[request.class_index], request.layer)
+            shown, class_index, layer = request.method or GRADCAM, request.class_index, request.layer
+            if class_index is None or layer is None:
+                raise InferenceError("an explanation audit needs the class and the layer of the map on screen")
+            maps = {method: engine.predict_and_cam(request.item.x, class_index, layer, method)[1]
+                    for method in dict.fromkeys(("gradcam", "gradcam++", "hirescam", shown))}
+            return explanation_audit(engine.predict, request.item.x, maps, shown, class_index,
+                                     engine.labels[class_index], layer)
 
         self._check(request.request_id, request.item.image_key, self._inbox.wanted_audit, compute,
                     protocol.AuditOutcome, protocol.AuditDone, "the explanation audit failed")

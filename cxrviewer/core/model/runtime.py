@@ -27,7 +27,7 @@ from cxrviewer.core.errors import InferenceError, ModelLoadError
 from cxrviewer.core.model.architecture import conv_layer_names, load_keras_model
 from cxrviewer.core.model.card import CARD_FILENAME, ModelCard, NamedByCard, sha256_file
 from cxrviewer.core.model.preprocessing import model_batch, model_input
-from cxrviewer.core.types import CamResult, Prediction, XrayImage
+from cxrviewer.core.types import CamResult, MapRequest, Prediction, XrayImage
 from cxrviewer.core.xai.cam import GRADCAM, METHODS, check_cam_request, compute_cam
 
 if TYPE_CHECKING:
@@ -379,15 +379,7 @@ class InferenceEngine(NamedByCard):
         return probabilities, cam
 
 
-@dataclass(frozen=True)
-class InferenceRequest:
-    """What the GUI asks for: a prediction, plus a heat map unless `method` is None."""
-
-    request_id: int
-    image: XrayImage
-    class_index: int | None = None
-    method: str | None = GRADCAM
-    layer: str | None = None
+InferenceRequest = MapRequest[XrayImage]   # a prediction for a radiograph, plus a heat map unless `method` is None
 
 
 def run_request(engine: Any, request: InferenceRequest) -> tuple[Prediction, CamResult | None]:
@@ -396,5 +388,5 @@ def run_request(engine: Any, request: InferenceRequest) -> tuple[Prediction, Cam
     `engine`: an InferenceEngine or a ModelEngine (core.model.engine)."""
     from cxrviewer.core.model.engine import prepare_input, run_on_input
 
-    item = prepare_input(request.image, engine.input_size)
+    item = prepare_input(request.item, engine.input_size)
     return run_on_input(engine, request.request_id, item, request.class_index, request.method, request.layer)

@@ -39,7 +39,6 @@ from cxrviewer.core.inference.protocol import (
     RequestFailed,
     SanityDone,
     SanityOutcome,
-    SanityRequest,
     TensorflowReady,
     WorkerLost,
 )
@@ -47,7 +46,7 @@ from cxrviewer.core.inference.worker import WorkerOptions
 from cxrviewer.core.types import XrayImage
 from cxrviewer.core.xai.cam import GRADCAM
 
-__all__ = ["InferenceService", "ModelInfo", "SanityOutcome", "SanityRequest", "INFERENCE_THREAD_NAME",
+__all__ = ["InferenceService", "ModelInfo", "SanityOutcome", "INFERENCE_THREAD_NAME",
            "MAIN_LANE", "COMPARE_LANE", "LANES"]
 
 log = logging.getLogger(__name__)

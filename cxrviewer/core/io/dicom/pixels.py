@@ -191,7 +191,7 @@ def choose_voi(pixels: np.ndarray, ds: Dataset, monochrome: bool) -> tuple[
         try:
             first_mapped, table = read_lut(sequence[0], ds)
             lut_pixels = apply_lut(pixels, first_mapped, table).astype(np.float32)
-            lut_window = _range_window(float(table.min()), float(table.max()))
+            lut_window = Window.spanning(float(table.min()), float(table.max()), min_width=1.0)
             presets: tuple[WindowPreset, ...] = (
                 WindowPreset(PRESET_VOI_LUT, lut_window),
                 WindowPreset(PRESET_AUTO, percentile_window(lut_pixels)),
@@ -212,11 +212,6 @@ def choose_voi(pixels: np.ndarray, ds: Dataset, monochrome: bool) -> tuple[
                   "showing an automatic window instead",)
         return pixels, auto, presets, notes
     return pixels, first, presets, notes
-
-
-def _range_window(low: float, high: float) -> Window:
-    width = max(high - low, 1.0)
-    return Window(low + width / 2.0, width)
 
 
 def display_inversion(photometric: str, ds: Dataset) -> tuple[bool, tuple[str, ...]]:
