@@ -55,17 +55,17 @@ def test_the_case_report_has_the_audit_once_the_sanity_check_ran_it(qtbot, monke
     qtbot.waitUntil(lambda: window.ai.shown_cam() is not None
                     and window.ai.shown_cam().image_key == image_key(window.current_image()), timeout=RESULT_TIMEOUT_MS)
 
-    before = pdf_words(window.trainee.export_case_report(tmp_path / "before.pdf"))
+    before = pdf_words(window.trainee.exports.export_case_report(tmp_path / "before.pdf"))
     assert AUDIT_NOT_RUN in before
 
     window.trainee.sanity_action.trigger()
-    dialog = window.trainee.sanity_dialog
+    dialog = window.trainee.sanity.dialog
     qtbot.waitUntil(lambda: dialog.audit_result is not None, timeout=AUDIT_TIMEOUT_MS)
     audit = dialog.audit_result
     dialog.close()
     asked: list[int] = []
     monkeypatch.setattr(window.ai.service, "request_audit", lambda *a, **k: asked.append(1) or -1)
-    after = pdf_words(window.trainee.export_case_report(tmp_path / "after.pdf"))
+    after = pdf_words(window.trainee.exports.export_case_report(tmp_path / "after.pdf"))
     assert asked == []                                          # the report never starts an audit
     assert " ".join(audit.verdict().split()) in after and AUDIT_NOT_RUN not in after
     assert f"deletion curve area {audit.deletion_area:.2f} vs {audit.random_deletion_area:.2f}" in after

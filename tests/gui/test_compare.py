@@ -193,7 +193,7 @@ def test_images_of_different_sizes_stay_aligned(qtbot, window, tmp_path: Path) -
 def test_a_file_dropped_on_the_pane_is_compared(qtbot, window, two_pngs) -> None:
     open_and_wait(qtbot, window, [two_pngs[0]])
     compare = window.compare
-    compare.open_compare()
+    compare.set_open(True)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(two_pngs[1]))])
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,

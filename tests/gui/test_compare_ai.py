@@ -91,10 +91,10 @@ def test_each_side_has_its_own_call_and_map(qtbot, open_window, make_dicom):
     ai, side = window.ai, window.compare.ai
     main_image, prior_image = window.current_image(), window.compare.image()
     assert ai.current_prediction().image_key == image_key(main_image)
-    assert side.current_prediction().image_key == image_key(prior_image)
+    assert side.session.current_prediction().image_key == image_key(prior_image)
     assert ai.overlay.image_key() == image_key(main_image) and side.overlay.image_key() == image_key(prior_image)
     assert ai.overlay.isVisible() and side.overlay.isVisible()
-    call = call_for(side.current_prediction(), window.ai.current_model().card)
+    call = call_for(side.session.current_prediction(), window.ai.current_model().card)
     assert side.text() == f"Model's call: {call.headline}"
     assert side.legend.isVisible() and side.legend.text.text().startswith("Heat map: ")
     # the same overlay settings: opacity and colour map follow the main controls
@@ -109,7 +109,7 @@ def test_each_side_has_its_own_call_and_map(qtbot, open_window, make_dicom):
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     save_screenshot(OUTPUT_DIR / "compare_ai_both_sides.png", qimage_to_rgb(window.grab()))
     # closing compare cancels its lane and clears its result line
-    window.compare.close_compare()
+    window.compare.set_open(False)
     assert side.session.image is None and side.text() == ""
     assert ai.current_prediction().image_key == image_key(main_image)
 
@@ -120,12 +120,12 @@ def test_read_first_hides_the_compare_side_until_the_main_image_is_read(qtbot, o
     qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
     compare_and_wait(qtbot, window, make_dicom(chest(30), name="prior.dcm"))
     side = window.compare.ai
-    assert window.ai.results_hidden() and side.results_hidden()
-    assert side.current_prediction() is not None              # it arrived, it is not shown
+    assert window.ai.results_hidden() and side.session.results_hidden()
+    assert side.session.current_prediction() is not None              # it arrived, it is not shown
     assert side.text() == READ_FIRST_TEXT
     assert side.overlay.has_overlay() and not side.overlay.isVisible() and side.legend.isHidden()
     window.ai.set_results_hidden(False)                        # what the reveal does
-    assert not side.results_hidden() and side.overlay.isVisible()
+    assert not side.session.results_hidden() and side.overlay.isVisible()
     assert side.text().startswith("Model's call: ")
 
 
@@ -135,7 +135,7 @@ def test_a_lateral_film_on_the_compare_side_gets_no_call_and_no_map(qtbot, open_
     qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
     compare_and_wait(qtbot, window, make_dicom(chest(20), name="lateral.dcm", ViewPosition="LAT"))
     side = window.compare.ai
-    prediction = side.current_prediction()
+    prediction = side.session.current_prediction()
     assert prediction.outside_training_data and side.session.outside_held()
     assert side.text().startswith("No call and no heat map: ") and prediction.ood.message("tiny") in side.text()
     assert not side.overlay.isVisible()

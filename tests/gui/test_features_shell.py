@@ -152,3 +152,20 @@ def test_my_reads_finds_the_image_of_a_read_through_the_shell(shell: FakeShell, 
     assert shell.shown == [(1, 0)]
     assert not feature.open_read_image("0" * 64) and "not in the study" in shell.notices[-1][0]
     reads.store().close()
+
+
+def test_the_window_hands_each_feature_its_state_models(window) -> None:
+    """#15: the window creates the inference service and the AI sessions; the features receive them."""
+    from cxrviewer.core.inference.protocol import COMPARE_LANE
+
+    assert window.ai.session is window.ai_session and window.ai.service is window.inference
+    assert window.ai_session.engine is window.inference
+    assert window.ai.overlay_settings is window.ai_session.overlay
+    side = window.compare.ai.session          # the compare side's own session, on the same overlay settings
+    assert side is not window.ai_session and side.overlay is window.ai_session.overlay
+    assert side.engine.lane == COMPARE_LANE and side.engine.service is window.inference
+    assert window.trainee.sanity.service is window.inference
+    practice = window.practice                # handed its models, not the window
+    assert practice.viewer is window.session and practice.reading is window.trainee.reading
+    assert practice.ai is window.ai and practice.shell is window
+    assert not hasattr(practice, "window")

@@ -180,7 +180,7 @@ def test_a_whole_five_case_packet_with_a_restart_in_the_middle(qtbot, open_windo
     qtbot.waitUntil(lambda: "unfinished practice packet" in window.notice.text(), timeout=5000)
     assert practice.saved_state() is not None and practice.state() is None
     # My Reads › Packets lists it as paused; a double-click carries on with it
-    reads = window.trainee.open_my_reads()
+    reads = window.trainee.my_reads.open()
     [row] = reads.packets()
     assert (row.status, row.n_cases, row.n_read) == (PAUSED, 5, 3) and row.status_text == "paused at case 4 of 5"
     assert reads.packets_table.item(0, 4).text() == "paused at case 4 of 5"
@@ -233,7 +233,7 @@ def test_a_whole_five_case_packet_with_a_restart_in_the_middle(qtbot, open_windo
     assert dialog.table.item(0, 7).text() == Path(state.cases[0].path).name   # the real names once scored
 
     # My Reads › Packets: the finished packet, its score; a double-click opens its score sheet again
-    reads = window.trainee.open_my_reads()
+    reads = window.trainee.my_reads.open()
     [row] = reads.packets()
     assert row.status == "finished" and row.packet_id == state.packet_id
     assert row.score_text == f"{sheet.n_correct}/5 ({round(sheet.accuracy * 100)} %)"

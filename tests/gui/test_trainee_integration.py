@@ -147,10 +147,10 @@ def test_read_first_hides_the_result_until_the_call_then_reveals_and_stores_the_
     assert ai.panel.caption() == READ_FIRST_CAPTION and ai.panel.gate_text() == ""
     assert ai.overlay.has_overlay() and not ai.overlay.isVisible() and ai.legend.isHidden()
     assert saturated_fraction(canvas_rgb(window)) == 0.0                 # no colour on the film
-    sidecar = trainee.sidecar()
+    sidecar = trainee.exports.sidecar()
     assert sidecar["prediction"] is None and sidecar["overlay"] is None
     assert sidecar["export"]["read_first"] == "before reveal"
-    assert not trainee.revealed()
+    assert not trainee.read_first.ai_visible()
 
     # the call, a point, the reveal
     panel.set_call("viral", 70)
@@ -163,7 +163,7 @@ def test_read_first_hides_the_result_until_the_call_then_reveals_and_stores_the_
         panel.reveal_button.click()
     record = saved.args[0]
 
-    assert trainee.revealed() and not ai.results_hidden() and panel.is_revealed()
+    assert trainee.read_first.ai_visible() and not ai.results_hidden() and panel.is_revealed()
     shown = ai.panel.probabilities_shown()
     assert shown == pytest.approx(dict(zip(prediction.labels, prediction.probabilities)))
     assert ai.panel.top_label.text().startswith(f"Top class: {prediction.top_label}")
@@ -175,7 +175,7 @@ def test_read_first_hides_the_result_until_the_call_then_reveals_and_stores_the_
     assert comparison is not None and comparison.model_top_label == prediction.top_label
     assert comparison.point_heat is not None                            # the point was checked against the map
     assert "You: <b>Viral</b>" in panel.comparison_label.text()
-    assert trainee.sidecar()["prediction"]["top_label"] == prediction.top_label
+    assert trainee.exports.sidecar()["prediction"]["top_label"] == prediction.top_label
 
     # the read is in the SQLite database in CXRVIEWER_DATA_DIR: the image hash, no patient data
     db_path = Path(os.environ["CXRVIEWER_DATA_DIR"]) / STORE_FILENAME
@@ -220,7 +220,7 @@ def test_turning_read_first_off_shows_the_result_at_once(qtbot, open_window, che
     assert not window.ai.results_hidden() and window.ai.overlay.isVisible()
     assert sum(window.ai.panel.probabilities_shown().values()) == pytest.approx(1.0, abs=1e-5)
     assert window.settings.qsettings.value("ai/read_first") in (False, "false")
-    assert window.trainee.sidecar()["export"].get("read_first") is None
+    assert window.trainee.exports.sidecar()["export"].get("read_first") is None
 
 
 # ----------------------------------------------------------------------------- honest maps
@@ -258,8 +258,8 @@ def test_borderline_call_gate_and_hand_picked_class_say_the_same_thing(qtbot, op
     assert "but the model calls NORMAL (pneumonia probability" in ai.panel.gate_text()
     assert "(not the call: NORMAL)" in ai.legend.text.text() and not ai.legend.isHidden()
     assert saturated_fraction(canvas_rgb(window)) > 0.02
-    assert window.trainee.sidecar()["overlay"]["shown_below_operating_threshold"] is True
-    assert window.trainee.sidecar()["prediction"]["call"]["label"] == "NORMAL"
+    assert window.trainee.exports.sidecar()["overlay"]["shown_below_operating_threshold"] is True
+    assert window.trainee.exports.sidecar()["prediction"]["call"]["label"] == "NORMAL"
     write_png(OUTPUT_DIR / "trainee_hand_picked_class.png", qimage_to_rgb(window.grab()))
 
     # the absolute scale: numbers on the panel's colour bar and on the legend
@@ -303,9 +303,9 @@ def test_sanity_check_runs_in_the_worker_and_reports_a_correlation(
     assert result.model_name == "tiny" and result.class_index == cam.class_index and result.layer == cam.layer
     assert isinstance(result.rank_correlation, float) and -1.0 <= result.rank_correlation <= 1.0
     np.testing.assert_allclose(result.real_cam, cam.cam, rtol=1e-4, atol=1e-6)  # the map that is shown
-    randomisation, lung = window.trainee.last_sanity
+    randomisation, lung = window.trainee.sanity.last
     assert randomisation is result and lung is not None
-    dialog = window.trainee.sanity_dialog
+    dialog = window.trainee.sanity.dialog
     summary = dialog.summary_text()
     assert f"<b>{result.rank_correlation:.2f}</b>" in summary and "outside the lungs" in summary
     assert not ("<b>Passed:</b>" in summary and "Shortcut warning" in summary)   # never "Passed" beside a warning
@@ -331,8 +331,8 @@ def test_sanity_check_runs_in_the_worker_and_reports_a_correlation(
     real_request = window.ai.service.request_sanity
     monkeypatch.setattr(window.ai.service, "request_sanity", lambda *a, **k: asked.append(1) or real_request(*a, **k))
     with qtbot.assertNotEmitted(window.ai.service.sanity_ready, wait=300):
-        again_dialog = window.trainee.run_sanity_check()
-    assert asked == [] and window.trainee.last_sanity[0] is result
+        again_dialog = window.trainee.sanity.run()
+    assert asked == [] and window.trainee.sanity.last[0] is result
     assert again_dialog.summary_text() == summary
 
 
@@ -343,17 +343,17 @@ def test_closing_the_sanity_dialog_cancels_the_check(qtbot, monkeypatch, open_wi
     real_cancel = window.ai.service.cancel_sanity
     monkeypatch.setattr(window.ai.service, "cancel_sanity", lambda: (cancels.append(1), real_cancel()))
     with qtbot.assertNotEmitted(window.ai.service.sanity_ready, wait=3000):
-        dialog = window.trainee.run_sanity_check()
+        dialog = window.trainee.sanity.run()
         dialog.close()
     assert cancels == [1]
-    assert window.trainee.sanity_dialog is None and window.trainee.last_sanity is None
+    assert window.trainee.sanity.dialog is None and window.trainee.sanity.last is None
 
 
 def test_sanity_check_waits_for_the_call_in_read_first(qtbot, open_window, chest_dicoms) -> None:
     window = open_window(read_first=True)
     open_and_wait_for_ai(qtbot, window, [chest_dicoms[0]])
     with qtbot.assertNotEmitted(window.ai.service.sanity_ready, wait=200):
-        assert window.trainee.run_sanity_check() is None
+        assert window.trainee.sanity.run() is None
     assert "record your call" in window.notice.label.text()
 
 
@@ -371,7 +371,7 @@ def test_exports_from_the_window_with_anonymise_on_carry_no_identifiers(
         trainee.read_first_panel.reveal_button.click()
     window.set_anonymise(True)
 
-    result = trainee.export_view(tmp_path / "view.png")
+    result = trainee.exports.export_view(tmp_path / "view.png")
     assert result is not None and result.png.is_file() and result.sidecar == tmp_path / "view.json"
     text = result.sidecar.read_text(encoding="utf-8")
     sidecar = json.loads(text)
@@ -398,13 +398,13 @@ def test_exports_from_the_window_with_anonymise_on_carry_no_identifiers(
     assert np.abs(named[corner].astype(int) - anonymised[corner]).mean() > 1.0   # the check can fail
     window.set_anonymise(True)
 
-    assert trainee.copy_view()
+    assert trainee.exports.copy_view()
     from PySide6.QtGui import QGuiApplication
 
     clipboard = QGuiApplication.clipboard().image()
     assert not clipboard.isNull() and clipboard.width() == result.size[0]
 
-    pdf = trainee.export_case_report(tmp_path / "case.pdf")
+    pdf = trainee.exports.export_case_report(tmp_path / "case.pdf")
     assert pdf == tmp_path / "case.pdf" and pdf.read_bytes().startswith(b"%PDF")
     assert b"TEST001" not in pdf.read_bytes()
     if shutil.which("pdftotext") is None:
@@ -420,7 +420,7 @@ def test_export_before_the_reveal_leaves_the_ai_out(qtbot, open_window, chest_di
     window = open_window(read_first=True)
     open_and_wait_for_ai(qtbot, window, [chest_dicoms[0]])
     window.set_anonymise(True)
-    result = window.trainee.export_view(tmp_path / "before.png")
+    result = window.trainee.exports.export_view(tmp_path / "before.png")
     assert result is not None, window.notice.label.text()
     sidecar = json.loads(result.sidecar.read_text(encoding="utf-8"))
     assert sidecar["prediction"] is None and sidecar["overlay"] is None
@@ -432,7 +432,7 @@ def test_export_before_the_reveal_leaves_the_ai_out(qtbot, open_window, chest_di
 def test_export_problem_is_a_notice(qtbot, open_window, chest_dicoms, tmp_path: Path) -> None:
     window = open_window(read_first=False)
     open_and_wait_for_ai(qtbot, window, [chest_dicoms[0]])
-    assert window.trainee.export_view(tmp_path / "missing" / "view.png") is None
+    assert window.trainee.exports.export_view(tmp_path / "missing" / "view.png") is None
     assert "Export failed" in window.notice.label.text() and not window.notice.isHidden()
 
 
@@ -441,14 +441,14 @@ def test_model_card_from_help_and_the_ai_panel(qtbot, open_window) -> None:
     window = open_window(read_first=False)
     assert window.trainee.model_card_action in window.menu("help").actions()
     window.trainee.model_card_action.trigger()
-    dialog = window.trainee.model_card_dialog
+    dialog = window.trainee.model_card.dialog
     assert dialog.isVisible() and dialog.windowTitle() == "Model card — tiny"
     assert "Operating threshold 0.05" in dialog.view.plain_text()
     dialog.close()
     window.ai.panel.model_card_button.click()
-    assert window.trainee.model_card_dialog is not dialog and window.trainee.model_card_dialog.isVisible()
+    assert window.trainee.model_card.dialog is not dialog and window.trainee.model_card.dialog.isVisible()
     assert window.ai.panel.shortcut_warning_text() == ""                 # tiny has no shortcut warning
-    window.trainee.model_card_dialog.close()
+    window.trainee.model_card.dialog.close()
     for name in ("my_reads", "sanity_check", "read_first"):
         assert any(a.objectName() == f"action_{name}" for a in window.menu("tools").actions()), name
     for name in ("export_view", "copy_view", "case_report"):
@@ -469,7 +469,7 @@ def test_covid3_shows_its_shortcut_warning_in_the_ai_panel(qtbot, open_window) -
 
 def test_my_reads_opens_on_the_store(qtbot, open_window) -> None:
     window = open_window(read_first=True)
-    dialog = window.trainee.open_my_reads()
+    dialog = window.trainee.my_reads.open()
     assert dialog is not None and dialog.isVisible()
     assert window.trainee.read_first.store_path() == Path(os.environ["CXRVIEWER_DATA_DIR"]) / STORE_FILENAME
     dialog.close()
@@ -491,7 +491,7 @@ def test_a_my_reads_row_opens_its_image(qtbot, open_window, chest_dicoms) -> Non
     window.previous_image()
     qtbot.waitUntil(lambda: window.current_image() is not None and Path(window.current_image().path) == chest_dicoms[0],
                     timeout=RESULT_TIMEOUT_MS)
-    dialog = window.trainee.open_my_reads()
+    dialog = window.trainee.my_reads.open()
     rows = [dialog.table.item(r, 1).toolTip() for r in range(dialog.table.rowCount())]
     row = next(r for r, tip in enumerate(rows) if read_sha in tip)
     with qtbot.waitSignal(window.image_changed, timeout=RESULT_TIMEOUT_MS):
@@ -499,7 +499,7 @@ def test_a_my_reads_row_opens_its_image(qtbot, open_window, chest_dicoms) -> Non
     assert Path(window.current_image().path) == chest_dicoms[1]
     dialog.close()
     # a hash that is not in the open study: a note, nothing else changes
-    assert window.trainee.open_read_image("0" * 64) is False
+    assert window.trainee.my_reads.open_read_image("0" * 64) is False
     assert window.current_path() == chest_dicoms[1]
 
 

@@ -20,10 +20,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFrame,
     QHBoxLayout,
-    QLabel,
-    QPushButton,
     QTextBrowser,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +29,7 @@ from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.xai.sanity import LungHeatResult, RandomisationResult
 from cxrviewer.teaching.ood import INFO, OodWarning, card_shortcut_risks
+from cxrviewer.ui.widgets import make
 
 # Fields rendered in their own sections (everything else goes to "Other fields").
 _SHOWN_FIELDS = frozenset({
@@ -409,21 +407,11 @@ class OodBanner(QFrame):
         super().__init__(parent)
         self.setObjectName("oodBanner")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.title = QLabel(self)
-        self.title.setObjectName("oodBannerTitle")
-        self.title.setWordWrap(True)
-        self.text = QLabel(self)
-        self.text.setObjectName("oodBannerText")
-        self.text.setWordWrap(True)
-        self.text.setTextFormat(Qt.TextFormat.RichText)
-        self.details_button = QPushButton("Model card…", self)
-        self.details_button.setObjectName("oodBannerDetails")
-        self.details_button.clicked.connect(self.details_requested)
-        self.close_button = QToolButton(self)
-        self.close_button.setText("✕")
-        self.close_button.setToolTip("Dismiss for this image")
+        self.title = make.label(self, "oodBannerTitle", wrap=True)
+        self.text = make.label(self, "oodBannerText", wrap=True, rich=True)
+        self.details_button = make.button(self, "Model card…", "oodBannerDetails", clicked=self.details_requested)
+        self.close_button = make.tool_button(self, "oodBannerClose", "✕", "Dismiss for this image", self.hide)
         self.close_button.setAutoRaise(True)
-        self.close_button.clicked.connect(self.hide)
         column = QVBoxLayout()
         column.setSpacing(2)
         column.addWidget(self.title)

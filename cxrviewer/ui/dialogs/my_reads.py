@@ -14,16 +14,12 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
-    QPushButton,
     QSplitter,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
@@ -41,6 +37,7 @@ from cxrviewer.teaching.reads import (
     summarise,
 )
 from cxrviewer.ui.shell.theme import set_tone
+from cxrviewer.ui.widgets import make
 
 COLUMNS = ("When (UTC)", "Image", "Call", "Conf.", "Model", "= model", "Label", "= label", "Point")
 PACKET_COLUMNS = ("Date (UTC)", "Cases", "Score", "Time", "Status")
@@ -131,29 +128,14 @@ class MyReadsDialog(QDialog):
         self._records: list[ReadRecord] = list(records) if records is not None else []
         self._shown_records: list[ReadRecord] = []
 
-        self.summary_label = QLabel(self)
-        self.summary_label.setObjectName("readsSummary")
-        self.summary_label.setWordWrap(True)
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setObjectName("readsTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.summary_label = make.label(self, "readsSummary", wrap=True)
         tips = {5: "Your call agrees with the model's call (the card's threshold rule)", 7: "Your call matches the folder's known label",
                 8: "Your marked point inside or outside the heat map's hot region"}
-        for column, tip in tips.items():
-            self.table.horizontalHeaderItem(column).setToolTip(tip)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setAlternatingRowColors(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = make.table(self, "readsTable", COLUMNS, self._on_table_cell_activated, tips)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         self.table.setWordWrap(False)
-        self.table.cellActivated.connect(self._on_table_cell_activated)
-        self.table.cellDoubleClicked.connect(self._on_table_cell_activated)
-        self.calibration_label = QLabel(self)
-        self.calibration_label.setObjectName("calibrationPlot")
+        self.calibration_label = make.label(self, "calibrationPlot")
         self.calibration_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.privacy_label = QLabel(
             "Stored on this computer only: an image is identified by a hash of its file, never by "
@@ -168,9 +150,8 @@ class MyReadsDialog(QDialog):
         splitter.setStretchFactor(1, 0)
         splitter.setSizes([750, 350])
 
-        self.clear_button = QPushButton("Delete all reads…", self)
-        self.clear_button.setObjectName("clearReadsButton")
-        self.clear_button.clicked.connect(self._on_clear_button_clicked)
+        self.clear_button = make.button(self, "Delete all reads…", "clearReadsButton",
+                                        clicked=self._on_clear_button_clicked)
         self.clear_button.setEnabled(store is not None)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)
@@ -199,21 +180,9 @@ class MyReadsDialog(QDialog):
     def _packets_page(self) -> QWidget:
         """Tools › Practice Packet's packets: double-click a finished one for its score sheet, a paused one to resume."""
         page = QWidget(self)
-        self.packets_label = QLabel(page)
-        self.packets_label.setObjectName("packetsSummary")
-        self.packets_label.setWordWrap(True)
-        self.packets_table = QTableWidget(0, len(PACKET_COLUMNS), page)
-        self.packets_table.setObjectName("packetsTable")
-        self.packets_table.setHorizontalHeaderLabels(PACKET_COLUMNS)
-        self.packets_table.horizontalHeaderItem(2).setToolTip("Cases called right (normal vs abnormal) of those read")
-        self.packets_table.verticalHeader().setVisible(False)
-        self.packets_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.packets_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.packets_table.setAlternatingRowColors(True)
-        self.packets_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.packets_table.horizontalHeader().setStretchLastSection(True)
-        self.packets_table.cellActivated.connect(self._on_packets_table_cell_activated)
-        self.packets_table.cellDoubleClicked.connect(self._on_packets_table_cell_activated)
+        self.packets_label = make.label(page, "packetsSummary", wrap=True)
+        self.packets_table = make.table(page, "packetsTable", PACKET_COLUMNS, self._on_packets_table_cell_activated,
+                                        {2: "Cases called right (normal vs abnormal) of those read"})
         layout = QVBoxLayout(page)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.packets_label)

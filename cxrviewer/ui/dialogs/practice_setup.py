@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -15,8 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +29,7 @@ from cxrviewer.teaching.practice import (
     pool_counts,
     random_seed,
 )
+from cxrviewer.ui.widgets import make
 
 
 class PacketSetupDialog(QDialog):
@@ -48,32 +46,17 @@ class PacketSetupDialog(QDialog):
         self.source_edit.setObjectName("practiceSource")
         self.source_edit.setPlaceholderText("A folder of class folders (NORMAL/, PNEUMONIA/…) or a manifest CSV")
         self.source_edit.editingFinished.connect(self._on_source_edit_editing_finished)
-        folder_button = QPushButton("Folder…", self)
-        folder_button.clicked.connect(self._on_folder_button_clicked)
-        csv_button = QPushButton("Manifest CSV…", self)
-        csv_button.clicked.connect(self._on_csv_button_clicked)
         source_row = QHBoxLayout()
         source_row.addWidget(self.source_edit, 1)
-        source_row.addWidget(folder_button)
-        source_row.addWidget(csv_button)
-        self.pool_label = QLabel("Choose a labelled folder or a manifest CSV (columns path,label).", self)
-        self.pool_label.setObjectName("practicePool")
-        self.pool_label.setWordWrap(True)
+        source_row.addWidget(make.button(self, "Folder…", "practiceFolder", clicked=self._on_folder_button_clicked))
+        source_row.addWidget(make.button(self, "Manifest CSV…", "practiceCsv", clicked=self._on_csv_button_clicked))
+        self.pool_label = make.label(self, "practicePool",
+                                     "Choose a labelled folder or a manifest CSV (columns path,label).", wrap=True)
 
-        self.cases_spin = QSpinBox(self)
-        self.cases_spin.setObjectName("practiceCases")
-        self.cases_spin.setRange(1, 500)
-        self.cases_spin.setValue(DEFAULT_CASES)
-        self.balanced_check = QCheckBox("Half normal, half abnormal", self)
-        self.balanced_check.setObjectName("practiceBalanced")
-        self.balanced_check.setChecked(True)
-        self.timed_check = QCheckBox("Time limit", self)
-        self.timed_check.setObjectName("practiceTimed")
-        self.timed_check.setChecked(True)
-        self.minutes_spin = QSpinBox(self)
-        self.minutes_spin.setObjectName("practiceMinutes")
-        self.minutes_spin.setRange(1, 600)
-        self.minutes_spin.setValue(DEFAULT_MINUTES)
+        self.cases_spin = make.spin(self, "practiceCases", 1, 500, DEFAULT_CASES)
+        self.balanced_check = make.check(self, "Half normal, half abnormal", "practiceBalanced", checked=True)
+        self.timed_check = make.check(self, "Time limit", "practiceTimed", checked=True)
+        self.minutes_spin = make.spin(self, "practiceMinutes", 1, 600, DEFAULT_MINUTES)
         self.minutes_spin.setSuffix(" min")
         self.timed_check.toggled.connect(self.minutes_spin.setEnabled)
         time_row = QHBoxLayout()
@@ -84,11 +67,9 @@ class PacketSetupDialog(QDialog):
         self.reveal_combo.setObjectName("practiceReveal")
         self.reveal_combo.addItem("After each case", REVEAL_EACH)
         self.reveal_combo.addItem("Only at the end (score sheet)", REVEAL_END)
-        self.seed_spin = QSpinBox(self)
-        self.seed_spin.setObjectName("practiceSeed")
-        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin = make.spin(self, "practiceSeed", 0, 2**31 - 1, 0,
+                                   "The same seed and source give the same cases in the same order")
         self.seed_spin.setSpecialValueText("random")
-        self.seed_spin.setToolTip("The same seed and source give the same cases in the same order")
 
         form = QFormLayout()
         form.addRow("Cases", self.cases_spin)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -18,7 +19,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -34,6 +34,7 @@ from cxrviewer.teaching.practice import (
     write_score_csv,
     write_score_pdf,
 )
+from cxrviewer.ui.widgets import make
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,8 @@ class ScoreSheetDialog(QDialog):
         header.setStretchLastSection(True)
         self.table.cellDoubleClicked.connect(self._on_table_cell_double_clicked)
 
-        self.csv_button = QPushButton("Export CSV…", self)
-        self.csv_button.setObjectName("practiceExportCsv")
-        self.csv_button.clicked.connect(self._on_csv_button_clicked)
-        self.pdf_button = QPushButton("Export PDF…", self)
-        self.pdf_button.setObjectName("practiceExportPdf")
-        self.pdf_button.clicked.connect(self._on_pdf_button_clicked)
+        self.csv_button = make.button(self, "Export CSV…", "practiceExportCsv", clicked=self._on_csv_button_clicked)
+        self.pdf_button = make.button(self, "Export PDF…", "practiceExportPdf", clicked=self._on_pdf_button_clicked)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.addButton(self.csv_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.pdf_button, QDialogButtonBox.ButtonRole.ActionRole)
@@ -142,21 +139,19 @@ class ScoreSheetDialog(QDialog):
         return widget
 
     def export_csv(self, path: str | Path | None = None) -> Path | None:
-        path = path or self._ask_path("CSV (*.csv)", "csv")
-        if not path:
-            return None
-        try:
-            return write_score_csv(self.sheet, path)
-        except CxrError as exc:
-            QMessageBox.warning(self, "Export failed", str(exc))
-            return None
+        return self._export(path, "CSV (*.csv)", "csv", lambda target: write_score_csv(self.sheet, target))
 
     def export_pdf(self, path: str | Path | None = None) -> Path | None:
-        path = path or self._ask_path("PDF (*.pdf)", "pdf")
+        return self._export(path, "PDF (*.pdf)", "pdf", lambda target: write_score_pdf(self.state, self.sheet, target))
+
+    def _export(self, path: str | Path | None, file_filter: str, suffix: str,
+                write: Callable[[str | Path], Path]) -> Path | None:
+        """Write to `path` (asked for when None); a failure is a warning box, not an exception."""
+        path = path or self._ask_path(file_filter, suffix)
         if not path:
             return None
         try:
-            return write_score_pdf(self.state, self.sheet, path)
+            return write(path)
         except CxrError as exc:
             QMessageBox.warning(self, "Export failed", str(exc))
             return None

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -35,6 +34,7 @@ from cxrviewer.core.model_call import COVID_RULE, PNEUMONIA_RULE, ModelCall
 from cxrviewer.core.types import Prediction
 from cxrviewer.ui.docks.overlay_controls import ColourBar, OverlayControls
 from cxrviewer.ui.shell.theme import set_tone
+from cxrviewer.ui.widgets import make
 from cxrviewer.ui.widgets.probability_bars import ProbabilityBar, ProbabilityBars, percent
 
 
@@ -66,21 +66,13 @@ class AiPanel(QDockWidget):
         self.model_combo.setToolTip("AI model (registered in the models folder)")
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(12)
-        self.state_label = QLabel(body)
-        self.state_label.setObjectName("aiState")
-        self.state_label.setWordWrap(True)
+        self.state_label = make.label(body, "aiState", wrap=True)
         self.state_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.retry_button = QPushButton("Retry", body)
-        self.retry_button.setObjectName("aiRetry")
-        self.retry_button.setToolTip("Try loading the model again")
+        self.retry_button = make.button(body, "Retry", "aiRetry", "Try loading the model again")
         self.retry_button.hide()
-        self.model_card_button = QPushButton("Model card…", body)
-        self.model_card_button.setObjectName("aiModelCard")
-        self.model_card_button.setToolTip("What the model was trained on, how well it does, and its limits")
-        self.shortcut_label = QLabel(body)
-        self.shortcut_label.setObjectName("aiShortcutWarning")
-        self.shortcut_label.setWordWrap(True)
-        self.shortcut_label.setTextFormat(Qt.TextFormat.RichText)
+        self.model_card_button = make.button(body, "Model card…", "aiModelCard",
+                                             "What the model was trained on, how well it does, and its limits")
+        self.shortcut_label = make.label(body, "aiShortcutWarning", wrap=True, rich=True)
         self.shortcut_label.setStyleSheet(
             "QLabel { background: #5a3b00; color: #fff1d6; border: 1px solid #d08a00; padding: 4px; }")
         self.shortcut_label.hide()
@@ -97,19 +89,11 @@ class AiPanel(QDockWidget):
         self.results_box.setObjectName("aiResults")
         self.bars = ProbabilityBars(self.results_box)
         self.bars.setObjectName("aiProbabilityBars")
-        self.call_label = QLabel(body)
-        self.call_label.setObjectName("aiCall")
-        self.call_label.setWordWrap(True)
-        self.call_label.setTextFormat(Qt.TextFormat.RichText)
-        self.top_label = QLabel(body)
-        self.top_label.setObjectName("aiTop")
-        self.pneumonia_label = QLabel(body)
-        self.pneumonia_label.setObjectName("aiPneumonia")
-        self.pneumonia_label.setWordWrap(True)
+        self.call_label = make.label(body, "aiCall", wrap=True, rich=True)
+        self.top_label = make.label(body, "aiTop")
+        self.pneumonia_label = make.label(body, "aiPneumonia", wrap=True)
         self.pneumonia_label.hide()
-        self.message_label = QLabel(body)
-        self.message_label.setObjectName("aiMessage")
-        self.message_label.setWordWrap(True)
+        self.message_label = make.label(body, "aiMessage", wrap=True)
         results = QVBoxLayout(self.results_box)
         results.addWidget(self.call_label)
         results.addWidget(self.bars)
@@ -120,19 +104,14 @@ class AiPanel(QDockWidget):
         # heat map ------------------------------------------------------------------------
         self.heatmap_box = QGroupBox("Heat map", body)
         self.heatmap_box.setObjectName("aiHeatMap")
-        self.caption_label = QLabel(body)
-        self.caption_label.setObjectName("heatMapCaption")
-        self.caption_label.setWordWrap(True)
+        self.caption_label = make.label(body, "heatMapCaption", wrap=True)
         caption_font = QFont(self.caption_label.font())
         caption_font.setBold(True)
         self.caption_label.setFont(caption_font)
-        self.gate_label = QLabel(body)
-        self.gate_label.setObjectName("heatMapGate")
-        self.gate_label.setWordWrap(True)
+        self.gate_label = make.label(body, "heatMapGate", wrap=True)
         set_tone(self.gate_label, "warning")
-        self.show_anyway_button = QPushButton("Show anyway", body)
-        self.show_anyway_button.setObjectName("showAnyway")
-        self.show_anyway_button.setToolTip("Show the heat map although the model finds this class unlikely")
+        self.show_anyway_button = make.button(body, "Show anyway", "showAnyway",
+                                              "Show the heat map although the model finds this class unlikely")
         gate_row = QHBoxLayout()
         gate_row.addWidget(self.gate_label, 1)
         gate_row.addWidget(self.show_anyway_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -142,9 +121,7 @@ class AiPanel(QDockWidget):
         heatmap.addLayout(gate_row)
         heatmap.addWidget(self.controls)
 
-        self.disclaimer = QLabel(NOT_FOR_CLINICAL_USE, body)
-        self.disclaimer.setObjectName("aiDisclaimer")
-        self.disclaimer.setWordWrap(True)
+        self.disclaimer = make.label(body, "aiDisclaimer", NOT_FOR_CLINICAL_USE, wrap=True)
         set_tone(self.disclaimer, "problem")
 
         layout = QVBoxLayout(body)

@@ -253,16 +253,17 @@ class OverlayControls(QWidget):
 
         self.set_model(None)
         self._update_value_labels()
-        self.show_check.toggled.connect(self._on_show_check_toggled)
+        self.show_check.toggled.connect(self.visibility_changed)   # the check box's state is the intent itself
         self.opacity_slider.valueChanged.connect(self._on_opacity_slider_value_changed)
         self.threshold_slider.valueChanged.connect(self._on_threshold_slider_value_changed)
-        self.colormap_combo.currentIndexChanged.connect(self._on_colormap_combo_current_index_changed)
-        self.style_combo.currentIndexChanged.connect(self._on_style_combo_current_index_changed)
-        self.normalisation_combo.currentIndexChanged.connect(self._on_normalisation_combo_current_index_changed)
         self.absolute_spin.valueChanged.connect(self._on_absolute_spin_value_changed)
-        self.class_combo.currentIndexChanged.connect(self._on_target_combo_changed)
-        self.method_combo.currentIndexChanged.connect(self._on_method_combo_current_index_changed)
-        self.layer_combo.currentIndexChanged.connect(self._on_target_combo_changed)
+        for combo, slot in ((self.colormap_combo, self._on_colormap_combo_current_index_changed),
+                            (self.style_combo, lambda _index: self.style_changed.emit(self.style())),
+                            (self.normalisation_combo, self._on_normalisation_combo_current_index_changed),
+                            (self.method_combo, self._on_method_combo_current_index_changed),
+                            (self.class_combo, self._on_target_combo_changed),
+                            (self.layer_combo, self._on_target_combo_changed)):
+            combo.currentIndexChanged.connect(slot)
 
     @staticmethod
     def _with_value(slider: QSlider, value: QLabel) -> QHBoxLayout:
@@ -389,9 +390,6 @@ class OverlayControls(QWidget):
             self.target_changed.emit(self.target())
 
     # ---------------------------------------------------------------------------- slots
-    def _on_show_check_toggled(self, checked: bool) -> None:
-        self.visibility_changed.emit(checked)
-
     def _on_opacity_slider_value_changed(self, _value: int) -> None:
         self._update_value_labels()
         self.opacity_changed.emit(self.opacity())
@@ -404,9 +402,6 @@ class OverlayControls(QWidget):
     def _on_colormap_combo_current_index_changed(self, _index: int) -> None:
         self.colour_bar.set_colormap(self.colormap())
         self.colormap_changed.emit(self.colormap())
-
-    def _on_style_combo_current_index_changed(self, _index: int) -> None:
-        self.style_changed.emit(self.style())
 
     def _on_normalisation_combo_current_index_changed(self, _index: int) -> None:
         self.absolute_spin.setEnabled(self.normalisation() == "absolute")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.errors import printable_name, printable_path
+from cxrviewer.ui.widgets import make
 from cxrviewer.ui.workers.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
@@ -81,9 +82,7 @@ class StudyTree(QTreeWidget):
         self._blank_icon = QIcon(blank)    # keeps the row height while the thumbnail is made
         self.thumbnails = ThumbnailLoader(self)
         self.thumbnails.ready.connect(self._on_thumbnails_ready)
-        self._visible_timer = QTimer(self)
-        self._visible_timer.setSingleShot(True)
-        self._visible_timer.timeout.connect(self._request_visible_thumbnails)
+        self._visible_timer = make.timer(self, self._request_visible_thumbnails, single_shot=True)
         self.itemClicked.connect(self._on_item_clicked)
         self.itemActivated.connect(self._on_item_activated)
         self.itemExpanded.connect(self._on_item_expanded)
@@ -223,9 +222,7 @@ class StudyTree(QTreeWidget):
 class StudyBrowserDock(QDockWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Studies", parent)
-        self.setObjectName("studyDock")
-        self.tree = StudyTree(self)
-        self.setWidget(self.tree)
+        self.tree = make.fill_dock(self, "studyDock", StudyTree(self))
 
 
 def entries_from_paths(paths: list[Path]) -> list[BrowserEntry]:

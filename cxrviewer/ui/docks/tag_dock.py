@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cxrviewer.ui.widgets import make
+
 COLUMNS = ("Tag", "Name", "VR", "Value")
 HIDDEN_VALUE = "(hidden)"
 MAX_VALUE_CHARS = 500
@@ -249,7 +251,5 @@ class TagDock(QDockWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("DICOM tags", parent)
-        self.setObjectName("tagDock")
-        self.tags = TagTable(self)
-        self.setWidget(self.tags)
+        self.tags = make.fill_dock(self, "tagDock", TagTable(self))
         self.setAllowedAreas(Qt.DockWidgetArea.AllDockWidgetAreas)

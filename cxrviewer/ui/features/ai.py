@@ -83,6 +83,7 @@ class AiController(QObject):
         self.overlay_settings: OverlaySettings = session.overlay
         self.panel = AiPanel(host)
         self.controls = self.panel.controls
+        self.model_card_requested = self.panel.model_card_requested   # the panel's "Model card…" button
         self.overlay = CamOverlayItem()
         canvas.add_overlay_item(self.overlay, OVERLAY_Z)
         self.legend = MapLegend(canvas)
@@ -151,17 +152,11 @@ class AiController(QObject):
     def current_call(self) -> ModelCall | None:
         return self.session.current_call()
 
-    def call_of(self, prediction: Prediction) -> ModelCall | None:
-        return self.session.call_of(prediction)
-
     def heatmap_gate(self) -> HeatmapGate | None:
         return self.session.heatmap().gate if self.shown_cam() is not None else None
 
     def is_shown_anyway(self) -> bool:
         return self.shown_cam() is not None and self.session.heatmap().shown_anyway
-
-    def is_outside_training_data(self) -> bool:
-        return self.session.outside_training_data()
 
     def ood_hidden(self) -> bool:
         return self.session.outside_held()
@@ -244,7 +239,7 @@ class AiController(QObject):
 
     # ============================================================ wiring
     def _connect(self) -> None:
-        service, session, c = self.service, self.session, self.controls
+        service, session = self.service, self.session
         service.model_loading.connect(self._on_service_model_loading)
         service.model_ready.connect(self._on_service_model_ready)
         service.model_failed.connect(self._on_service_model_failed)
@@ -260,21 +255,16 @@ class AiController(QObject):
         session.request_sent.connect(self._on_session_request_sent)
         session.request_failed.connect(self._on_session_request_failed)
         self.viewer.image_changed.connect(self._on_viewer_image_changed)
-        self.panel.model_chosen.connect(self._choose_model)
-        self.panel.retry_requested.connect(self.retry)
+        for chooser in (self.panel, self.menu):   # the AI panel's model box and the Model menu
+            chooser.model_chosen.connect(self._choose_model)
+        for retry in (self.panel.retry_requested, self.retry_action.triggered):
+            retry.connect(self.retry)
         self.panel.show_anyway_requested.connect(self.show_anyway)
-        self.menu.model_chosen.connect(self._choose_model)
-        self.retry_action.triggered.connect(self.retry)
-        self.toggle_action.toggled.connect(self.overlay_settings.set_visible)
-        s = self.overlay_settings   # widget intents → the settings model
-        c.visibility_changed.connect(s.set_visible)
-        c.opacity_changed.connect(s.set_opacity)
-        c.colormap_changed.connect(s.set_colormap)
-        c.threshold_changed.connect(s.set_threshold)
-        c.style_changed.connect(s.set_style)
-        c.normalisation_changed.connect(s.set_normalisation)
-        c.absolute_max_changed.connect(s.set_absolute_max)
-        c.target_changed.connect(s.set_target)
+        s = self.overlay_settings   # widget intents → the settings model: each control's X_changed → set_X
+        for visibility in (self.toggle_action.toggled, self.controls.visibility_changed):
+            visibility.connect(s.set_visible)
+        for name in ("opacity", "colormap", "threshold", "style", "normalisation", "absolute_max", "target"):
+            getattr(self.controls, f"{name}_changed").connect(getattr(s, f"set_{name}"))
         s.changed.connect(self._on_overlay_settings_changed)
         app = QApplication.instance()
         if app is not None:

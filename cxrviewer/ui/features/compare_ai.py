@@ -125,16 +125,8 @@ class CompareAi(QObject):
         self.controller.compare_image_changed.connect(self._on_compare_image_changed)
 
     # ----------------------------------------------------------------------- reading
-    def current_prediction(self) -> Prediction | None:
-        return self.session.current_prediction()
-
-    def results_hidden(self) -> bool:
-        return self.session.results_hidden()
-
-    def heatmap(self) -> HeatmapState:
-        return self.session.heatmap()
-
     def text(self) -> str:
+        """The pane's AI line; what it is about (prediction, gates, read first) is in `self.session`."""
         return self.label.text()
 
     # ----------------------------------------------------------------------- drawing

@@ -53,6 +53,7 @@ from cxrviewer.ui.shell.actions import make_action
 from cxrviewer.ui.shell.protocol import Shell
 from cxrviewer.ui.shell.settings import ViewerSettings
 from cxrviewer.ui.viewer.canvas import ImageCanvas
+from cxrviewer.ui.widgets import make
 from cxrviewer.ui.widgets.practice_status import PracticeStatus
 
 if TYPE_CHECKING:
@@ -120,9 +121,7 @@ class PracticeController(QObject):
         self.status.next_requested.connect(self.next_case)
         self.status.stop_requested.connect(self._on_status_stop_requested)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(TICK_MS)
-        self._timer.timeout.connect(self._on_timer_timeout)
+        self._timer = make.timer(self, self._on_timer_timeout, TICK_MS)
 
         viewer.image_changed.connect(self._on_viewer_image_changed)
         reading.call_recorded.connect(self._on_reading_call_recorded)
@@ -179,7 +178,7 @@ class PracticeController(QObject):
         try:
             state = new_packet(spec, labelled_images(spec.source))
         except PracticeError as exc:
-            self._notice(str(exc))
+            self.shell.show_notice(str(exc))
             return None
         self._begin(state.started(self.clock()))
         return self._state
@@ -233,7 +232,7 @@ class PracticeController(QObject):
     def open_setup(self) -> None:
         """Tools ▸ Practice Packet…: offer to resume a saved packet, else the setup dialog."""
         if self.is_running():
-            self._notice("A practice packet is running: finish it or press Stop in the status bar.", False)
+            self.shell.show_notice("A practice packet is running: finish it or press Stop in the status bar.", False)
             return
         saved = self.saved_state()
         if saved is not None:
@@ -279,7 +278,7 @@ class PracticeController(QObject):
         try:
             state = load_state(summary.path)
         except PracticeError as exc:
-            self._notice(str(exc))
+            self.shell.show_notice(str(exc))
             return None
         return self.show_score_sheet(state) if state is not None else None
 
@@ -326,7 +325,7 @@ class PracticeController(QObject):
             archive_packet(state, self.data_folder())      # listed in My Reads › Packets
             clear_state(self.state_file())
         except PracticeError as exc:
-            self._notice(str(exc))
+            self.shell.show_notice(str(exc))
         remove_staged(state, self.staging_folder())
         self._staged = {}
         self._hide_case(False)
@@ -359,7 +358,7 @@ class PracticeController(QObject):
         try:
             save_state(state, self.state_file(), now=now)
         except PracticeError as exc:
-            self._notice(str(exc))
+            self.shell.show_notice(str(exc))
         self.state_changed.emit(state)
 
     def _update_status(self) -> None:
@@ -424,15 +423,12 @@ class PracticeController(QObject):
         if result is not None and (result.model_label is not None or self.ai.current_model() is None):
             QTimer.singleShot(0, self, self.next_case)
 
-    def _notice(self, message: str, problem: bool = True) -> None:
-        self.shell.show_notice(message, problem)
-
     def _offer_resume(self) -> None:
         if self._state is not None:
             return
         saved = self.saved_state()
         if saved is not None:
-            self._notice(f"An unfinished practice packet ({len(saved.results)} of {saved.n_cases} cases read) "
+            self.shell.show_notice(f"An unfinished practice packet ({len(saved.results)} of {saved.n_cases} cases read) "
                          "is waiting: Tools ▸ Practice Packet… resumes it.", problem=False)
 
     # ============================================================ events and slots

@@ -3,23 +3,20 @@
 Each feature is its own module under `ui/features/` and gets the state models it needs
 (`ViewerSession`, `AiSession`, the read-first flow) and the window's `Shell`; this class only
 creates them, places their actions in the menus and links them (a reveal updates the
-training-data banner, the AI panel's "Model card…" opens the card). The attributes below are
-what the practice packets and the tests use.
+training-data banner, the AI panel's "Model card…" opens the card). Callers use the features
+themselves (`trainee.exports.export_view()`, `trainee.sanity.run()`, `trainee.my_reads.open()`,
+`trainee.model_card.dialog`…); the attributes set in `__init__` are what the practice packets
+and the tests use.
 """
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 
 from cxrviewer.core.inference.protocol import ModelInfo
 from cxrviewer.core.types import Prediction, XrayImage
+from cxrviewer.state.ai import AiSession
 from cxrviewer.state.session import ViewerSession
-from cxrviewer.ui.dialogs.model_card_view import ModelCardDialog
-from cxrviewer.ui.dialogs.my_reads import MyReadsDialog
 from cxrviewer.ui.features.ai import AiController
-from cxrviewer.ui.features.export_actions import ExportResult
 from cxrviewer.ui.features.exports import ExportsFeature
 from cxrviewer.ui.features.model_card import ModelCardFeature
 from cxrviewer.ui.features.my_reads import MyReadsFeature
@@ -28,6 +25,7 @@ from cxrviewer.ui.features.sanity import SanityCheck, SanityCheckDialog, audit_h
 from cxrviewer.ui.shell.protocol import Shell
 from cxrviewer.ui.shell.settings import ViewerSettings
 from cxrviewer.ui.viewer.canvas import ImageCanvas
+from cxrviewer.ui.workers.inference_service import InferenceService
 
 __all__ = ["TraineeController", "SanityCheckDialog", "audit_html", "sanity_summary_html"]
 
@@ -39,11 +37,10 @@ class TraineeController(QObject):
     """Read first, model card, sanity check, My Reads and exports for one window."""
 
     def __init__(self, shell: Shell, canvas: ImageCanvas, viewer: ViewerSession, settings: ViewerSettings,
-                 ai: AiController) -> None:
+                 session: AiSession, service: InferenceService, ai: AiController) -> None:
         super().__init__(shell.host())
         self.setObjectName("traineeController")
-        self.shell, self.viewer, self.ai = shell, viewer, ai
-        session = ai.session
+        self.shell, self.viewer, self.ai = shell, viewer, ai   # ai: hiding results, the map shown, "Model card…"
         self.reading = ReadFirstFeature(shell, canvas, settings.qsettings, session, ai.set_results_hidden, self)
         self.read_first, self.read_first_panel = self.reading.session, self.reading.panel
         self.read_first_dock, self.read_first_action = self.reading.dock, self.reading.action
@@ -51,7 +48,7 @@ class TraineeController(QObject):
         flow = self.reading.flow
         self.model_card = ModelCardFeature(shell, session, viewer, flow, self)
         self.ood_banner, self.model_card_action = self.model_card.banner, self.model_card.action
-        self.sanity = SanityCheck(shell, ai.service, session, viewer, flow, self)
+        self.sanity = SanityCheck(shell, service, session, viewer, flow, self)
         self.sanity_action = self.sanity.action
         self.my_reads = MyReadsFeature(shell, viewer, self.read_first, self)
         self.my_reads_action = self.my_reads.action
@@ -63,8 +60,8 @@ class TraineeController(QObject):
         self._place_actions()
         viewer.image_changed.connect(self._on_viewer_image_changed)
         session.prediction_arrived.connect(self._on_ai_prediction_arrived)
-        ai.service.model_ready.connect(self._on_service_model_ready)
-        ai.panel.model_card_requested.connect(self.open_model_card)
+        service.model_ready.connect(self._on_service_model_ready)
+        ai.model_card_requested.connect(self.model_card.open)
         self.read_first.ai_visibility_changed.connect(lambda _visible: self.model_card.update())
 
     def _place_actions(self) -> None:
@@ -84,51 +81,6 @@ class TraineeController(QObject):
         height = self.shell.host().height()
         size(["study", self.read_first_dock.objectName()],
              [STUDY_BROWSER_HEIGHT, max(height - STUDY_BROWSER_HEIGHT, 300)], Qt.Orientation.Vertical)
-
-    # ============================================================ what practice packets and tests use
-    def revealed(self) -> bool:
-        """True when the AI result may be shown (read first off, or the call is recorded)."""
-        return self.read_first.ai_visible()
-
-    @property
-    def model_card_dialog(self) -> ModelCardDialog | None:
-        return self.model_card.dialog
-
-    @property
-    def my_reads_dialog(self) -> MyReadsDialog | None:
-        return self.my_reads.dialog
-
-    @property
-    def sanity_dialog(self) -> SanityCheckDialog | None:
-        return self.sanity.dialog
-
-    @property
-    def last_sanity(self) -> Any:
-        return self.sanity.last
-
-    def open_model_card(self) -> ModelCardDialog:
-        return self.model_card.open()
-
-    def open_my_reads(self) -> MyReadsDialog | None:
-        return self.my_reads.open()
-
-    def open_read_image(self, sha256: str, frame: int = 0) -> bool:
-        return self.my_reads.open_read_image(sha256, frame)
-
-    def run_sanity_check(self) -> SanityCheckDialog | None:
-        return self.sanity.run()
-
-    def sidecar(self) -> dict[str, Any]:
-        return self.exports.sidecar()
-
-    def export_view(self, path: str | Path | None = None) -> ExportResult | None:
-        return self.exports.export_view(path)
-
-    def copy_view(self) -> bool:
-        return self.exports.copy_view()
-
-    def export_case_report(self, path: str | Path | None = None) -> Path | None:
-        return self.exports.export_case_report(path)
 
     # ============================================================ links between the features
     def _on_viewer_image_changed(self, image: XrayImage | None) -> None:

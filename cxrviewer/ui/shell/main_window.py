@@ -1,8 +1,12 @@
 """MainWindow: the shell — menus, toolbar, docks and the image canvas, wired to the loader.
 
-What is open and shown lives in `state.session.ViewerSession` (`self.session`); the
-features (the AI second reader, the trainee features, practice packets, compare) get the
-window as a `ui.shell.Shell`: status line, notices, docks, menu actions by menu id.
+What is open and shown lives in `state.session.ViewerSession` (`self.session`). The window
+also creates the other state models and the one inference service: `self.inference`
+(InferenceService), `self.ai_session` (state.ai.AiSession on its OverlaySettings) and the
+compare side's AiSession (its "compare" lane). The features (the AI second reader, the
+trainee features, practice packets, compare) are handed those models and the window as a
+`ui.shell.Shell` (status line, notices, docks, menu actions by menu id, open files); none
+builds its own state model or reaches through the window.
 
 * `image_changed(object)` — the XrayImage now shown (None when nothing is shown), emitted
   after the AI and trainee features have heard of it through the session.
@@ -16,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget
 
@@ -40,6 +44,7 @@ from cxrviewer.ui.shell.window_shell import WindowShell
 from cxrviewer.ui.viewer.canvas import ImageCanvas, PixelReadout
 from cxrviewer.ui.viewer.loupe import Loupe
 from cxrviewer.ui.viewer.measure import Measurement
+from cxrviewer.ui.widgets import make
 from cxrviewer.ui.workers.inference_service import InferenceService
 from cxrviewer.ui.workers.loader import FolderScanner, ImageLoader, ScanResult, TagListing
 
@@ -81,10 +86,8 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         self.setCentralWidget(central)
 
         self.loader = ImageLoader(self)
-        self._loading_timer = QTimer(self)
-        self._loading_timer.setSingleShot(True)
-        self._loading_timer.setInterval(LOADING_MESSAGE_DELAY_MS)
-        self._loading_timer.timeout.connect(self._on_loading_timer_timeout)
+        self._loading_timer = make.timer(self, self._on_loading_timer_timeout, LOADING_MESSAGE_DELAY_MS,
+                                         single_shot=True)
         self.scanner = FolderScanner(self)
         self.study_dock = StudyBrowserDock(self)
         self.tag_dock = TagDock(self)
@@ -115,7 +118,8 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         # features: each gets the state models and the window as a Shell (AI dock, Model menu, overlay first)
         self.ai = AiController(self, self.canvas, self.session, self.ai_session, self.inference,
                                self.settings.qsettings)
-        self.trainee = TraineeController(self, self.canvas, self.session, self.settings, self.ai)
+        self.trainee = TraineeController(self, self.canvas, self.session, self.settings, self.ai_session,
+                                         self.inference, self.ai)
         from cxrviewer.ui.features.practice import PracticeController  # Tools ▸ Practice Packet… (#16)
         self.practice = PracticeController(self, self.session, self.canvas, self.settings, self.trainee.reading,
                                            self.ai)   # timed packets of labelled cases, score sheet
@@ -263,10 +267,7 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
 
     # ================================================================== wiring and settings
     def _connect_signals(self) -> None:
-        self.scanner.scanned.connect(self._on_scanner_scanned)
-        self.loader.image_loaded.connect(self._on_loader_image_loaded)
-        self.loader.load_failed.connect(self._on_loader_load_failed)
-        self.loader.tags_ready.connect(self._on_loader_tags_ready)
+        self._connect_workers()
         self.canvas.pixel_hovered.connect(self._on_canvas_pixel_hovered)
         self.canvas.measurement_added.connect(self._on_canvas_measurement_added)
         self.canvas.view_changed.connect(self._on_canvas_view_changed)
@@ -275,6 +276,13 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         self.notice.details_requested.connect(self.show_problems)
         self.frame_spin.valueChanged.connect(self._on_frame_spin_value_changed)
         self.menu("recent").aboutToShow.connect(self._rebuild_recent_menu)
+
+    def _connect_workers(self) -> None:
+        """The folder scan and the image loader answer on the GUI thread; stale answers are dropped there."""
+        self.scanner.scanned.connect(self._on_scanner_scanned)
+        self.loader.image_loaded.connect(self._on_loader_image_loaded)
+        self.loader.load_failed.connect(self._on_loader_load_failed)
+        self.loader.tags_ready.connect(self._on_loader_tags_ready)
 
     def _restore_settings(self) -> None:
         anonymise = self.settings.anonymise()

@@ -29,7 +29,7 @@ The image root, overlay registration, zoom, orientation and coordinate maths liv
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QCursor,
@@ -67,6 +67,7 @@ from cxrviewer.ui.viewer.corner_text import (
 )
 from cxrviewer.ui.viewer.measure import Measurement
 from cxrviewer.ui.viewer.ruler import RulerItem
+from cxrviewer.ui.widgets import make
 
 WINDOW_DRAG_PIXELS = 256.0   # dragging this far doubles the width / moves the level one width
 RENDER_INTERVAL_MS = 16      # throttle for interactive re-renders (about one frame at 60 Hz)
@@ -130,10 +131,7 @@ class ImageCanvas(ViewTransforms):
         self._drag_scroll = (0, 0)
         self._active_ruler: RulerItem | None = None
 
-        self._render_timer = QTimer(self)
-        self._render_timer.setSingleShot(True)
-        self._render_timer.setInterval(RENDER_INTERVAL_MS)
-        self._render_timer.timeout.connect(self._on_render_timer_timeout)
+        self._render_timer = make.timer(self, self._on_render_timer_timeout, RENDER_INTERVAL_MS, single_shot=True)
 
     # ----------------------------------------------------------------------------- image
     def image(self) -> XrayImage | None:

@@ -28,7 +28,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMenu,
     QSizePolicy,
@@ -42,8 +41,10 @@ from PySide6.QtWidgets import (
 from cxrviewer.core.types import Window, XrayImage
 from cxrviewer.ui.docks.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry
 from cxrviewer.ui.features.compare_ai import CompareAi, CompareAiModels
+from cxrviewer.ui.shell.actions import make_action
 from cxrviewer.ui.shell.drops import LocalFileDrops
 from cxrviewer.ui.viewer.canvas import ImageCanvas, Orientation
+from cxrviewer.ui.widgets import make
 from cxrviewer.ui.workers.loader import ImageLoader
 
 log = logging.getLogger(__name__)
@@ -139,20 +140,15 @@ class ComparePane(LocalFileDrops, QWidget):
         self.setAcceptDrops(True)
         self.canvas = ImageCanvas(self)
         self.canvas.setObjectName("compareCanvas")
-        self.title = QLabel("Compare", self)
-        self.title.setObjectName("compareTitle")
+        self.title = make.label(self, "compareTitle", "Compare")
         self.title.setStyleSheet("padding: 0 6px;")
         self.title.setMinimumWidth(0)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)   # long names elide
-        self.choose_button = QToolButton(self)
-        self.choose_button.setObjectName("compareChooseButton")
-        self.choose_button.setText("Compare With ▾")
+        self.choose_button = make.tool_button(self, "compareChooseButton", "Compare With ▾")
         self.choose_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.choose_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
-        self.link_button = QToolButton(self)
-        self.link_button.setObjectName("compareLinkButton")
-        self.close_button = QToolButton(self)
-        self.close_button.setObjectName("compareCloseButton")
+        self.link_button = make.tool_button(self, "compareLinkButton")
+        self.close_button = make.tool_button(self, "compareCloseButton")
         header = QHBoxLayout()
         header.setContentsMargins(2, 2, 2, 2)
         header.setSpacing(4)
@@ -222,13 +218,9 @@ class CompareController(QObject):
         self.link_action.setToolTip("Link window/level, zoom, pan, rotation and flips of both sides")
         self.link_action.setChecked(True)
         self.link_action.toggled.connect(self._on_link_action_toggled)
-        self.other_file_action = QAction("Other &File…", w)
-        self.other_file_action.setObjectName("action_compare_other_file")
-        self.other_file_action.triggered.connect(self._on_other_file_triggered)
-        self.close_action = QAction("Close Compare", w)
-        self.close_action.setObjectName("action_compare_close")
+        self.other_file_action = make_action(w, "compare_other_file", "Other &File…", self._on_other_file_triggered)
+        self.close_action = make_action(w, "compare_close", "Close Compare", lambda: self.set_open(False))
         self.close_action.setIconText("✕")
-        self.close_action.triggered.connect(self.close_compare)
 
         self.compare_with_menu = QMenu("Compare &With", w)
         self.compare_with_menu.setObjectName("compareWithMenu")
@@ -267,24 +259,22 @@ class CompareController(QObject):
     def is_open(self) -> bool:
         return self.compare_action.isChecked()
 
+    def set_open(self, shown: bool) -> None:
+        """Open (True) or close the compare pane, as View ▸ Compare (1×2) does."""
+        self.compare_action.setChecked(shown)
+
     def is_linked(self) -> bool:
         return self.link_action.isChecked()
 
     def set_linked(self, linked: bool) -> None:
         self.link_action.setChecked(linked)
 
-    def open_compare(self) -> None:
-        self.compare_action.setChecked(True)
-
-    def close_compare(self) -> None:
-        self.compare_action.setChecked(False)
-
     def image(self) -> XrayImage | None:
         return self.canvas.image()
 
     def compare_with(self, path: str | Path) -> int:
         """Open compare (if closed) and load `path` on the compare side; returns the request id."""
-        self.open_compare()
+        self.set_open(True)
         path = Path(path)
         self.pane.title.setText(f"Loading {path.name}…")
         self._request_id = self.loader.request(path)

@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QWidget
+
+from cxrviewer.ui.widgets import make
 
 
 class PracticeStatus(QWidget):
@@ -20,20 +17,13 @@ class PracticeStatus(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("practiceStatus")
-        self.label = QLabel(self)
-        self.label.setObjectName("practiceProgress")
-        self.pause_button = QPushButton("Pause", self)
-        self.pause_button.setObjectName("practicePause")
-        self.pause_button.setCheckable(True)
-        self.pause_button.toggled.connect(self._on_pause_button_toggled)
-        self.next_button = QPushButton("Next case ▶", self)
-        self.next_button.setObjectName("practiceNext")
-        self.next_button.setToolTip("Record your call first (Ctrl+Return)")
-        self.next_button.clicked.connect(self.next_requested)
-        self.stop_button = QPushButton("Stop", self)
-        self.stop_button.setObjectName("practiceStop")
-        self.stop_button.setToolTip("End the packet now and score the cases read")
-        self.stop_button.clicked.connect(self.stop_requested)
+        self.label = make.label(self, "practiceProgress")
+        self.pause_button = make.button(self, "Pause", "practicePause", clicked=self._on_pause_button_toggled,
+                                        checkable=True)
+        self.next_button = make.button(self, "Next case ▶", "practiceNext", "Record your call first (Ctrl+Return)",
+                                       self.next_requested)
+        self.stop_button = make.button(self, "Stop", "practiceStop", "End the packet now and score the cases read",
+                                       self.stop_requested)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 6, 0)
         layout.setSpacing(4)
