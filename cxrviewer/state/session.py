@@ -35,6 +35,10 @@ class Position:
     index: int
     count: int
 
+    def __post_init__(self) -> None:
+        if not -1 <= self.index < max(self.count, 0):
+            raise ValueError(f"position {self.index} is neither -1 (none) nor one of {self.count} entries")
+
     @property
     def has_next(self) -> bool:
         return self.index + 1 < self.count

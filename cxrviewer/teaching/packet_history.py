@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from cxrviewer.teaching.practice import (
@@ -23,12 +24,21 @@ from cxrviewer.teaching.practice import (
     score_packet,
     state_path,
 )
+from cxrviewer.teaching.rates import Rate
 
 log = logging.getLogger(__name__)
 
 HISTORY_DIRNAME = "practice_packets"
-FINISHED = "finished"
-PAUSED = "paused"
+
+
+class PacketStatus(str, Enum):
+    """Where a packet in My Reads stands: finished (archived) or paused (the resumable state); equal to its value."""
+
+    FINISHED = "finished"
+    PAUSED = "paused"
+
+
+FINISHED, PAUSED = PacketStatus.FINISHED, PacketStatus.PAUSED
 
 
 @dataclass(frozen=True)
@@ -41,10 +51,11 @@ class PacketSummary:
     n_cases: int
     n_read: int
     n_correct: int
-    accuracy: float | None     # of the cases read, against the known labels
     elapsed_s: float
-    status: str                # FINISHED or PAUSED
+    status: PacketStatus
     finish_reason: str = ""    # "complete", "time" or "stopped" for a finished packet
+
+    accuracy = Rate("n_correct", over="n_read")   # of the cases read, against the known labels
 
     @property
     def date_text(self) -> str:
@@ -81,7 +92,7 @@ def summarise_packet(state: PacketState, path: Path) -> PacketSummary:
     sheet = score_packet(state)
     return PacketSummary(
         path=path, packet_id=state.packet_id, created=state.created, n_cases=state.n_cases, n_read=sheet.n_read,
-        n_correct=sheet.n_correct, accuracy=sheet.accuracy, elapsed_s=sheet.elapsed_s,
+        n_correct=sheet.n_correct, elapsed_s=sheet.elapsed_s,
         status=FINISHED if state.finished else PAUSED, finish_reason=state.finish_reason if state.finished else "",
     )
 

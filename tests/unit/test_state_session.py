@@ -53,3 +53,14 @@ def test_the_fields_are_read_only_views_of_the_session() -> None:
     with pytest.raises(AttributeError, match="index is read-only"):
         session.index = 0   # type: ignore[misc]
     assert session.index == 1 and session.position().has_previous and not session.position().has_next
+
+
+def test_a_position_is_none_or_one_of_the_entries() -> None:
+    import pytest
+
+    from cxrviewer.state.session import Position
+
+    assert not Position(-1, 0).has_next and Position(-1, 2).has_next and not Position(-1, 2).has_previous
+    for index, count in ((2, 2), (-2, 3), (0, 0)):
+        with pytest.raises(ValueError, match="neither -1"):
+            Position(index, count)
