@@ -265,9 +265,11 @@ class CaseResult:
         return is_abnormal_call(self.call)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PacketState:
-    """A packet in progress (or finished): everything needed to carry on after a restart."""
+    """A packet in progress (or finished): everything needed to carry on after a restart.
+
+    Keyword-only: eleven fields, several of the same type, are too many to pass by position."""
 
     packet_id: str
     created: str
@@ -418,7 +420,7 @@ def new_packet(spec: PacketSpec, pool: Sequence[LabelledImage], created: str | N
                             "NORMAL/ and PNEUMONIA/, or a manifest CSV with path,label)")
     created = created or _now_iso()
     packet_id = f"{created[:19].replace(':', '').replace('-', '')}-{spec.seed}"
-    return PacketState(packet_id, created, spec, selection.cases, note=selection.note)
+    return PacketState(packet_id=packet_id, created=created, spec=spec, cases=selection.cases, note=selection.note)
 
 
 # ============================================================================ persistence

@@ -228,8 +228,9 @@ def _scored_state() -> PacketState:
         CaseResult(4, "bacterial", 50, 40.0, "NORMAL"),    # FP, model right
         CaseResult(5, "viral", 95, 50.0, None),            # TP, no model
     )                                                      # case 6 not read
-    return PacketState("p", "2024-01-01T00:00:00+00:00", PacketSpec("/a", 6, seed=1), cases, results,
-                       current=5, clock=PacketClock(600.0), finished=True, finish_reason="time")
+    return PacketState(packet_id="p", created="2024-01-01T00:00:00+00:00", spec=PacketSpec("/a", 6, seed=1),
+                       cases=cases, results=results, current=5, clock=PacketClock(600.0), finished=True,
+                       finish_reason="time")
 
 
 def test_scoring_against_the_known_labels_and_the_model() -> None:
