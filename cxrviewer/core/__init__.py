@@ -13,8 +13,9 @@ dataclasses (`types`).
 * `io/` — reading DICOM and raster files; `imaging` — display windows; `study` — grouping
   files into studies; `pyramid`, `memory`, `lru`, `concurrency`, `decode_pool` — the machinery
   that keeps big images and many files responsive;
-* `model/` — model folders, cards, preprocessing (the one path to model input), the engines;
-  `ood_gate` — the out-of-distribution gate the engine applies;
+* `model/` — model folders, cards, preprocessing (the one path to model input), the engines,
+  and `model.batch`, the batched runner over image files that `cxrviewer predict` and
+  `cxr-train evaluate-model` share; `ood_gate` — the out-of-distribution gate the engine applies;
 * `xai/` — class activation maps, their overlay mechanics, sanity checks and the audit;
 * `inference/` — the inference worker process and its client protocol.
 """

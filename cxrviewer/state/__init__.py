@@ -4,6 +4,7 @@ Layers: cli | commands | ui | **state** | teaching | core. This package imports 
 `teaching`, never `ui` or Qt, so its rules are unit-tested with a fake engine:
 
 * `events.Event[T]` — a tiny typed observer (connect / disconnect / emit);
+* `readonly.ReadOnly[T]` — a model's public read-only view of one of its private fields;
 * `session.ViewerSession` — the open entries, the current index and image, newest-wins load ids;
 * `overlay.OverlaySettings` — the heat map's look and target, each change announced with its cost;
 * `ai.AiSession` — the loaded model, results per image, the pending request, the gates;
