@@ -67,7 +67,7 @@ def shortcut_warnings(card: ModelCard | None) -> tuple[str, ...]:
 
 
 class AiController(QObject):
-    """Owns the InferenceService, the AI dock, the overlay item and the Model menu of a window."""
+    """Drives the AI dock, the overlay item and the Model menu of a window from the AiSession and InferenceService it is handed."""
 
     overlay_updated = Signal(str)      # image_key of the image whose map was just drawn
     prediction_shown = Signal(object)  # Prediction now in the panel
