@@ -100,14 +100,34 @@ def test_panel_shows_bars_top_class_and_the_pneumonia_sum(qtbot) -> None:
     panel.show_prediction(prediction, ("BACTERIAL", "VIRAL"))
     assert panel.probabilities_shown() == {"NORMAL": 0.2, "BACTERIAL": 0.07, "VIRAL": 0.73}
     assert panel.top_label.text() == "Top class: VIRAL (73.0 %)"
-    assert not panel.pneumonia_label.isHidden()
-    assert panel.pneumonia_label.text().startswith("Pneumonia probability: 80.0 %")
+    assert panel.pneumonia_bar() is not None and panel.pneumonia_bar().text() == "80.0 %"
+    assert panel.bars.summary_name.toolTip().startswith("BACTERIAL + VIRAL: ")
     assert pneumonia_probability(prediction, ("BACTERIAL", "VIRAL")) == pytest.approx(0.8)
 
     other = Prediction(2, "k", "m", ("CLEAR", "OPAQUE"), (0.6, 0.4))
     panel.show_prediction(other, ())
     assert panel.probabilities_shown() == {"CLEAR": 0.6, "OPAQUE": 0.4}
-    assert panel.pneumonia_label.isHidden()
+    assert panel.pneumonia_bar() is None
+    assert "not for clinical use" in panel.disclaimer.text()
+
+
+def test_the_pneumonia_probability_and_threshold_are_said_once(qtbot) -> None:
+    """The call line says score and threshold; no second line under the bars repeats them."""
+    from PySide6.QtWidgets import QLabel
+
+    from cxrviewer.core.model_call import model_call
+
+    panel = AiPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    labels, p = ("NORMAL", "BACTERIAL", "VIRAL"), (0.303, 0.385, 0.312)
+    prediction = Prediction(1, "k", "m", labels, p)
+    panel.show_prediction(prediction, ("BACTERIAL", "VIRAL"), model_call(labels, p, 0.99))
+    shown = [label.text() for label in panel.results_box.findChildren(QLabel) if label.isVisible()]
+    assert sum("operating threshold" in text for text in shown) == 1, shown
+    assert sum("69.7 %" in text for text in shown) == 1, shown       # the pneumonia sum, in the call line
+    assert not any(text.startswith("Pneumonia probability") for text in shown), shown
+    assert panel.pneumonia_bar().text() == "69.7 %" and panel.pneumonia_bar().marker() == pytest.approx(0.99)
     assert "not for clinical use" in panel.disclaimer.text()
 
 
@@ -293,7 +313,7 @@ def test_switching_models_reruns_the_current_image(qtbot, ai_window, shown) -> N
     cam = wait_for_overlay(qtbot, ai_window)
     assert cam.model_name == "tiny"
     assert list(ai.panel.probabilities_shown()) == ["NORMAL", "BACTERIAL", "VIRAL"]
-    assert ai.panel.pneumonia_label.text().startswith("Pneumonia probability:")
+    assert ai.panel.pneumonia_bar() is not None and "operating threshold" in ai.panel.call_text()
     assert ai.panel.model_combo.currentText() == "tiny"
     assert ai_window.settings.qsettings.value("ai/model") == "tiny"   # remembered for next time
 

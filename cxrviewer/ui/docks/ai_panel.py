@@ -91,14 +91,11 @@ class AiPanel(QDockWidget):
         self.bars.setObjectName("aiProbabilityBars")
         self.call_label = make.label(body, "aiCall", wrap=True, rich=True)
         self.top_label = make.label(body, "aiTop")
-        self.pneumonia_label = make.label(body, "aiPneumonia", wrap=True)
-        self.pneumonia_label.hide()
         self.message_label = make.label(body, "aiMessage", wrap=True)
         results = QVBoxLayout(self.results_box)
         results.addWidget(self.call_label)
         results.addWidget(self.bars)
         results.addWidget(self.top_label)
-        results.addWidget(self.pneumonia_label)
         results.addWidget(self.message_label)
 
         # heat map ------------------------------------------------------------------------
@@ -206,15 +203,10 @@ class AiPanel(QDockWidget):
                                     f"</span><br>{why}")
             self.call_label.setToolTip(f"Decision rule of this model's card: {call.rule}")
             self.call_label.show()
-        if pneumonia is None:
-            self.pneumonia_label.hide()
-        else:
-            summed = " + ".join(label for label in pneumonia_labels)
-            threshold = f" — operating threshold {percent(call.threshold)}" if call is not None else ""
-            self.pneumonia_label.setText(f"Pneumonia probability: {percent(pneumonia)}  ({summed}){threshold}")
-            self.pneumonia_label.show()
+        if pneumonia is not None:   # the summed bar says the number; the call line says the threshold
             self.bars.set_summary(pneumonia, highlight=call is not None and call.positive,
-                                  marker=call.threshold if call is not None and call.kind == PNEUMONIA_RULE else None)
+                                  marker=call.threshold if call is not None and call.kind == PNEUMONIA_RULE else None,
+                                  parts=pneumonia_labels)
         self.message_label.setText("")
         self.message_label.hide()
         self.results_box.setEnabled(True)
@@ -228,7 +220,6 @@ class AiPanel(QDockWidget):
         self.top_label.setText("Top class: —")
         self.call_label.setText("Model's call: —")
         self.call_label.show()
-        self.pneumonia_label.hide()
         self.message_label.setText(message)
         self.message_label.setVisible(bool(message))
         self.results_box.setEnabled(False)

@@ -147,10 +147,15 @@ class ProbabilityBars(QWidget):
             bar.set_value(value, highlight=label == highlight)
             bar.set_marker((markers or {}).get(label))
 
-    def set_summary(self, value: float | None, highlight: bool = False, marker: float | None = None) -> None:
+    def set_summary(self, value: float | None, highlight: bool = False, marker: float | None = None,
+                    parts: Sequence[str] = ()) -> None:
+        """The summary row's value and tick; `parts` (the classes summed) go into its name's tool tip."""
         if self.summary_bar is not None and value is not None:
             self.summary_bar.set_value(value, highlight=highlight)
             self.summary_bar.set_marker(marker)
+        if self.summary_name is not None:
+            summed = " + ".join(parts)
+            self.summary_name.setToolTip(f"{summed}: {self._summary_tip}" if summed else self._summary_tip)
 
     def clear_values(self) -> None:
         for bar in (*self.bars, *([self.summary_bar] if self.summary_bar is not None else [])):
