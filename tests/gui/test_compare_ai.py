@@ -140,3 +140,30 @@ def test_a_lateral_film_on_the_compare_side_gets_no_call_and_no_map(qtbot, open_
     assert side.text().startswith("No call and no heat map: ") and prediction.ood.message("tiny") in side.text()
     assert not side.overlay.isVisible()
     assert window.ai.overlay.isVisible() and not window.ai.ood_hidden()      # the main side is unaffected
+
+
+def test_show_anyway_on_the_compare_side_lets_a_flagged_film_through_marked(qtbot, open_window, make_dicom):
+    """The compare pane offers "Show anyway" as the main panel does; it acts on the compare AiSession only and
+    the result is marked as the main view marks it (gate line "Shown anyway — …", legend "(outside training data)")."""
+    window = open_window(read_first=False)
+    open_and_wait(qtbot, window, [make_dicom(chest(0), name="current.dcm")])
+    qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
+    compare_and_wait(qtbot, window, make_dicom(chest(20), name="lateral.dcm", ViewPosition="LAT"))
+    side = window.compare.ai
+    prediction = side.session.current_prediction()
+    assert side.session.outside_held() and side.show_anyway_button.isVisible()
+    assert not window.ai.panel.show_anyway_button.isVisible()                 # the main side holds nothing back
+    qtbot.wait(50)
+    save_screenshot(OUTPUT_DIR / "compare_ai_flagged.png", qimage_to_rgb(window.grab()))
+
+    side.show_anyway_button.click()
+    assert not side.session.outside_held() and not side.show_anyway_button.isVisible()
+    call = call_for(prediction, window.ai.current_model().card)
+    lines = side.text().splitlines()
+    assert lines[0] == f"Model's call: {call.headline}"
+    assert lines[1] == f"Shown anyway — {prediction.ood.message('tiny')}."
+    assert side.overlay.isVisible() and side.legend.isVisible()
+    assert side.legend.text.text().endswith("(outside training data)")
+    assert not window.ai.ood_hidden() and window.ai.overlay.isVisible()   # the main side is as it was
+    qtbot.wait(50)
+    save_screenshot(OUTPUT_DIR / "compare_ai_shown_anyway.png", qimage_to_rgb(window.grab()))

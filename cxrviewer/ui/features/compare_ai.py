@@ -9,13 +9,18 @@ worker in the "compare" lane, so they never supersede the main view's (and vice 
 
 Read First: while the main image's AI result is hidden (the trainee has not recorded a
 call), the compare side's is hidden too; it appears when the main one does.
+
+"Show anyway" beside the pane's AI line is offered where the main panel offers it (the
+`HeatmapView` rendering of the compare session's `heatmap()`: an image outside the training
+data, a map of a class the model does not call) and lets it through in the compare session.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QLabel, QSizePolicy
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from cxrviewer.core.inference.protocol import COMPARE_LANE, ModelInfo
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
@@ -26,6 +31,7 @@ from cxrviewer.state.overlay import OverlayChange
 from cxrviewer.ui.docks.ai_panel import MapLegend
 from cxrviewer.ui.features.heatmap_view import READ_FIRST_CAPTION, HeatmapView
 from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
+from cxrviewer.ui.widgets import make
 from cxrviewer.ui.workers.inference_service import InferenceService
 
 OVERLAY_Z = 10.0
@@ -47,11 +53,12 @@ class LaneEngine:
 
 
 class _CaptionSink:
-    """What `HeatmapView` writes into the AI panel (caption, gate line), kept for the pane's AI line."""
+    """What `HeatmapView` writes into the AI panel (caption, gate line, "Show anyway"), kept for the pane."""
 
-    def __init__(self, changed: object) -> None:
+    def __init__(self, changed: Callable[[], None]) -> None:
         self.caption = ""
         self.gate = ""
+        self.offer_show = False
         self._changed = changed
 
     def set_caption(self, text: str) -> None:
@@ -59,7 +66,7 @@ class _CaptionSink:
         self._changed()
 
     def set_gate(self, text: str, offer_show: bool = False) -> None:
-        self.gate = text
+        self.gate, self.offer_show = text, bool(text) and offer_show
         self._changed()
 
 
@@ -94,13 +101,23 @@ class CompareAi(QObject):
         self.legend = MapLegend(self.canvas)
         self._sink = _CaptionSink(self._update_label)
         self.view = HeatmapView(self._sink, self.overlay, self.legend, self.settings)
-        self.label = QLabel(controller.pane)
+        self.line = QWidget(controller.pane)       # the AI line and its "Show anyway", under the header
+        self.line.setObjectName("compareAiLine")
+        self.label = QLabel(self.line)
         self.label.setObjectName("compareAiLabel")
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setStyleSheet("padding: 2px 6px;")
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        controller.pane.layout().insertWidget(1, self.label)   # under the header, over the canvas
+        self.show_anyway_button = make.button(self.line, "Show anyway", "compareShowAnyway",
+                                              "Show what is held back on this side anyway (an image unlike the training "
+                                              "data, or a map of a class the model does not call)",
+                                              self._on_show_anyway_button_clicked)
+        row = QHBoxLayout(self.line)
+        row.setContentsMargins(0, 0, 4, 0)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.show_anyway_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        controller.pane.layout().insertWidget(1, self.line)   # under the header, over the canvas
         if self.main.model is not None:
             self.session.set_model(self.main.model)
         self.session.set_results_hidden(self.main.results_hidden())
@@ -172,8 +189,14 @@ class CompareAi(QObject):
         text = "\n".join(line for line in lines if line)
         self.label.setText(text)
         self.label.setVisible(bool(text))
+        offer = bool(text) and self._sink.offer_show
+        self.show_anyway_button.setVisible(offer)
+        self.line.setVisible(bool(text) or offer)
 
     # ----------------------------------------------------------------------- slots
+    def _on_show_anyway_button_clicked(self) -> None:
+        self.session.show_anyway()     # the session re-renders through heatmap_changed
+
     def _on_compare_image_changed(self, image: XrayImage | None) -> None:
         self.overlay.clear()
         self.session.set_image(image)
