@@ -379,6 +379,11 @@ def _call_lines(report: CaseReport) -> list[str]:
     return lines
 
 
+def method_pair_label(pair: str) -> str:
+    """A method-agreement key of `AuditResult` ("gradcam vs hirescam") as the user reads it ("Grad-CAM vs HiResCAM")."""
+    return " vs ".join(METHOD_LABELS.get(method, method) for method in pair.split(" vs "))
+
+
 def audit_lines(audit: AuditResult | None, sidecar: Mapping[str, Any]) -> list[str]:
     """The explanation audit of the map in the report (core/xai/audit.py), or why there is none.
 
@@ -391,7 +396,7 @@ def audit_lines(audit: AuditResult | None, sidecar: Mapping[str, Any]) -> list[s
             overlay.get("class_index"), overlay.get("method"), overlay.get("layer")):
         return [AUDIT_NOT_RUN]
     method = METHOD_LABELS.get(audit.method, audit.method)
-    agreement = ", ".join(f"{pair} {rho:+.2f}" for pair, rho in audit.method_agreement.items())
+    agreement = ", ".join(f"{method_pair_label(pair)} {rho:+.2f}" for pair, rho in audit.method_agreement.items())
     return [
         f"Explanation audit of this map ({method} for {audit.class_label}, layer {audit.layer}):",
         f"  deletion curve area {audit.deletion_area:.2f} vs {audit.random_deletion_area:.2f} for a random map "

@@ -234,11 +234,21 @@ def test_the_case_report_carries_the_audit_of_the_map_on_screen(canvas, tmp_path
     assert (f"deletion curve area {audit.deletion_area:.2f} vs {audit.random_deletion_area:.2f} for a random map"
             in text)
     assert f"insertion area {audit.insertion_area:.2f} vs {audit.random_insertion_area:.2f}" in text
-    assert "gradcam vs hirescam +0.88" in text
+    assert "Grad-CAM vs HiResCAM +0.88" in text and "Grad-CAM vs Grad-CAM++ +0.93" in text
+    assert "gradcam" not in text                    # method ids are data; the report names the methods
     assert "not run" not in text
     if shutil.which("pdftoppm") is not None:
         subprocess.run(["pdftoppm", "-png", "-r", "80", "-singlefile", str(path),
                         str(OUTPUT_DIR / "case_report_audit")], check=True)
+
+
+def test_the_sanity_dialog_names_the_audited_methods_as_the_method_menu_does() -> None:
+    from cxrviewer.ui.features.sanity import audit_html
+
+    text = audit_html(make_audit(method="gradcam++"))
+    assert "(BACTERIAL, Grad-CAM++, layer relu)" in text
+    assert "Grad-CAM vs HiResCAM ρ = 0.88" in text and "Grad-CAM++ vs HiResCAM ρ = 0.81" in text
+    assert "gradcam" not in text
 
 
 def test_without_an_audit_the_report_says_it_was_not_run(canvas, tmp_path: Path) -> None:

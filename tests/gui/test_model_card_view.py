@@ -102,6 +102,7 @@ def test_sanity_section() -> None:
     mask[1:3, 1:3] = True
     text = sanity_html(_randomisation(0.82), LungHeatResult(0.7, 0.25, mask))
     assert "Model randomisation" in text and "ρ = 0.82" in text and "class='warn'" in text
+    assert "Grad-CAM for BACTERIAL" in text and "gradcam" not in text         # the method as the user knows it
     assert "Shortcut warning: 70 %" in text
     assert sanity_html() == ""
 

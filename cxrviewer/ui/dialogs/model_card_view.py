@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from cxrviewer import NOT_FOR_CLINICAL_USE
 from cxrviewer.core.model.card import ModelCard
+from cxrviewer.core.xai.cam import METHOD_LABELS
 from cxrviewer.core.xai.sanity import LungHeatResult, RandomisationResult
 from cxrviewer.teaching.ood import INFO, OodWarning, card_shortcut_risks
 from cxrviewer.ui.widgets import make
@@ -259,7 +260,8 @@ def sanity_html(randomisation: RandomisationResult | None = None, lung: LungHeat
     parts.append("<ul>")
     if randomisation is not None:
         css = " class='warn'" if randomisation.similar else ""
-        parts.append(f"<li{css}><b>Model randomisation</b> (Adebayo et al., 2018), {_e(randomisation.method)} "
+        method = METHOD_LABELS.get(randomisation.method, randomisation.method)
+        parts.append(f"<li{css}><b>Model randomisation</b> (Adebayo et al., 2018), {_e(method)} "
                      f"for {_e(randomisation.class_label)} at layer {_e(randomisation.layer)}: "
                      f"{_e(randomisation.message)} <span class='muted'>Randomised: "
                      f"{_e(', '.join(randomisation.randomised_layers))}.</span></li>")

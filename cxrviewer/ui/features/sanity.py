@@ -20,9 +20,11 @@ from cxrviewer.core.lru import LruCache
 from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import CamResult, XrayImage
+from cxrviewer.core.xai.cam import METHOD_LABELS
 from cxrviewer.state.ai import AiSession
 from cxrviewer.state.read_first import ReadFirstFlow
 from cxrviewer.state.session import ViewerSession
+from cxrviewer.teaching.export_view import method_pair_label
 from cxrviewer.ui.dialogs.model_card_view import ModelCardView
 from cxrviewer.ui.shell.actions import make_action
 from cxrviewer.ui.shell.protocol import Shell
@@ -76,9 +78,10 @@ def sanity_summary_html(randomisation: RandomisationResult | None, lung: LungHea
 
 def audit_html(result: AuditResult) -> str:
     """The explanation audit in plain words: the verdict, the curve areas, the method agreement."""
-    agreement = ", ".join(f"{html.escape(pair)} ρ = {rho:.2f}" for pair, rho in result.method_agreement.items()
-                          if rho == rho)
-    return (f"<p><b>Explanation audit</b> ({html.escape(result.class_label)}, {html.escape(result.method)}, "
+    agreement = ", ".join(f"{html.escape(method_pair_label(pair))} ρ = {rho:.2f}"
+                          for pair, rho in result.method_agreement.items() if rho == rho)
+    method = METHOD_LABELS.get(result.method, result.method)
+    return (f"<p><b>Explanation audit</b> ({html.escape(result.class_label)}, {html.escape(method)}, "
             f"layer {html.escape(result.layer)}): {html.escape(result.verdict())}<br>"
             f"Deletion curve area {result.deletion_area:.2f} (random map {result.random_deletion_area:.2f}; "
             f"lower is better), insertion {result.insertion_area:.2f} (random {result.random_insertion_area:.2f}; "
