@@ -167,3 +167,45 @@ def test_show_anyway_on_the_compare_side_lets_a_flagged_film_through_marked(qtbo
     assert not window.ai.ood_hidden() and window.ai.overlay.isVisible()   # the main side is as it was
     qtbot.wait(50)
     save_screenshot(OUTPUT_DIR / "compare_ai_shown_anyway.png", qimage_to_rgb(window.grab()))
+
+
+def _legend_clear_of_corner_text(canvas, legend) -> list[str]:
+    """The bottom corners whose text the legend covers (viewport coordinates)."""
+    from PySide6.QtCore import QRectF
+
+    box = QRectF(legend.geometry().translated(-canvas.viewport().geometry().topLeft()))
+    return [corner for corner, rect in canvas.corner_text_bounds().items() if rect.intersects(box)]
+
+
+def test_on_a_narrow_pane_the_legend_sits_above_the_corner_text(qtbot, open_window, make_dicom):
+    """Compare 1×2 in a small window: each side's heat-map legend is clear of its corner text (no rectangles
+    intersect), on the main and the compare side, also after the window/level changes the corner text."""
+    window = open_window(read_first=False)
+    window.resize(1100, 720)
+    open_and_wait(qtbot, window, [make_dicom(chest(0), name="current.dcm")])
+    qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
+    compare_and_wait(qtbot, window, make_dicom(chest(30), name="prior.dcm"))
+    qtbot.wait(50)
+    sides = ((window.canvas, window.ai.legend), (window.compare.canvas, window.compare.ai.legend))
+    for canvas, legend in sides:
+        bounds = canvas.corner_text_bounds()
+        assert {"bottom_left", "bottom_right"} <= set(bounds) and legend.isVisible()
+        assert canvas.viewport().width() < legend.width() + bounds["bottom_left"].width() \
+            + bounds["bottom_right"].width() + 40        # narrow: side by side at the bottom they would overlap
+        assert _legend_clear_of_corner_text(canvas, legend) == []
+        if canvas.viewport().width() >= legend.MIN_WIDTH + 2 * legend.MARGIN:     # and within the image area
+            assert canvas.viewport().geometry().contains(legend.geometry())
+        assert legend.geometry().bottom() < canvas.viewport().geometry().bottom() - bounds["bottom_left"].height()
+        assert legend.text.height() >= legend.text.heightForWidth(legend.text.width())   # wrapped, not clipped
+    window.canvas.rotate_clockwise()                     # one more corner line ("Rot 90°") on both (linked) sides
+    window.canvas.set_inverted(True)
+    for canvas, legend in sides:
+        assert _legend_clear_of_corner_text(canvas, legend) == []
+    qtbot.wait(50)
+    save_screenshot(OUTPUT_DIR / "compare_narrow_legend.png", qimage_to_rgb(window.grab()))
+    window.compare.set_open(False)                       # a wide image area: the legend is at the bottom again
+    window.resize(1900, 1000)
+    qtbot.waitUntil(lambda: window.canvas.viewport().width() > 900, timeout=5_000)
+    legend, viewport = window.ai.legend, window.canvas.viewport().geometry()
+    assert _legend_clear_of_corner_text(window.canvas, legend) == []
+    assert viewport.bottom() - legend.geometry().bottom() <= legend.MARGIN + 1      # where it always was

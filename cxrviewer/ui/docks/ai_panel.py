@@ -34,6 +34,7 @@ from cxrviewer.core.model_call import COVID_RULE, PNEUMONIA_RULE, ModelCall
 from cxrviewer.core.types import Prediction
 from cxrviewer.ui.docks.overlay_controls import ColourBar, OverlayControls
 from cxrviewer.ui.shell.theme import set_tone
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 from cxrviewer.ui.widgets import make
 from cxrviewer.ui.widgets.probability_bars import ProbabilityBar, ProbabilityBars, percent
 
@@ -279,14 +280,17 @@ class MapLegend(QFrame):
     """On the image: the class the map explains, its probability, and the colour scale.
 
     A child of the canvas (not of its viewport, so exports of the viewport leave it out —
-    they get a caption band instead), centred at the bottom, transparent to the mouse.
+    they get a caption band instead), centred at the bottom, transparent to the mouse; where
+    the bottom corner text is in the way (a narrow pane) it sits just above it, never over it.
     Call `set_content` / `set_scale`; hide it when the map is hidden.
     """
 
     WIDTH = 230
+    MIN_WIDTH = 120    # on a narrower image area the legend is wider than it
     MARGIN = 10
+    GAP = 4            # between the legend and the corner text below it
 
-    def __init__(self, canvas: QWidget) -> None:
+    def __init__(self, canvas: ImageCanvas) -> None:
         super().__init__(canvas)
         self.setObjectName("mapLegend")
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
@@ -307,17 +311,29 @@ class MapLegend(QFrame):
         self.setFixedWidth(self.WIDTH)
         self.hide()
         self._canvas = canvas
-        self._area = canvas.viewport() if hasattr(canvas, "viewport") else canvas
+        self._area = canvas.viewport()
         self._area.installEventFilter(self)   # the viewport is resized after the canvas: follow it
+        # the corner text changes with the image, window, zoom and orientation: keep clear of it
+        canvas.window_changed.connect(lambda _window: self._place())
+        canvas.zoom_changed.connect(lambda _zoom: self._place())
+        canvas.view_changed.connect(self._place)
 
     def set_content(self, text: str) -> None:
         """The legend grows to fit its text (never clipped), up to the image area's width, then wraps."""
         self.text.setText(text)
-        available = max(self._area.width() - 2 * self.MARGIN, self.WIDTH) if self._area.width() > 0 else 10_000
-        needed = self.text.fontMetrics().horizontalAdvance(text) + 24
+        self._fit()
+
+    def _fit(self) -> None:
+        """Width for the text within the image area (a narrow pane: down to MIN_WIDTH, wrapped), then place."""
+        area = self._area.width()
+        available = max(area - 2 * self.MARGIN, self.MIN_WIDTH) if area > 0 else 10_000
+        needed = self.text.fontMetrics().horizontalAdvance(self.text.text()) + 24
         self.text.setWordWrap(needed > available)
-        self.setFixedWidth(min(max(self.WIDTH, needed), available))
-        self.adjustSize()
+        width = min(max(self.WIDTH, needed), available)
+        self.setFixedWidth(width)
+        layout = self.layout()
+        layout.activate()
+        self.resize(width, layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else self.sizeHint().height())
         self._place()
 
     def set_scale(self, colormap: str, threshold: float, absolute_max: float | None) -> None:
@@ -327,12 +343,21 @@ class MapLegend(QFrame):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self._area and event.type() == QEvent.Type.Resize:
-            self._place()
+            self._fit()
         return False
 
     def _place(self) -> None:
-        area = self._area.geometry() if self._area is not self._canvas else self._canvas.rect()
-        x = area.left() + (area.width() - self.width()) // 2
+        """Centred at the bottom of the image area, moved up above any bottom corner text it would cover."""
+        area = self._area.geometry()
+        x = max(area.left() + (area.width() - self.width()) // 2, area.left())
         y = area.bottom() - self.height() - self.MARGIN
-        self.move(max(x, area.left()), max(y, area.top()))
+        bounds = self._canvas.corner_text_bounds()
+        for corner in ("bottom_left", "bottom_right"):
+            block = bounds.get(corner)
+            if block is None:
+                continue
+            block = block.translated(area.topLeft().toPointF())
+            if block.left() < x + self.width() and block.right() > x:    # side by side they would overlap
+                y = min(y, int(block.top()) - self.GAP - self.height())
+        self.move(x, max(y, area.top()))
         self.raise_()

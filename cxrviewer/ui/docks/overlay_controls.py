@@ -47,6 +47,7 @@ from cxrviewer.state.overlay import CamTarget
 TOP_CLASS_TEXT = "Model's call"
 STRIP_HEIGHT = 14
 PER_IMAGE_SCALE_TEXT = "of this map's max"
+LABEL_GAP = 6      # pixels between the colour bar's labels
 STYLE_LABELS = {HEATMAP: "Heat map", CONTOURS: "Contour lines"}
 NORMALISATION_LABELS = {
     "per_image": "Per image",
@@ -132,9 +133,16 @@ class ColourBar(QWidget):
         left, middle, right = self.labels()
         text_rect = QRectF(0, strip.bottom() + 2, self.width(), self.height() - strip.bottom() - 2)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, left)
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, middle)
+        if self.middle_label_fits():
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, middle)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, right)
         painter.end()
+
+    def middle_label_fits(self) -> bool:
+        """The middle label is drawn only where it clears the end labels (a narrow bar: the ends only)."""
+        metrics = self.fontMetrics()
+        left, middle, right = (metrics.horizontalAdvance(text) for text in self.labels())
+        return middle + 2 * (max(left, right) + LABEL_GAP) <= self.width()
 
 
 def _percent_slider(value: float, tip: str, parent: QWidget) -> QSlider:

@@ -63,6 +63,7 @@ from cxrviewer.ui.viewer.corner_text import (
     ViewState,
     build_corner_text,
     corner_font,
+    corner_text_bounds,
     paint_corner_text,
 )
 from cxrviewer.ui.viewer.measure import Measurement
@@ -306,6 +307,10 @@ class ImageCanvas(ViewTransforms):
             height=height,
         )
         return build_corner_text(self._image.metadata, state, anonymise=self._anonymise)
+
+    def corner_text_bounds(self) -> dict[str, QRectF]:
+        """Where the corner text is drawn now (viewport coordinates), by corner name."""
+        return corner_text_bounds(QRectF(self.viewport().rect()), self.corner_text(), self._font)
 
     def set_overlay_font(self, font: QFont) -> None:
         self._font = corner_font(font)

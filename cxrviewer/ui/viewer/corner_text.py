@@ -5,7 +5,7 @@ viewport coordinates with a dark halo so it stays legible over bright lung field
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF
@@ -173,34 +173,51 @@ def build_corner_text(
     return CornerText(tuple(top_left), tuple(top_right), tuple(bottom_left), tuple(bottom_right))
 
 
-def paint_corner_text(painter: QPainter, rect: QRectF, text: CornerText, font: QFont, margin: float = 8.0) -> None:
-    """Draw `text` in the corners of `rect` (viewport coordinates) with a dark halo."""
-    painter.save()
-    painter.setFont(font)
-    metrics = QFontMetricsF(font)
-    line_height = metrics.lineSpacing()
-    halo = QColor(0, 0, 0, 200)
-    ink = QColor(235, 235, 235)
+_CORNERS = (("top_left", False, False), ("top_right", True, False),
+            ("bottom_left", False, True), ("bottom_right", True, True))
+HALO_PX = 1.0      # the dark halo reaches this far around each glyph
 
-    def draw(lines: tuple[str, ...], right: bool, bottom: bool) -> None:
+
+def _lines_placed(rect: QRectF, text: CornerText, metrics: QFontMetricsF,
+                  margin: float) -> Iterator[tuple[str, str, QPointF]]:
+    """(corner, line, baseline origin) for every line of `text` in the corners of `rect`."""
+    line_height = metrics.lineSpacing()
+    for corner, right, bottom in _CORNERS:
+        lines: tuple[str, ...] = getattr(text, corner)
         count = len(lines)
         for i, line in enumerate(lines):
-            width = metrics.horizontalAdvance(line)
-            x = rect.right() - margin - width if right else rect.left() + margin
+            x = rect.right() - margin - metrics.horizontalAdvance(line) if right else rect.left() + margin
             if bottom:
                 baseline = rect.bottom() - margin - (count - 1 - i) * line_height - metrics.descent()
             else:
                 baseline = rect.top() + margin + i * line_height + metrics.ascent()
-            painter.setPen(halo)
-            for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (1, 1)):
-                painter.drawText(QPointF(x + dx, baseline + dy), line)
-            painter.setPen(ink)
-            painter.drawText(QPointF(x, baseline), line)
+            yield corner, line, QPointF(x, baseline)
 
-    draw(text.top_left, right=False, bottom=False)
-    draw(text.top_right, right=True, bottom=False)
-    draw(text.bottom_left, right=False, bottom=True)
-    draw(text.bottom_right, right=True, bottom=True)
+
+def corner_text_bounds(rect: QRectF, text: CornerText, font: QFont, margin: float = 8.0) -> dict[str, QRectF]:
+    """Where `paint_corner_text` draws each non-empty corner (halo included): corner name → its rectangle.
+    Widgets over the image (the heat-map legend) keep clear of these."""
+    metrics = QFontMetricsF(font)
+    bounds: dict[str, QRectF] = {}
+    for corner, line, origin in _lines_placed(rect, text, metrics, margin):
+        box = QRectF(origin.x(), origin.y() - metrics.ascent(), metrics.horizontalAdvance(line), metrics.height())
+        box = box.adjusted(-HALO_PX, -HALO_PX, HALO_PX + 1, HALO_PX + 1)
+        bounds[corner] = bounds[corner].united(box) if corner in bounds else box
+    return bounds
+
+
+def paint_corner_text(painter: QPainter, rect: QRectF, text: CornerText, font: QFont, margin: float = 8.0) -> None:
+    """Draw `text` in the corners of `rect` (viewport coordinates) with a dark halo."""
+    painter.save()
+    painter.setFont(font)
+    halo = QColor(0, 0, 0, 200)
+    ink = QColor(235, 235, 235)
+    for _corner, line, origin in _lines_placed(rect, text, QFontMetricsF(font), margin):
+        painter.setPen(halo)
+        for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (1, 1)):
+            painter.drawText(origin + QPointF(dx, dy), line)
+        painter.setPen(ink)
+        painter.drawText(origin, line)
     painter.restore()
 
 
@@ -220,6 +237,7 @@ __all__ = [
     "ViewState",
     "build_corner_text",
     "corner_font",
+    "corner_text_bounds",
     "format_date",
     "format_number",
     "format_person_name",
