@@ -249,6 +249,18 @@ def test_colour_bar_draws_the_colour_map_and_the_transparent_part(qtbot) -> None
     assert len({tuple(p) for p in left}) <= 3  # checkerboard grays, not colours
 
 
+def test_a_narrow_colour_bar_keeps_its_end_labels_and_drops_the_middle_one(qtbot) -> None:
+    """The on-image legend shrinks on a narrow pane: its labels never run into each other."""
+    bar = ColourBar()
+    qtbot.addWidget(bar)
+    bar.resize(300, bar.sizeHint().height())
+    assert bar.middle_label_fits()
+    bar.resize(110, bar.sizeHint().height())          # "0 %", "of this map's max", "100 %" do not fit
+    assert not bar.middle_label_fits()
+    bar.set_scale(2.5)                               # absolute: "0", "1.25", "2.5" are short
+    assert bar.middle_label_fits()
+
+
 def test_a_new_model_keeps_the_method_and_resets_class_and_layer(controls: OverlayControls) -> None:
     controls.class_combo.setCurrentIndex(controls.class_combo.findData(1))
     controls.layer_combo.setCurrentIndex(controls.layer_combo.findData("conv2_relu"))
