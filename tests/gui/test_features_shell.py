@@ -169,3 +169,67 @@ def test_the_window_hands_each_feature_its_state_models(window) -> None:
     assert practice.viewer is window.session and practice.reading is window.trainee.reading
     assert practice.ai is window.ai and practice.shell is window
     assert not hasattr(practice, "window")
+
+
+# ------------------------------------------------------------ viewer tools: a canvas and a Shell, no window
+def _canvas_on(shell: FakeShell):
+    from cxrviewer.ui.viewer.canvas import ImageCanvas
+
+    canvas = ImageCanvas(shell.host())
+    shell.layout.addWidget(canvas)
+    shell.host().resize(500, 500)
+    shell.host().show()
+    return canvas
+
+
+def test_the_magnifier_and_the_angle_tool_need_only_the_canvas_a_shell_and_the_ruler(shell: FakeShell) -> None:
+    from PySide6.QtCore import QPoint, QPointF
+
+    from cxrviewer.ui.viewer.angle_tool import AngleTool
+    from cxrviewer.ui.viewer.loupe import Loupe
+
+    canvas = _canvas_on(shell)
+    canvas.set_image(image(size=128))
+    ruler = QAction("Ruler", shell.host(), checkable=True)
+    ruler.toggled.connect(canvas.set_ruler_enabled)
+    loupe = Loupe(canvas, shell)
+    tool = AngleTool(canvas, shell, ruler, menu_before="clear_measurements")
+    assert ("view", "action_magnifier") in shell.menu_actions and ("tools", "action_angle") in shell.menu_actions
+    loupe.set_enabled(True)
+    loupe.show_at(QPoint(canvas.viewport().width() // 2, canvas.viewport().height() // 2))
+    assert loupe.label.isVisible()
+    ruler.setChecked(True)
+    tool.set_enabled(True)                        # the two take turns
+    assert not ruler.isChecked() and not canvas.is_ruler_enabled()
+    for x, y in ((100, 20), (20, 20), (20, 100)):
+        tool.place(canvas.image_to_viewport(QPointF(x, y)))
+    assert shell.statuses[-1] == "Angle: 90.0°" and len(tool.angles()) == 1
+    ruler.setChecked(True)
+    assert not tool.is_enabled()
+
+
+def test_compare_needs_a_canvas_a_shell_the_session_the_study_tree_and_a_problem_callback(
+        qtbot, shell: FakeShell, viewer_settings, tmp_path: Path) -> None:
+    import numpy as np
+
+    from cxrviewer.ui.docks.study_browser import StudyTree
+    from cxrviewer.ui.viewer.compare import CompareController
+    from tests.gui.synthetic import write_png
+
+    canvas = _canvas_on(shell)
+    problems: list[tuple[Path, str]] = []
+    tree = StudyTree()
+    qtbot.addWidget(tree)
+    compare = CompareController(shell, canvas, ViewerSession(), tree, viewer_settings,
+                                lambda path, message: problems.append((path, message)))
+    assert compare.splitter.parentWidget() is shell.host() and compare.splitter.indexOf(canvas) == 0
+    assert ("view", "action_compare") in shell.menu_actions
+    path = tmp_path / "prior.png"
+    write_png(path, np.full((60, 50), 90, np.uint8))
+    compare.compare_with(path)
+    qtbot.waitUntil(lambda: compare.image() is not None, timeout=30_000)
+    assert compare.is_open() and compare.pane.title.text() == "prior.png"
+    compare.compare_with(tmp_path / "missing.png")
+    qtbot.waitUntil(lambda: bool(problems), timeout=30_000)
+    assert problems[0][0] == tmp_path / "missing.png" and compare.image() is None
+    compare.shutdown()

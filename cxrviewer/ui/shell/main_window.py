@@ -101,10 +101,10 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         self.frame_spin = window_menus.create_frame_spin(self)
         window_menus.create_actions(self)
         window_menus.create_menus(self)
-        self.reading_room = ReadingRoom(self, self.menu("view"), self.settings.qsettings)
-        self.loupe = Loupe(self, self.menu("view"))
-        from cxrviewer.ui.viewer.angle_tool import AngleTool  # Tools ▸ Angle (A), beside the ruler (#16)
-        self.angle_tool = AngleTool(self, self.menu("tools"))
+        self.reading_room = ReadingRoom(self, self.canvas, self.menu("view"), self.settings.qsettings)
+        self.loupe = Loupe(self.canvas, self)
+        from cxrviewer.ui.viewer.angle_tool import AngleTool  # Tools ▸ Angle (A), right below the ruler (#16)
+        self.angle_tool = AngleTool(self.canvas, self, self.action("ruler"), menu_before="clear_measurements")
         self.presets = window_menus.WindowPresets(self.menu("presets"), self.canvas)
         self._rebuild_recent_menu()
         self._rebuild_presets_menu()
@@ -125,7 +125,8 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
                                            self.ai)   # timed packets of labelled cases, score sheet
         self.trainee.my_reads.set_packets(self.practice)   # My Reads › Packets lists and opens them
         from cxrviewer.ui.viewer.compare import CompareController  # View ▸ Compare (1×2) (#16)
-        self.compare = CompareController(self, compare_ai)   # second viewport, linked window/zoom/pan/orientation
+        self.compare = CompareController(self, self.canvas, self.session, self.study_dock.tree, self.settings,
+                                         self.report_problem, compare_ai)   # second viewport, linked views
         self.session.image_changed.connect(self.image_changed.emit)   # after the features above
         self._restore_settings()
         self._update_enabled()
@@ -455,6 +456,7 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
     # =================================================================== helpers
     def _apply_anonymise(self, anonymise: bool) -> None:
         self.canvas.set_anonymise(anonymise)
+        self.compare.set_anonymise(anonymise)
         self.tag_dock.tags.set_anonymise(anonymise)
         self.study_dock.tree.set_anonymise(anonymise)
 

@@ -4,12 +4,17 @@ View › Theme › Dark / Light (remembered); View › Full Screen (F11); View �
 while the image has keyboard focus — elsewhere Tab keeps moving the focus); Esc leaves full
 screen and brings the panels back. Reading mode is full screen with the panels hidden: the
 radiograph and its corner text only.
+
+This is the one part of the shell that is handed the QMainWindow itself: full screen, the
+menu and status bars, and saving/restoring the docks' and toolbars' state are the window's
+own. The image canvas (Tab hides the panels while it has focus; reading mode focuses it) is
+handed in explicitly.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QObject, Qt
+from PySide6.QtCore import QByteArray, QObject, QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QToolBar
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QToolBar, QWidget
 
 from cxrviewer.ui.shell.theme import DARK, LIGHT, THEME_SETTING, apply_theme, current_theme, theme_named
 
@@ -17,10 +22,10 @@ from cxrviewer.ui.shell.theme import DARK, LIGHT, THEME_SETTING, apply_theme, cu
 class ReadingRoom(QObject):
     """Adds the theme and reading-mode actions to `window`'s View menu and carries them out."""
 
-    def __init__(self, window: QMainWindow, view_menu: QMenu, settings) -> None:
+    def __init__(self, window: QMainWindow, canvas: QWidget, view_menu: QMenu, settings: QSettings) -> None:
         super().__init__(window)
         self.setObjectName("readingRoom")
-        self.window = window
+        self.window, self.canvas = window, canvas
         self._settings = settings
         self._saved_state: QByteArray | None = None
 
@@ -55,11 +60,9 @@ class ReadingRoom(QObject):
             view_menu.addAction(action)
             window.addAction(action)   # shortcuts work while the menu bar is hidden
 
-        canvas = getattr(window, "canvas", None)
-        if canvas is not None:
-            tab = QShortcut(QKeySequence(Qt.Key.Key_Tab), canvas)
-            tab.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            tab.activated.connect(self.hide_panels_action.toggle)
+        tab = QShortcut(QKeySequence(Qt.Key.Key_Tab), canvas)
+        tab.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        tab.activated.connect(self.hide_panels_action.toggle)
         self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), window)
         self._escape.setContext(Qt.ShortcutContext.WindowShortcut)
         self._escape.setEnabled(False)
@@ -105,9 +108,7 @@ class ReadingRoom(QObject):
     def enter_reading_mode(self) -> None:
         self.full_screen_action.setChecked(True)
         self.hide_panels_action.setChecked(True)
-        canvas = getattr(self.window, "canvas", None)
-        if canvas is not None:
-            canvas.setFocus()
+        self.canvas.setFocus()
 
     def leave_reading_mode(self) -> None:
         self.hide_panels_action.setChecked(False)

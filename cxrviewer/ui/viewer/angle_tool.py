@@ -4,13 +4,16 @@
 Angles live in image coordinates (children of the canvas's image root), so they stay put under
 zoom, pan, rotation and flips; they are cleared with the ruler's measurements (Delete, a new
 image, Reset). The ruler and the angle tool take turns: turning one on turns the other off.
+It is handed the canvas, the window as a `Shell` (Tools-menu action, status line) and the ruler's action.
 """
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
-from PySide6.QtWidgets import QApplication, QMainWindow, QMenu
+from PySide6.QtWidgets import QApplication
 
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 from cxrviewer.ui.viewer.corner_text import corner_font
 from cxrviewer.ui.viewer.measure import AngleMeasurement
 from cxrviewer.ui.viewer.ruler import AngleItem
@@ -23,31 +26,24 @@ class AngleTool(QObject):
 
     angle_added = Signal(object)        # AngleMeasurement
 
-    def __init__(self, window: QMainWindow, tools_menu: QMenu) -> None:
-        super().__init__(window)
+    def __init__(self, canvas: ImageCanvas, shell: Shell, ruler: QAction, menu_before: str | None = None) -> None:
+        """`ruler`: the Ruler action (they take turns); the Tools-menu entry goes before action `menu_before`."""
+        super().__init__(shell.host())
         self.setObjectName("angleTool")
-        self.window = window
-        self.canvas = window.canvas
+        self.shell, self.ruler = shell, ruler
+        self.canvas = canvas
         self._angles: list[AngleItem] = []
         self._active: AngleItem | None = None
         self._press: QPointF | None = None
         self._font = corner_font(QApplication.font())     # the ruler's label font
-        self.action = QAction("&Angle", window, checkable=True)
+        self.action = QAction("&Angle", shell.host(), checkable=True)
         self.action.setObjectName("action_angle")
         self.action.setShortcut(QKeySequence("A"))
         self.action.setToolTip("Measure an angle: click an arm end, the vertex, then the other arm end (A)")
         self.action.toggled.connect(self._on_action_toggled)
-        ruler = _ruler_action(window)
-        actions = tools_menu.actions()
-        if ruler is not None and ruler in actions and actions.index(ruler) + 1 < len(actions):
-            tools_menu.insertAction(actions[actions.index(ruler) + 1], self.action)   # right below Ruler
-        else:
-            tools_menu.addAction(self.action)
-        window.addAction(self.action)
+        shell.add_menu_action("tools", self.action, before=menu_before)
         self.canvas.ruler_toggled.connect(self._on_canvas_ruler_toggled)
-        cleared = getattr(self.canvas, "measurements_cleared", None)
-        if cleared is not None:
-            cleared.connect(self.clear)
+        self.canvas.measurements_cleared.connect(self.clear)
         self.canvas.viewport().installEventFilter(self)
 
     # -- state ---------------------------------------------------------------------------
@@ -79,9 +75,8 @@ class AngleTool(QObject):
     # -- slots -----------------------------------------------------------------------------
     def _on_action_toggled(self, checked: bool) -> None:
         if checked:
-            ruler = _ruler_action(self.window)
-            if ruler is not None and ruler.isChecked():
-                ruler.setChecked(False)
+            if self.ruler.isChecked():
+                self.ruler.setChecked(False)
             elif self.canvas.is_ruler_enabled():
                 self.canvas.set_ruler_enabled(False)
             self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor)
@@ -121,7 +116,7 @@ class AngleTool(QObject):
         self._angles.append(item)
         measured = item.measurement()
         if measured is not None:
-            self.window.statusBar().showMessage(f"Angle: {measured.text}", 10000)
+            self.shell.show_status(f"Angle: {measured.text}", 10000)
             self.angle_added.emit(measured)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
@@ -146,10 +141,3 @@ class AngleTool(QObject):
             self._active.set_preview(self.canvas.viewport_to_image(position))
             self.canvas.viewport().update()
         return False
-
-
-def _ruler_action(window: QMainWindow) -> QAction | None:
-    try:
-        return window.action("ruler")
-    except (AttributeError, KeyError):
-        return None

@@ -13,6 +13,11 @@ to each side's fit-to-window zoom and pan as the image point (in fractions of th
 the view centre, so two images of different sizes stay aligned. Window/level is linked
 relative to each image's default window (identical defaults: identical windows).
 
+The controller is handed what it works with, not the window: the main canvas (the splitter
+takes its place in its parent's layout), the window as a `Shell` (View-menu actions, the
+anonymise state, the dialog parent), the `ViewerSession` (what is open and shown), the study
+tree (priors, "Compare with this"), the settings (last folder) and a `report_problem` callback.
+
 Each side has its own AI result: the compare side's call, heat map and gates come from
 `ui/features/compare_ai.py` (a second AiSession on the window's overlay settings, in the inference
 worker's "compare" lane), hidden while Read First hides the main image's result.
@@ -20,7 +25,7 @@ worker's "compare" lane), hidden while Read First hides the main image's result.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
@@ -28,7 +33,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
-    QMainWindow,
     QMenu,
     QSizePolicy,
     QSplitter,
@@ -39,10 +43,13 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.types import Window, XrayImage
-from cxrviewer.ui.docks.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry
+from cxrviewer.state.session import ViewerSession
+from cxrviewer.ui.docks.study_browser import FILES_KEY, INDEX_ROLE, BrowserEntry, StudyTree
 from cxrviewer.ui.features.compare_ai import CompareAi, CompareAiModels
 from cxrviewer.ui.shell.actions import make_action
 from cxrviewer.ui.shell.drops import LocalFileDrops
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.shell.settings import ViewerSettings
 from cxrviewer.ui.viewer.canvas import ImageCanvas, Orientation
 from cxrviewer.ui.widgets import make
 from cxrviewer.ui.workers.loader import ImageLoader
@@ -173,14 +180,17 @@ class CompareController(QObject):
     compare_toggled = Signal(bool)
     compare_image_changed = Signal(object)   # XrayImage | None on the compare side
 
-    def __init__(self, window: QMainWindow, ai: CompareAiModels | None = None) -> None:
-        super().__init__(window)
+    def __init__(self, shell: Shell, canvas: ImageCanvas, session: ViewerSession[BrowserEntry], tree: StudyTree,
+                 settings: ViewerSettings, report_problem: Callable[[Path, str], None],
+                 ai: CompareAiModels | None = None) -> None:
+        super().__init__(shell.host())
         self.setObjectName("compareController")
-        self.window = window
-        self.main_canvas: ImageCanvas = window.canvas
+        self.shell, self.session, self.tree, self.settings = shell, session, tree, settings
+        self.report_problem = report_problem
+        self.main_canvas = canvas
         self.pane = ComparePane()
         self.canvas = self.pane.canvas
-        self.canvas.set_anonymise(window.is_anonymised())
+        self.canvas.set_anonymise(shell.is_anonymised())   # then the window keeps it in step (set_anonymise)
         self.loader = ImageLoader(self)
         self._request_id = 0
         self._syncing = False
@@ -191,15 +201,16 @@ class CompareController(QObject):
         self._extend_study_tree()
         self.ai = CompareAi(self, ai) if ai is not None else None   # the compare side's own call and map
         self.pane.hide()
-        window.installEventFilter(self)
+        shell.host().installEventFilter(self)
 
     # ------------------------------------------------------------------------ setup
     def _install_splitter(self) -> None:
-        """Put the main canvas and the (hidden) compare pane side by side in a splitter."""
-        layout = self.window.centralWidget().layout()
+        """Put the main canvas and the (hidden) compare pane side by side in a splitter, where the canvas was."""
+        parent = self.main_canvas.parentWidget()
+        layout = parent.layout()
         index = layout.indexOf(self.main_canvas)
         layout.removeWidget(self.main_canvas)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, self.window.centralWidget())
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, parent)
         self.splitter.setObjectName("compareSplitter")
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(self.main_canvas)
@@ -207,7 +218,7 @@ class CompareController(QObject):
         layout.insertWidget(index, self.splitter, 1)
 
     def _create_actions(self) -> None:
-        w = self.window
+        w = self.shell.host()
         self.compare_action = QAction("&Compare (1×2)", w, checkable=True)
         self.compare_action.setObjectName("action_compare")
         self.compare_action.setToolTip("Show a second image beside this one")
@@ -227,11 +238,9 @@ class CompareController(QObject):
         self.compare_with_menu.aboutToShow.connect(self._rebuild_compare_with_menu)
         self._rebuild_compare_with_menu()
 
-        view = w.menu("view")
-        view.addSeparator()
-        view.addAction(self.compare_action)
-        view.addMenu(self.compare_with_menu)
-        view.addAction(self.link_action)
+        self.shell.add_menu_separator("view")
+        for action in (self.compare_action, self.compare_with_menu.menuAction(), self.link_action):
+            self.shell.add_menu_action("view", action)
         self.pane.choose_button.setMenu(self.compare_with_menu)
         self.pane.link_button.setDefaultAction(self.link_action)
         self.pane.close_button.setDefaultAction(self.close_action)
@@ -246,10 +255,9 @@ class CompareController(QObject):
         self.loader.image_loaded.connect(self._on_loader_image_loaded)
         self.loader.load_failed.connect(self._on_loader_load_failed)
         self.pane.file_dropped.connect(self._on_pane_file_dropped)
-        self.window.action("anonymise").toggled.connect(self.canvas.set_anonymise)
 
     def _extend_study_tree(self) -> None:
-        tree = self.window.study_dock.tree
+        tree = self.tree
         if tree.contextMenuPolicy() != Qt.ContextMenuPolicy.DefaultContextMenu:
             return   # someone else owns the tree's context menu
         tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -272,6 +280,10 @@ class CompareController(QObject):
     def image(self) -> XrayImage | None:
         return self.canvas.image()
 
+    def set_anonymise(self, anonymise: bool) -> None:
+        """The window's anonymise switch, for the compare side's corner text."""
+        self.canvas.set_anonymise(anonymise)
+
     def compare_with(self, path: str | Path) -> int:
         """Open compare (if closed) and load `path` on the compare side; returns the request id."""
         self.set_open(True)
@@ -282,19 +294,19 @@ class CompareController(QObject):
 
     def prior_candidates(self) -> list[BrowserEntry]:
         """Other studies of the current patient (same PatientID), newest first."""
-        return prior_candidates(self.window.study_dock.tree.entries(), self.window.current_path())
+        return prior_candidates(self.tree.entries(), self.session.current_path())
 
     def context_menu_for(self, item: QTreeWidgetItem | None) -> QMenu | None:
         """The study-tree row menu ("Compare with this"), or None for a non-image row."""
         value = item.data(0, INDEX_ROLE) if item is not None else None
-        paths = self.window.image_paths()
+        paths = self.session.paths()
         if value is None or not 0 <= int(value) < len(paths):
             return None
         path = paths[int(value)]
-        menu = QMenu(self.window.study_dock.tree)
+        menu = QMenu(self.tree)
         action = menu.addAction("Compare with this")
         action.setObjectName("action_compare_with_this")
-        action.setEnabled(path != self.window.current_path() or self.window.current_image() is None)
+        action.setEnabled(path != self.session.current_path() or self.session.image is None)
         action.triggered.connect(lambda _=False, p=path: self.compare_with(p))
         return menu
 
@@ -398,8 +410,8 @@ class CompareController(QObject):
             self.sync_from(self.main_canvas)   # the main image leads when linking again
 
     def _on_other_file_triggered(self) -> None:
-        folder = self.window.settings.last_folder()
-        path, _ = QFileDialog.getOpenFileName(self.window, "Compare with", folder, IMAGE_FILTER)
+        folder = self.settings.last_folder()
+        path, _ = QFileDialog.getOpenFileName(self.shell.host(), "Compare with", folder, IMAGE_FILTER)
         if path:
             self.compare_with(path)
 
@@ -414,7 +426,7 @@ class CompareController(QObject):
             self.canvas.set_image(image)
         finally:
             self._syncing = False
-        self.pane.title.setText(image.display_name if not self.window.is_anonymised() else image.path.name)
+        self.pane.title.setText(image.display_name if not self.shell.is_anonymised() else image.path.name)
         self.pane.title.setToolTip(str(image.path))
         self.sync_from(self.main_canvas)
         self.compare_image_changed.emit(image)
@@ -426,11 +438,11 @@ class CompareController(QObject):
         self.canvas.set_image(None)
         self.canvas.set_message(f"Could not open {message}")
         log.info("compare: could not open %s", path)
-        self.window.report_problem(Path(path), message)
+        self.report_problem(Path(path), message)
         self.compare_image_changed.emit(None)
 
     def _on_study_tree_context_menu_requested(self, pos: QPoint) -> None:
-        tree = self.window.study_dock.tree
+        tree = self.tree
         menu = self.context_menu_for(tree.itemAt(pos))
         if menu is not None:
             menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -439,7 +451,7 @@ class CompareController(QObject):
     def _rebuild_compare_with_menu(self) -> None:
         menu = self.compare_with_menu
         menu.clear()
-        anonymise = self.window.is_anonymised()
+        anonymise = self.shell.is_anonymised()
         priors = self.prior_candidates()
         if priors:
             menu.addSection("Same patient, other studies")
@@ -458,6 +470,6 @@ class CompareController(QObject):
         menu.addAction(self.other_file_action)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.window and event.type() == QEvent.Type.Close:
+        if watched is self.shell.host() and event.type() == QEvent.Type.Close:
             self.shutdown()
         return False

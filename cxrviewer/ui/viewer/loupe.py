@@ -3,12 +3,16 @@ in a square that follows the cursor — the way a radiologist leans in to a subt
 
 It magnifies what the canvas shows (window, invert, heat map, ruler), so what is seen through
 the loupe is what the view shows, only bigger; it never changes the view itself.
+It is handed the canvas it magnifies and the window as a `Shell` (for its View-menu action).
 """
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QWidget
+from PySide6.QtWidgets import QLabel, QWidget
+
+from cxrviewer.ui.shell.protocol import Shell
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 
 LOUPE_SIDE = 220          # pixels of the magnifier square on screen
 MAGNIFICATION = 3
@@ -17,23 +21,22 @@ MAGNIFICATION = 3
 class Loupe(QObject):
     """Watches the canvas viewport's mouse moves while enabled and draws the magnified square."""
 
-    def __init__(self, window: QMainWindow, view_menu: QMenu) -> None:
-        super().__init__(window)
+    def __init__(self, canvas: ImageCanvas, shell: Shell) -> None:
+        super().__init__(shell.host())
         self.setObjectName("loupe")
-        self.canvas = window.canvas
+        self.canvas = canvas
         viewport = self.canvas.viewport()
         self.label = QLabel(viewport)
         self.label.setObjectName("loupeLabel")
         self.label.setFixedSize(LOUPE_SIDE, LOUPE_SIDE)
         self.label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
         self.label.hide()
-        self.action = QAction("&Magnifier", window, checkable=True)
+        self.action = QAction("&Magnifier", shell.host(), checkable=True)
         self.action.setObjectName("action_magnifier")
         self.action.setShortcut(QKeySequence("L"))
         self.action.setToolTip(f"A {MAGNIFICATION}× magnifier that follows the cursor over the image (L)")
         self.action.toggled.connect(self.set_enabled)
-        view_menu.addAction(self.action)
-        window.addAction(self.action)
+        shell.add_menu_action("view", self.action)   # its shortcut works anywhere in the window
         viewport.installEventFilter(self)
 
     def is_enabled(self) -> bool:
