@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtCore import QObject, Qt, SignalInstance
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from cxrviewer.core.inference.protocol import COMPARE_LANE, ModelInfo
 from cxrviewer.core.types import CamResult, Prediction, XrayImage
@@ -30,6 +30,7 @@ from cxrviewer.state.ai import AiSession, HeatmapState
 from cxrviewer.state.overlay import OverlayChange
 from cxrviewer.ui.docks.ai_panel import MapLegend
 from cxrviewer.ui.features.heatmap_view import READ_FIRST_CAPTION, HeatmapView
+from cxrviewer.ui.viewer.canvas import ImageCanvas
 from cxrviewer.ui.viewer.overlay_item import CamOverlayItem
 from cxrviewer.ui.widgets import make
 from cxrviewer.ui.workers.inference_service import InferenceService
@@ -85,13 +86,17 @@ def compare_session(service: InferenceService, main: AiSession) -> AiSession:
 
 
 class CompareAi(QObject):
-    """Drives the compare pane's AiSession from the service, the compare image and Read First."""
+    """Drives the compare pane's AiSession from the service, the compare image and Read First.
 
-    def __init__(self, controller: QObject, models: CompareAiModels) -> None:
-        super().__init__(controller)
+    Handed the compare canvas, the pane's layout (its AI line goes at `line_index`), the signal that
+    announces the compare image (XrayImage | None) and the models."""
+
+    def __init__(self, parent: QObject, canvas: ImageCanvas, pane_layout: QBoxLayout, line_index: int,
+                 image_changed: SignalInstance, models: CompareAiModels) -> None:
+        super().__init__(parent)
         self.setObjectName("compareAi")
-        self.controller, self.main = controller, models.main
-        self.canvas = controller.canvas
+        self.main = models.main
+        self.canvas = canvas
         self.service = models.service
         self.session = models.session
         self.settings = models.session.overlay
@@ -101,7 +106,7 @@ class CompareAi(QObject):
         self.legend = MapLegend(self.canvas)
         self._sink = _CaptionSink(self._update_label)
         self.view = HeatmapView(self._sink, self.overlay, self.legend, self.settings)
-        self.line = QWidget(controller.pane)       # the AI line and its "Show anyway", under the header
+        self.line = QWidget()            # the AI line and its "Show anyway"; the pane layout adopts it
         self.line.setObjectName("compareAiLine")
         self.label = QLabel(self.line)
         self.label.setObjectName("compareAiLabel")
@@ -117,11 +122,12 @@ class CompareAi(QObject):
         row.setContentsMargins(0, 0, 4, 0)
         row.addWidget(self.label, 1)
         row.addWidget(self.show_anyway_button, 0, Qt.AlignmentFlag.AlignVCenter)
-        controller.pane.layout().insertWidget(1, self.line)   # under the header, over the canvas
+        pane_layout.insertWidget(line_index, self.line)
         if self.main.model is not None:
             self.session.set_model(self.main.model)
         self.session.set_results_hidden(self.main.results_hidden())
         self._connect()
+        image_changed.connect(self._on_compare_image_changed)
         self._update_label()
 
     def _connect(self) -> None:
@@ -139,7 +145,6 @@ class CompareAi(QObject):
         self.session.request_failed.connect(lambda _message: self._update_label())
         self.main.heatmap_changed.connect(self._on_main_heatmap_changed)   # read first on the main side
         self.settings.changed.connect(self._on_overlay_settings_changed)
-        self.controller.compare_image_changed.connect(self._on_compare_image_changed)
 
     # ----------------------------------------------------------------------- reading
     def text(self) -> str:

@@ -163,11 +163,11 @@ class ComparePane(LocalFileDrops, QWidget):
         header.addWidget(self.choose_button)
         header.addWidget(self.link_button)
         header.addWidget(self.close_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addLayout(header)
-        layout.addWidget(self.canvas, 1)
+        self.column = QVBoxLayout(self)    # the header, (the AI line,) the canvas
+        self.column.setContentsMargins(0, 0, 0, 0)
+        self.column.setSpacing(0)
+        self.column.addLayout(header)
+        self.column.addWidget(self.canvas, 1)
 
     def local_files_dropped(self, paths: list[str]) -> None:
         self.file_dropped.emit(paths[0])   # one image per side
@@ -199,7 +199,8 @@ class CompareController(QObject):
         self._create_actions()
         self._connect_signals()
         self._extend_study_tree()
-        self.ai = CompareAi(self, ai) if ai is not None else None   # the compare side's own call and map
+        self.ai = (CompareAi(self, self.canvas, self.pane.column, 1, self.compare_image_changed, ai)
+                   if ai is not None else None)   # the compare side's own call and map, under the header
         self.pane.hide()
         shell.host().installEventFilter(self)
 
