@@ -47,7 +47,7 @@ class AuditResult:
     insertion: np.ndarray            # … as they are put back into the blurred image
     random_deletion: np.ndarray
     random_insertion: np.ndarray
-    method_agreement: Mapping[str, float]   # "Grad-CAM vs HiResCAM" → Spearman ρ
+    method_agreement: Mapping[str, float]   # "gradcam vs hirescam" (method ids) → Spearman ρ
 
     @staticmethod
     def area(curve: np.ndarray) -> float:
