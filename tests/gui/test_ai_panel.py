@@ -111,6 +111,25 @@ def test_panel_shows_bars_top_class_and_the_pneumonia_sum(qtbot) -> None:
     assert "not for clinical use" in panel.disclaimer.text()
 
 
+def test_an_emptied_panel_says_no_value_not_zero_percent(qtbot) -> None:
+    """Held results (read first, outside the training data, analysing) must not read as "0.0 %"
+    (the walk through the real app showed 0.0 % on every bar of a flagged adult radiograph)."""
+    panel = AiPanel()
+    qtbot.addWidget(panel)
+    panel.show_prediction(Prediction(1, "k", "m", ("NORMAL", "BACTERIAL", "VIRAL"), (0.2, 0.07, 0.73)),
+                          ("BACTERIAL", "VIRAL"))
+    panel.clear_prediction("Read first: the AI result is hidden until you record your call.")
+    assert panel.bars.texts() == ["NORMAL —", "BACTERIAL —", "VIRAL —"]
+    summary = panel.pneumonia_bar()
+    assert summary is not None and summary.text() == "—" and summary.marker() is None
+    assert all(bar.is_empty() and bar.marker() is None for bar in panel.bars.bars)
+    assert set(panel.probabilities_shown().values()) == {0.0}
+    panel.show_prediction(Prediction(2, "k", "m", ("NORMAL", "BACTERIAL", "VIRAL"), (0.5, 0.25, 0.25)),
+                          ("BACTERIAL", "VIRAL"))
+    assert panel.bars.texts() == ["NORMAL 50.0 %", "BACTERIAL 25.0 %", "VIRAL 25.0 %"]
+    assert summary.text() == "50.0 %"
+
+
 def test_the_pneumonia_probability_and_threshold_are_said_once(qtbot) -> None:
     """The call line says score and threshold; no second line under the bars repeats them."""
     from PySide6.QtWidgets import QLabel

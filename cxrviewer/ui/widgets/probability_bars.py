@@ -17,16 +17,21 @@ TOP_BAR_COLOUR = QColor(214, 120, 30)
 MARKER_COLOUR = QColor(20, 20, 20)
 
 
+NO_VALUE_TEXT = "—"   # an emptied bar: no result to show (hidden, outside the training data, analysing)
+
+
 def percent(probability: float) -> str:
     return f"{probability * 100:.1f} %"
 
 
 class ProbabilityBar(QWidget):
-    """A horizontal bar 0–100 % with the percentage written on it."""
+    """A horizontal bar 0–100 % with the percentage written on it; "—" on an emptied bar (`clear`),
+    which must not read as a 0 % result."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._value = 0.0
+        self._empty = True
         self._highlight = False
         self._marker: float | None = None
         self.setMinimumWidth(80)
@@ -44,11 +49,21 @@ class ProbabilityBar(QWidget):
     def set_value(self, value: float, highlight: bool = False) -> None:
         self._value = min(max(float(value), 0.0), 1.0)
         self._highlight = highlight
+        self._empty = False
         self.setToolTip(percent(self._value))
         self.update()
 
+    def clear(self) -> None:
+        """No value: an empty bar that says "—" (its value() is 0.0), without a threshold tick."""
+        self._value, self._highlight, self._empty, self._marker = 0.0, False, True, None
+        self.setToolTip("No result shown")
+        self.update()
+
+    def is_empty(self) -> bool:
+        return self._empty
+
     def text(self) -> str:
-        return percent(self._value)
+        return NO_VALUE_TEXT if self._empty else percent(self._value)
 
     def set_marker(self, value: float | None) -> None:
         """The operating threshold as a tick on the bar (None: no tick)."""
@@ -159,8 +174,7 @@ class ProbabilityBars(QWidget):
 
     def clear_values(self) -> None:
         for bar in (*self.bars, *([self.summary_bar] if self.summary_bar is not None else [])):
-            bar.set_value(0.0)
-            bar.set_marker(None)
+            bar.clear()
 
     def values(self) -> dict[str, float]:
         return {name.text(): bar.value() for name, bar in zip(self.names, self.bars) if name.text()}
