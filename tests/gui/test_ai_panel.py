@@ -123,6 +123,7 @@ def test_an_emptied_panel_says_no_value_not_zero_percent(qtbot) -> None:
     summary = panel.pneumonia_bar()
     assert summary is not None and summary.text() == "—" and summary.marker() is None
     assert all(bar.is_empty() and bar.marker() is None for bar in panel.bars.bars)
+    assert not any(name.font().bold() for name in panel.bars.names)   # no class stays bold as "the call"
     assert set(panel.probabilities_shown().values()) == {0.0}
     panel.show_prediction(Prediction(2, "k", "m", ("NORMAL", "BACTERIAL", "VIRAL"), (0.5, 0.25, 0.25)),
                           ("BACTERIAL", "VIRAL"))

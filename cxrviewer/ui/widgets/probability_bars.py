@@ -155,12 +155,17 @@ class ProbabilityBars(QWidget):
         values = [float(v) for v in values]
         if highlight not in labels and values:
             highlight = labels[max(range(len(values)), key=lambda i: values[i])]
-        for name, bar, label, value in zip(self.names, self.bars, labels, values):
-            font = QFont(name.font())
-            font.setBold(label == highlight)
-            name.setFont(font)
+        self._bold_name(highlight)
+        for bar, label, value in zip(self.bars, labels, values):
             bar.set_value(value, highlight=label == highlight)
             bar.set_marker((markers or {}).get(label))
+
+    def _bold_name(self, label: str | None) -> None:
+        """The name of `label` (the highlighted class) in bold, the others not (None: none bold)."""
+        for name in self.names:
+            font = QFont(name.font())
+            font.setBold(name.text() == label)
+            name.setFont(font)
 
     def set_summary(self, value: float | None, highlight: bool = False, marker: float | None = None,
                     parts: Sequence[str] = ()) -> None:
@@ -175,6 +180,7 @@ class ProbabilityBars(QWidget):
     def clear_values(self) -> None:
         for bar in (*self.bars, *([self.summary_bar] if self.summary_bar is not None else [])):
             bar.clear()
+        self._bold_name(None)
 
     def values(self) -> dict[str, float]:
         return {name.text(): bar.value() for name, bar in zip(self.names, self.bars) if name.text()}
