@@ -13,6 +13,7 @@ from cxrviewer.core.types import Window
 from cxrviewer.ui.docks.study_browser import BrowserEntry
 from cxrviewer.ui.viewer.compare import (
     CompareController,
+    ComparePane,
     linked_window,
     orientation_steps,
     prior_candidates,
@@ -99,6 +100,24 @@ def test_prior_candidates_same_patient_other_studies_newest_first() -> None:
 
 
 # ------------------------------------------------------------------------------ the view
+def test_a_long_compare_title_elides_in_the_middle_keeping_the_end(qtbot) -> None:
+    """The header showed "person1000_bacteria_2931.jp" (clipped): the number and extension that tell
+    two names apart were cut off. It elides in the middle now; text() stays the full name."""
+    pane = ComparePane()
+    qtbot.addWidget(pane)
+    pane.resize(330, 300)
+    pane.show()
+    qtbot.waitExposed(pane)
+    name = "person1000_bacteria_2931_follow_up_portable.jpeg"
+    pane.title.setText(name)
+    shown = pane.title.shown_text()
+    assert pane.title.text() == name
+    assert "…" in shown and shown.startswith("person") and shown.endswith(".jpeg")
+    assert pane.title.fontMetrics().horizontalAdvance(shown) <= pane.title.contentsRect().width()
+    pane.resize(1200, 300)
+    qtbot.waitUntil(lambda: pane.title.shown_text() == name, timeout=2000)
+
+
 def test_compare_opens_a_second_view_and_closing_returns_to_one(qtbot, window, two_pngs) -> None:
     open_and_wait(qtbot, window, [two_pngs[0]])
     compare = window.compare

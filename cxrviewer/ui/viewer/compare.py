@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QMenu,
-    QSizePolicy,
     QSplitter,
     QToolButton,
     QTreeWidgetItem,
@@ -52,6 +51,7 @@ from cxrviewer.ui.shell.protocol import Shell
 from cxrviewer.ui.shell.settings import ViewerSettings
 from cxrviewer.ui.viewer.canvas import ImageCanvas, Orientation
 from cxrviewer.ui.widgets import make
+from cxrviewer.ui.widgets.elided_label import ElidedLabel
 from cxrviewer.ui.workers.loader import ImageLoader
 
 log = logging.getLogger(__name__)
@@ -147,10 +147,8 @@ class ComparePane(LocalFileDrops, QWidget):
         self.setAcceptDrops(True)
         self.canvas = ImageCanvas(self)
         self.canvas.setObjectName("compareCanvas")
-        self.title = make.label(self, "compareTitle", "Compare")
-        self.title.setStyleSheet("padding: 0 6px;")
-        self.title.setMinimumWidth(0)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)   # long names elide
+        self.title = ElidedLabel("Compare", self, "compareTitle")   # a long name elides in the middle
+        self.title.setContentsMargins(6, 0, 6, 0)
         self.choose_button = make.tool_button(self, "compareChooseButton", "Compare With ▾")
         self.choose_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.choose_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
