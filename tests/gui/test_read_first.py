@@ -12,7 +12,7 @@ from PySide6.QtGui import QImage, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QHBoxLayout, QWidget
 
 from cxrviewer.core.model.runtime import image_key
-from cxrviewer.core.types import CamResult, Prediction, Window
+from cxrviewer.core.types import CamResult, OodVerdict, Prediction, Window
 from cxrviewer.core.xai.overlay import cam_index_image, colorize, colormap_lut
 from cxrviewer.teaching.reads import ReadCall, ReadStore, compare_read
 from cxrviewer.ui.docks.read_first_panel import (
@@ -208,6 +208,29 @@ def results_for(image, top: int = 2, hot: tuple[int, int] = (1, 1)):
     cam[hot] = 2.0
     cam.setflags(write=False)
     return prediction, CamResult(1, key, "tiny", top, "gradcam", "relu", cam)
+
+
+def test_the_reveal_of_a_flagged_image_says_the_models_answer_is_a_guess(qtbot, session, panel, canvas) -> None:
+    """The AI panel holds a flagged image's call back ("no call: a guess"); the reveal beside the
+    trainee's call must not show the same numbers unqualified (seen in the H4 walk on an adult DICOM)."""
+    prediction, _cam = results_for(canvas.image())
+    reason = "looks unlike its training images (score 1.3, threshold 1.0)"
+    session.set_prediction(dataclasses.replace(prediction, ood=OodVerdict(True, 1.3, 1.0, reason)))
+    panel.set_call("normal", 60)
+    with qtbot.waitSignal(session.read_saved, timeout=1000):
+        panel.reveal_button.click()
+    text = panel.comparison_label.text()
+    assert f"Outside what tiny knows: {reason} — its answer here is a guess." in text
+    assert text.index("you and the model differ") < text.index("Outside what tiny knows")
+
+
+def test_the_reveal_of_an_unflagged_image_has_no_caveat(qtbot, session, panel, canvas) -> None:
+    prediction, _cam = results_for(canvas.image())
+    session.set_prediction(dataclasses.replace(prediction, ood=OodVerdict(False, 0.4, 1.0, "")))
+    panel.set_call("viral", 60)
+    with qtbot.waitSignal(session.read_saved, timeout=1000):
+        panel.reveal_button.click()
+    assert "Outside what" not in panel.comparison_label.text() and "guess" not in panel.comparison_label.text()
 
 
 def test_session_hides_the_ai_until_the_call_then_saves_the_read(qtbot, session, panel, canvas) -> None:

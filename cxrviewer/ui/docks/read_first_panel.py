@@ -362,7 +362,8 @@ class ReadFirstPanel(QWidget):
                           f"<b>{html.escape(decided.label)}</b> ({html.escape(decided.reason)})")
         agree = _verdict(comparison.agrees_with_model, "you agree with the model", "you and the model differ", "")
         self.comparison_label.setText(
-            f"You: <b>{call.title}</b> (confidence {call.confidence} %)<br>{model_text}<br>{agree}")
+            f"You: <b>{call.title}</b> (confidence {call.confidence} %)<br>{model_text}<br>{agree}"
+            + self._outside_caveat(comparison))
         self.probability_bars.set_probabilities(comparison.labels, comparison.probabilities,
                                                 decided.label if decided is not None else None)
         self.probability_bars.setVisible(bool(comparison.probabilities))
@@ -376,6 +377,16 @@ class ReadFirstPanel(QWidget):
             self.known_label_label.hide()
         self.result_frame.show()
         self._render()
+
+    def _outside_caveat(self, comparison: RevealComparison) -> str:
+        """A line under the verdict when the image was flagged as unlike the model's training data:
+        the AI panel holds that result back as a guess, so the reveal must not show it unqualified."""
+        prediction = self.flow.current_prediction()
+        if prediction is None or prediction.ood is None or not prediction.outside_training_data \
+                or prediction.model_name != comparison.model_name:
+            return ""
+        message = html.escape(prediction.ood.message(prediction.model_name))
+        return f"<br><span style='color:#d68910'>⚠ {message} — its answer here is a guess.</span>"
 
     # ------------------------------------------------------------------ the keyboard
     def _key_action(self, event: QKeyEvent) -> Callable[[], None] | None:
