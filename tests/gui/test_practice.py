@@ -313,6 +313,18 @@ def test_the_time_limit_ends_the_packet_and_scores_what_was_read(qtbot, open_win
     assert "time ran out" in practice.score_dialog.summary_text()
 
 
+def test_the_setup_dialogs_source_field_shows_its_whole_hint(qtbot) -> None:
+    """The walk showed "A folder of class fo…": the field was squeezed by its two buttons."""
+    from cxrviewer.ui.features.practice import PacketSetupDialog
+
+    dialog = PacketSetupDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    edit = dialog.source_edit
+    assert edit.width() > edit.fontMetrics().horizontalAdvance(edit.placeholderText())
+
+
 def test_the_setup_dialog_counts_the_pool_and_builds_the_spec(qtbot, labelled_folder, tmp_path) -> None:
     from cxrviewer.ui.features.practice import PacketSetupDialog
 

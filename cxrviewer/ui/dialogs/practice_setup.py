@@ -45,6 +45,9 @@ class PacketSetupDialog(QDialog):
         self.source_edit = QLineEdit(self)
         self.source_edit.setObjectName("practiceSource")
         self.source_edit.setPlaceholderText("A folder of class folders (NORMAL/, PNEUMONIA/…) or a manifest CSV")
+        # wide enough for the whole hint (and so for a typical path), not squeezed by the two buttons
+        self.source_edit.setMinimumWidth(self.source_edit.fontMetrics().horizontalAdvance(
+            self.source_edit.placeholderText()) + 24)
         self.source_edit.editingFinished.connect(self._on_source_edit_editing_finished)
         source_row = QHBoxLayout()
         source_row.addWidget(self.source_edit, 1)
