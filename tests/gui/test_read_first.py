@@ -104,6 +104,29 @@ def test_reveal_needs_a_call_and_emits_it(qtbot, panel: ReadFirstPanel) -> None:
     assert not panel.reveal_button.isEnabled() and not panel.confidence_slider.isEnabled()
 
 
+def test_recording_by_keyboard_keeps_the_focus_on_the_panel(qtbot) -> None:
+    """F2, a letter, a digit, Enter: the call buttons lock, and Qt used to pass the focus on to the next
+    button in the window (in the app the banner's "Model card…", which Space then pressed)."""
+    from PySide6.QtWidgets import QApplication, QPushButton
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    layout = QHBoxLayout(host)
+    panel = ReadFirstPanel(host)
+    after = QPushButton("Model card…", host)
+    layout.addWidget(panel)
+    layout.addWidget(after)
+    host.show()
+    host.activateWindow()
+    qtbot.waitActive(host)
+    panel.focus_call()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is panel.call_buttons["normal"], timeout=2000)
+    for key in (Qt.Key.Key_V, Qt.Key.Key_8, Qt.Key.Key_Return):
+        qtbot.keyClick(QApplication.focusWidget(), key)
+    assert panel.state() == "waiting" and panel.recorded_call() is not None
+    assert QApplication.focusWidget() is panel
+
+
 def test_call_buttons_are_exclusive_and_reset_clears(panel: ReadFirstPanel) -> None:
     panel.call_buttons["normal"].click()
     panel.call_buttons["viral"].click()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QFont, QKeyEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QButtonGroup,
     QDockWidget,
     QFrame,
@@ -323,6 +324,8 @@ class ReadFirstPanel(QWidget):
     def _render(self) -> None:
         flow, draft = self.flow, self.flow.draft
         calling = flow.is_calling()
+        focused = QApplication.focusWidget()
+        focus_inside = focused is not None and self.isAncestorOf(focused)
         self.call_group.blockSignals(True)
         self.call_group.setExclusive(False)
         for call, button in self.call_buttons.items():
@@ -342,6 +345,7 @@ class ReadFirstPanel(QWidget):
                                  else f"Region marked at x {draft.point[0]:.0f}, y {draft.point[1]:.0f}.")
         ready = flow.can_record()
         self.reveal_button.setEnabled(ready)
+        self._keep_focus(focus_inside)
         self.reveal_button.setToolTip("Record your call and reveal the AI (Enter)" if ready
                                       else "Choose a call and set your confidence first"
                                       if draft.call is None else "Set your confidence first")
@@ -352,6 +356,14 @@ class ReadFirstPanel(QWidget):
         else:
             self.status_label.setText(self._message)
             self.result_frame.hide()
+
+    def _keep_focus(self, was_inside: bool) -> None:
+        """Disabling the focused call button (the read is recorded) lets Qt hand the focus to the next
+        widget in the window — the banner's "Model card…" button, which Space would then press. Keep it
+        on the panel instead."""
+        focused = QApplication.focusWidget()
+        if was_inside and (focused is None or not self.isAncestorOf(focused)):
+            self.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _show_comparison(self, comparison: RevealComparison) -> None:
         call, decided = comparison.call, comparison.model_call
