@@ -15,9 +15,11 @@ Checks, each cheap and explainable to a trainee:
   in-distribution cases are uncertain too — so it is reported as "the model is unsure",
   with the reason, never as proof that the image is out of distribution.
 
-Whether a model was trained on children is read from its card: the training-data
-descriptions and known limitations mention "pediatric"/"children" (as `trainer/export.py`
-writes them), or the card carries `"population": "pediatric"`.
+Whether a model was trained on children only is read from its card's structured field
+`training_data.population` (`CARD_POPULATIONS`: "pediatric", "adult" or "mixed"; only
+"pediatric" raises the adult-patient warning). A card without that field falls back to its
+text: the training-data descriptions and known limitations mention "pediatric"/"children"
+(as older `trainer/export.py` cards wrote them), or a top-level `"population"`.
 """
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ UNSURE_ENTROPY = 0.9            # normalised entropy (0 = certain, 1 = uniform) 
 
 WARNING = "warning"
 INFO = "info"
+
+PEDIATRIC = "pediatric"
+CARD_POPULATIONS = frozenset({PEDIATRIC, "adult", "mixed"})   # values of training_data.population
 
 _PEDIATRIC_WORDS = re.compile(r"\b(pa?ediatric|children|child|infants?)\b", re.IGNORECASE)
 _AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY])?\s*$", re.IGNORECASE)
@@ -86,8 +91,23 @@ def _adult_evidence(card: ModelCard) -> str:
     return ""
 
 
+def card_population(card: ModelCard) -> str | None:
+    """The card's structured `training_data.population` (one of `CARD_POPULATIONS`), or None."""
+    training = card.extra.get("training_data")
+    value = training.get("population") if isinstance(training, Mapping) else None
+    population = str(value or "").strip().lower()
+    return population if population in CARD_POPULATIONS else None
+
+
 def trained_on_children(card: ModelCard) -> bool:
-    """True when the card says the training images were of children."""
+    """True when the card says the training images were of children only.
+
+    The structured field decides when present (a "mixed" model that also saw adults is not
+    pediatric, however often its text mentions children); otherwise the card's text does.
+    """
+    population = card_population(card)
+    if population is not None:
+        return population == PEDIATRIC
     return bool(_PEDIATRIC_WORDS.search(_card_text(card)))
 
 

@@ -10,6 +10,7 @@ from cxrviewer.core.model.card import ModelCard
 from cxrviewer.teaching.ood import (
     INFO,
     WARNING,
+    card_population,
     card_shortcut_risks,
     image_warnings,
     metadata_warnings,
@@ -65,6 +66,38 @@ def test_the_card_says_whether_a_model_was_trained_on_children() -> None:
     assert trained_on_children(card(training_data={"sources": {"chest_xray": "Guangzhou ... Children aged 1-5"}}))
     assert not trained_on_children(ADULT)
     assert not trained_on_children(card())
+
+
+COVID3_SOURCES = {
+    "chest_xray": "Guangzhou Women and Children's Medical Center pediatric chest radiographs. Children aged 1-5.",
+    "covid19": "Hannover Medical School COVID-19 Image Repository, adults.",
+    "nih_adult_normal": "NIH ChestX-ray14 'No Finding' adult radiographs.",
+}
+
+
+def test_the_structured_population_field_decides_over_the_cards_text() -> None:
+    # covid3-like: its text mentions children, but it also trained on adults ("mixed").
+    mixed = card(training_data={"sources": COVID3_SOURCES, "population": "mixed"},
+                 known_limitations=[PEDIATRIC_LIMITATION])
+    assert card_population(mixed) == "mixed"
+    assert not trained_on_children(mixed)
+    assert metadata_warnings({"PatientAge": "062Y"}, mixed) == ()
+    # pneumonia3-like: children only.
+    pediatric = card(training_data={"sources": {"chest_xray": COVID3_SOURCES["chest_xray"]},
+                                    "population": "Pediatric"})
+    assert card_population(pediatric) == "pediatric"
+    assert codes(metadata_warnings({"PatientAge": "062Y"}, pediatric)) == ["adult"]
+    # "adult" wins over a text that mentions children too.
+    adult = card(training_data={"sources": COVID3_SOURCES, "population": "adult"})
+    assert not trained_on_children(adult)
+
+
+def test_a_card_without_the_field_keeps_the_text_rule() -> None:
+    old_covid3 = card(training_data={"sources": COVID3_SOURCES})
+    assert card_population(old_covid3) is None
+    assert codes(metadata_warnings({"PatientAge": "062Y"}, old_covid3)) == ["adult"]   # the old behaviour
+    unknown = card(training_data={"sources": COVID3_SOURCES, "population": "teenagers"})
+    assert card_population(unknown) is None and trained_on_children(unknown)          # unknown value: text rule
 
 
 def test_adult_on_a_pediatric_model() -> None:
