@@ -11,7 +11,8 @@ Rules (each one unit-tested in tests/unit/test_state_read_first.py):
 * read-first on: the AI result stays hidden until RECORDED (`ai_visible`); off: always shown;
 * the comparison (`teaching.reads.compare_read`, scored on the model's CALL with the card's
   threshold) is built as soon as the recorded call, the prediction and, when a point was
-  marked, the map are known; the read is then saved once for that viewing;
+  marked, the map are known; the read is then saved once for that viewing, with the OOD
+  gate's flag when the image was flagged as unlike the model's training data;
 * showing an image again starts a new read of it; saving that read supersedes the earlier
   one in the store (`ReadStore.add` keeps it as history).
 
@@ -275,6 +276,7 @@ class ReadFirstFlow:
             hot_threshold=None,                  # the mass rule, not the display threshold
             known_label=self._known, mode=mode, absolute_max=absolute_max,
             operating_threshold=self._thresholds.get(prediction.model_name),
+            outside_training_data=prediction.outside_training_data,   # saved with the read (My Reads)
         )
         self.reveal(comparison)
         if not self._saved and (call.point is None or comparison.point_heat is not None):

@@ -6,6 +6,10 @@ shown. Agreement with the model is scored on the model's CALL (`core.model_call`
 operating threshold), never on the arg-max class, so the reveal, My Reads and the AI panel
 say the same thing. Reading an image again replaces its current read; the earlier one is
 kept as history (`superseded_by`) and no longer counts in the summary.
+A read of an image the out-of-distribution gate flagged as unlike the model's training data
+(`Prediction.outside_training_data`) carries the flag (`outside_training_data`): the model's
+answer there is a guess, so agreement with the model leaves such reads out (and says how many),
+while the trainee's own accuracy against known labels and calibration still count them.
 `compare_read` builds what the reveal shows; `ReadStore` keeps each read in SQLite in the
 user data folder so "My reads" can show agreement with the model, with the known label of a
 labelled folder, and the trainee's own calibration curve.
@@ -37,7 +41,7 @@ from cxrviewer.teaching.rates import Rate
 
 DATA_DIR_ENV = "CXRVIEWER_DATA_DIR"
 STORE_FILENAME = "reads.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3   # 2 → 3: outside_training_data (added with a default, old reads kept)
 
 CALLS: tuple[str, ...] = ("normal", "bacterial", "viral", "other")   # the choices when no model is known
 CALL_TITLES: dict[str, str] = {"normal": "Normal", "bacterial": "Bacterial", "viral": "Viral", "other": "Other",
@@ -227,6 +231,7 @@ class RevealComparison(_ModelCallOf):
     known_label: str | None = None
     operating_threshold: float | None = None  # the card's; None: agreement on the top class
     hot_area: float | None = None            # share of the image in the hot region (mass rule)
+    outside_training_data: bool = False      # the OOD gate flagged the image: the model's answer is a guess
 
     @property
     def top_index(self) -> int:
@@ -267,6 +272,7 @@ def compare_read(
     mode: str = "per_image",
     absolute_max: float | None = None,
     operating_threshold: float | None = None,
+    outside_training_data: bool = False,
 ) -> RevealComparison:
     """Everything the reveal shows; the point's heat needs the raw CAM and the image shape.
 
@@ -293,6 +299,7 @@ def compare_read(
         known_label=known_label,
         operating_threshold=None if operating_threshold is None else float(operating_threshold),
         hot_area=area,
+        outside_training_data=bool(outside_training_data),
     )
 
 
@@ -321,6 +328,7 @@ class ReadRecord(_ModelCallOf):
     id: int | None = None
     operating_threshold: float | None = None   # the card's, at the time of the read (None: schema 1)
     superseded_by: int | None = None           # a later read of the same image replaced this one
+    outside_training_data: bool = False        # flagged by the OOD gate: left out of agreement with the model
 
     def __post_init__(self) -> None:
         ReadCall(self.call, self.confidence, self.point)   # validates call, confidence, point
@@ -349,6 +357,7 @@ class ReadRecord(_ModelCallOf):
             known_label=comparison.known_label,
             created=created or _now(),
             operating_threshold=comparison.operating_threshold,
+            outside_training_data=comparison.outside_training_data,
         )
 
     @property
@@ -362,6 +371,11 @@ class ReadRecord(_ModelCallOf):
     @property
     def agrees_with_model(self) -> bool | None:
         return call_agrees_with_model(self.call, self.model_call_label)
+
+    @property
+    def counts_for_model_agreement(self) -> bool:
+        """Whether the read has a model call to agree with and the image was not flagged as outside its data."""
+        return self.agrees_with_model is not None and not self.outside_training_data
 
     @property
     def agrees_with_known_label(self) -> bool | None:
@@ -387,6 +401,7 @@ class ReadSummary:
     n_agree_label: int
     n_model_with_label: int
     n_model_agree_label: int
+    n_flagged: int = 0          # reads with a model call left out of agreement: the image was flagged (OOD)
 
     model_agreement = Rate("n_agree_model", over="n_with_model")
     label_agreement = Rate("n_agree_label", over="n_with_label")    # the trainee's accuracy against the labels
@@ -395,7 +410,8 @@ class ReadSummary:
 
 def summarise(records: Iterable[ReadRecord]) -> ReadSummary:
     records = list(records)
-    with_model = [r.agrees_with_model for r in records if r.agrees_with_model is not None]
+    with_model = [bool(r.agrees_with_model) for r in records if r.counts_for_model_agreement]
+    flagged = [r for r in records if r.agrees_with_model is not None and r.outside_training_data]
     with_label = [r.agrees_with_known_label for r in records if r.agrees_with_known_label is not None]
     model_label = [r.model_agrees_with_known_label for r in records if r.model_agrees_with_known_label is not None]
     return ReadSummary(
@@ -406,6 +422,7 @@ def summarise(records: Iterable[ReadRecord]) -> ReadSummary:
         n_agree_label=sum(with_label),
         n_model_with_label=len(model_label),
         n_model_agree_label=sum(model_label),
+        n_flagged=len(flagged),
     )
 
 
@@ -486,7 +503,8 @@ CREATE TABLE IF NOT EXISTS reads (
     point_in_hot_region INTEGER,
     known_label         TEXT,
     operating_threshold REAL,
-    superseded_by       INTEGER
+    superseded_by       INTEGER,
+    outside_training_data INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS reads_by_image ON reads (image_sha256);
 """
@@ -494,7 +512,7 @@ _V1_COLUMNS = (
     "id, created, image_sha256, frame_index, call, confidence, point_x, point_y, model_name, "
     "model_labels, model_probabilities, point_heat, point_in_hot_region, known_label"
 )
-_COLUMNS = _V1_COLUMNS + ", operating_threshold, superseded_by"
+_COLUMNS = _V1_COLUMNS + ", operating_threshold, superseded_by, outside_training_data"
 
 
 class ReadStore:
@@ -528,6 +546,10 @@ class ReadStore:
                 self._db.execute(f"INSERT INTO reads ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM reads_v1")
                 self._db.execute("DROP TABLE reads_v1")
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version == 2:   # schema 3 added the OOD flag: every earlier read was unflagged
+            with self._db:
+                self._db.execute("ALTER TABLE reads ADD COLUMN outside_training_data INTEGER NOT NULL DEFAULT 0")
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version < SCHEMA_VERSION:
             with self._db:
                 self._db.executescript(_SCHEMA)
@@ -550,12 +572,13 @@ class ReadStore:
                 cursor = self._db.execute(
                     "INSERT INTO reads (created, image_sha256, frame_index, call, confidence, point_x, "
                     "point_y, model_name, model_labels, model_probabilities, point_heat, "
-                    "point_in_hot_region, known_label, operating_threshold) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "point_in_hot_region, known_label, operating_threshold, outside_training_data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.created, record.image_sha256, int(record.frame_index), record.call,
                      int(record.confidence), point_x, point_y, record.model_name,
                      json.dumps(list(record.labels)), json.dumps(list(record.probabilities)),
-                     record.point_heat, hot, record.known_label, record.operating_threshold),
+                     record.point_heat, hot, record.known_label, record.operating_threshold,
+                     int(record.outside_training_data)),
                 )
                 self._db.execute(
                     "UPDATE reads SET superseded_by = ? WHERE image_sha256 = ? AND frame_index = ? "
@@ -605,7 +628,7 @@ class ReadStore:
             raise ReadStoreError(f"{self.path}: could not read the reads ({exc})") from exc
         out = []
         for (id_, created, sha, frame, call, confidence, px, py, model, labels, probs, heat, hot,
-             label, threshold, superseded) in rows:
+             label, threshold, superseded, outside) in rows:
             out.append(ReadRecord(
                 id=int(id_), created=str(created), image_sha256=str(sha), frame_index=int(frame),
                 call=str(call), confidence=int(confidence),
@@ -617,5 +640,6 @@ class ReadStore:
                 known_label=label,
                 operating_threshold=None if threshold is None else float(threshold),
                 superseded_by=None if superseded is None else int(superseded),
+                outside_training_data=bool(outside),
             ))
         return out

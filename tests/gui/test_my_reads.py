@@ -1,6 +1,7 @@
 """The "My reads" dialog: table, agreement summary, calibration plot, deleting reads."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -53,6 +54,22 @@ def test_summary_lines() -> None:
     assert lines[2].startswith("Your accuracy against known labels: 71 % (5 of 7); the model on the same images: 86 %")
     assert lines[3].startswith("Brier score")
     assert "need known labels" in summary_lines([rec(9, "viral", 50, 2, None)])[-1]
+
+
+def test_my_reads_leaves_flagged_reads_out_of_agreement_with_the_model(qtbot, store: ReadStore) -> None:
+    """An adult flagged by the OOD gate (H5 walk): listed, but not in the agreement with the model."""
+    flagged = dataclasses.replace(rec(8, "viral", 70, 0, "VIRAL"), outside_training_data=True)
+    store.add(flagged)
+    dialog = MyReadsDialog(store)
+    qtbot.addWidget(dialog)
+    assert dialog.table.rowCount() == len(RECORDS) + 1
+    newest = dialog.table.item(0, 5)                                     # the flagged read, newest first
+    assert newest.text() == "⚠" and "not counted in the agreement" in newest.toolTip()
+    assert dialog.table.item(1, 5).text() == "✔"
+    text = dialog.summary_label.text()
+    assert "9 reads" in text
+    assert "Agreement with the model: 75 % (6 of 8; 1 flagged read not counted)" in text
+    assert "Your accuracy against known labels: 75 % (6 of 8)" in text   # the trainee's accuracy counts it
 
 
 def test_dialog_shows_the_store_newest_first(qtbot, store: ReadStore) -> None:

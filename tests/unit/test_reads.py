@@ -310,6 +310,40 @@ def test_a_schema_1_store_is_migrated_with_its_reads(tmp_path: Path) -> None:
         store.add(record(8, call="covid-19"))             # the new schema takes any model class
 
 
+def test_a_flagged_read_round_trips_and_stays_out_of_agreement_with_the_model(tmp_path: Path) -> None:
+    comparison = compare_read(ReadCall("normal", 60), "tiny", LABELS, (0.1, 0.2, 0.7), known_label="NORMAL",
+                              outside_training_data=True)
+    flagged = ReadRecord.from_comparison(comparison, sha(1))
+    assert flagged.outside_training_data and flagged.agrees_with_model is False
+    with ReadStore(tmp_path / "reads.sqlite3") as store:
+        store.add(flagged)
+        store.add(record(2, call="viral", known="VIRAL"))                 # agrees with the model, not flagged
+        store.add(record(3, call="normal", known="VIRAL"))                # disagrees, not flagged
+        reads = store.records()
+    assert [r.outside_training_data for r in reads] == [True, False, False]
+    summary = summarise(reads)
+    assert (summary.n_with_model, summary.n_agree_model, summary.n_flagged) == (2, 1, 1)
+    assert summary.model_agreement == 0.5                                 # 1 of 2: the flagged read left out
+    assert (summary.n_with_label, summary.n_agree_label) == (3, 2)        # the trainee's accuracy counts it
+    assert brier_score(reads) is not None and sum(b.count for b in calibration_curve(reads)) == 3
+    assert summarise([record(4)]).n_flagged == 0
+
+
+def test_a_schema_2_store_is_migrated_with_its_reads_unflagged(tmp_path: Path) -> None:
+    path = tmp_path / "reads.sqlite3"
+    with ReadStore(path) as store:
+        store.add(record(1, call="viral", known="VIRAL"))
+    db = sqlite3.connect(path)                     # make it the schema-2 file an older cxrviewer wrote
+    db.executescript("ALTER TABLE reads DROP COLUMN outside_training_data; PRAGMA user_version = 2;")
+    db.close()
+    with ReadStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 3
+        (old,) = store.records()
+        assert old.call == "viral" and old.known_label == "VIRAL" and not old.outside_training_data
+        store.add(record(2, outside_training_data=True))
+        assert [r.outside_training_data for r in store.records()] == [False, True]
+
+
 def test_hot_region_is_the_smallest_part_holding_half_the_heat() -> None:
     from cxrviewer.teaching.reads import HOT_MASS_SHARE, hot_level
 

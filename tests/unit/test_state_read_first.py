@@ -105,3 +105,22 @@ def test_an_image_without_a_hash_is_not_saved_and_says_so(tmp_path) -> None:
     flow.set_confidence(40)
     flow.record()
     assert problems and "content hash" in problems[0]
+
+
+def test_a_read_of_an_image_flagged_outside_the_training_data_is_saved_with_the_flag(store) -> None:
+    import dataclasses
+
+    from cxrviewer.core.types import OodVerdict
+
+    flow = ReadFirstFlow(store)
+    flagged, plain = image("NORMAL/adult.png"), image("NORMAL/child.png")
+    for img, verdict in ((flagged, OodVerdict(True, 1.3, 1.0, "unlike its training images")),
+                         (plain, OodVerdict(False, 0.4, 1.0, ""))):
+        flow.set_image(img)
+        flow.set_prediction(dataclasses.replace(prediction(1, img), ood=verdict))
+        flow.choose("normal")
+        flow.set_confidence(60)
+        flow.record()
+    assert flow.last_comparison is not None and not flow.last_comparison.outside_training_data
+    by_hash = {r.image_sha256: r.outside_training_data for r in store.records()}
+    assert by_hash == {flagged.sha256: True, plain.sha256: False}

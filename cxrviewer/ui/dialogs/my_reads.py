@@ -3,7 +3,9 @@
 The calibration curve (a reliability diagram: stated confidence vs. how often the call
 matched the folder's known label) is drawn with matplotlib's Agg backend into a QImage, so
 no Qt backend of matplotlib is involved. Reads of images without a known label count for
-agreement with the model only: the model's opinion is not the truth.
+agreement with the model only: the model's opinion is not the truth. Reads of images the
+OOD gate flagged as unlike the model's training data are left out of agreement with the model
+(the summary says how many) but count for the trainee's accuracy and calibration.
 """
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ from cxrviewer.ui.widgets import make
 COLUMNS = ("When (UTC)", "Image", "Call", "Conf.", "Model", "= model", "Label", "= label", "Point")
 PACKET_COLUMNS = ("Date (UTC)", "Cases", "Score", "Time", "Status")
 CALIBRATION_BINS = 5
+FLAGGED_MARK = "⚠"     # the "= model" cell of a read of an image flagged as unlike the model's training data
+FLAGGED_TIP = ("The image was flagged as outside what the model knows: its answer was a guess, "
+               "so this read is not counted in the agreement with the model")
 
 
 def _percent(rate: float | None) -> str:
@@ -56,9 +61,11 @@ def summary_lines(records: Sequence[ReadRecord]) -> list[str]:
     """The summary shown above the table (also used by tests)."""
     summary = summarise(records)
     lines = [f"{summary.n_reads} read{'s' if summary.n_reads != 1 else ''}"]
+    flagged = (f"; {summary.n_flagged} flagged read{'s' if summary.n_flagged != 1 else ''} not counted"
+               if summary.n_flagged else "")
     lines.append(
         f"Agreement with the model: {_percent(summary.model_agreement)} "
-        f"({summary.n_agree_model} of {summary.n_with_model})"
+        f"({summary.n_agree_model} of {summary.n_with_model}{flagged})"
     )
     if summary.n_with_label:
         lines.append(
@@ -237,7 +244,7 @@ class MyReadsDialog(QDialog):
                 call_title(record.call),
                 f"{record.confidence} %",
                 model,
-                _mark(record.agrees_with_model),
+                FLAGGED_MARK if record.outside_training_data else _mark(record.agrees_with_model),
                 record.known_label or "",
                 _mark(record.agrees_with_known_label),
                 point,
@@ -246,6 +253,8 @@ class MyReadsDialog(QDialog):
                 item = QTableWidgetItem(value)
                 if column == 1:
                     item.setToolTip(f"SHA-256 of the image file: {record.image_sha256}")
+                if column == 5 and record.outside_training_data:
+                    item.setToolTip(FLAGGED_TIP)
                 if column in (3, 5, 7):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(row, column, item)
