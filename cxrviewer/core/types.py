@@ -107,6 +107,11 @@ class OodVerdict:
     def message(self, model_name: str) -> str:
         return f"Outside what {model_name} knows: {self.reason}"
 
+    def shown_anyway_message(self, model_name: str) -> str:
+        """How a flagged image's result that the user chose to see is marked: the viewer's gate line
+        and the case report's heat-map and call lines."""
+        return f"Shown anyway — {self.message(model_name)}"
+
 
 @dataclass(frozen=True)
 class MapRequest(Generic[InputT]):

@@ -32,7 +32,7 @@ import numpy as np
 from cxrviewer import NOT_FOR_CLINICAL_USE, __version__
 from cxrviewer.core.errors import CxrError
 from cxrviewer.core.model.card import ModelCard
-from cxrviewer.core.types import Prediction, Window, XrayImage
+from cxrviewer.core.types import OodVerdict, Prediction, Window, XrayImage
 from cxrviewer.core.xai.cam import METHOD_LABELS
 from cxrviewer.teaching.pages import save_page
 from cxrviewer.teaching.reads import ReadCall, RevealComparison
@@ -337,6 +337,17 @@ def _percent(p: float) -> str:
     return f"{p * 100:.1f} %"
 
 
+def _shown_anyway_line(sidecar: Mapping[str, Any]) -> list[str]:
+    """'  Shown anyway — Outside what <model> knows: …' when the view shows a flagged image's result
+    (the wording is the viewer's gate line: `OodVerdict.shown_anyway_message`)."""
+    prediction = sidecar.get("prediction") or {}
+    ood = prediction.get("out_of_distribution") or {}
+    if not ood.get("flagged"):
+        return []
+    verdict = OodVerdict(True, ood.get("score"), ood.get("threshold"), str(ood.get("reason", "")))
+    return [f"  {verdict.shown_anyway_message(str(prediction.get('model_name', '')))}"]
+
+
 def _overlay_lines(sidecar: Mapping[str, Any]) -> list[str]:
     overlay = sidecar.get("overlay")
     if not overlay:
@@ -345,11 +356,13 @@ def _overlay_lines(sidecar: Mapping[str, Any]) -> list[str]:
              if overlay.get("normalisation") == "absolute" and overlay.get("absolute_max") else "per-image scale")
     probability = (sidecar.get("prediction") or {}).get("probabilities", {}).get(overlay["class_label"])
     shown_p = "" if probability is None else f" (probability {_percent(float(probability))})"
+    visible = overlay.get("visible", True)
     lines = [
         f"Heat map: {overlay['method_label']} for {overlay['class_label']}{shown_p}, layer {overlay['layer']}",
+        *(_shown_anyway_line(sidecar) if visible else ()),
         f"  threshold {overlay['threshold']:.2f}, opacity {overlay['opacity']:.2f}, {overlay['colormap']}, {scale}",
     ]
-    if not overlay.get("visible", True):
+    if not visible:
         lines.append("  (hidden in this view)")
     elif overlay.get("shown_below_operating_threshold"):
         lines.append("  shown although the class probability is below the model's operating threshold")
@@ -361,6 +374,7 @@ def _call_lines(report: CaseReport) -> list[str]:
     if call is None:
         return ["Trainee call: not recorded"]
     lines = [f"Trainee call: {call.title}, confidence {call.confidence} %"]
+    sidecar = report.sidecar
     if call.point is not None:
         lines.append(f"  region of concern marked at x {call.point[0]:.0f}, y {call.point[1]:.0f} (image pixels)")
     if comparison is not None:
@@ -369,6 +383,8 @@ def _call_lines(report: CaseReport) -> list[str]:
             decided = comparison.model_call
             lines.append(f"  {'agrees with' if agree else 'differs from'} the model's call "
                          f"({decided.label}: {decided.reason})")
+            if comparison.model_name == (sidecar.get("prediction") or {}).get("model_name"):
+                lines += _shown_anyway_line(sidecar)
         inside = comparison.point_in_hot_region
         if inside is not None:
             lines.append(f"  marked point {'inside' if inside else 'outside'} the hot region "

@@ -181,6 +181,34 @@ def test_a_result_shown_anyway_for_a_flagged_image_is_marked_in_the_sidecar_and_
     json.loads(sidecar_json(record))
 
 
+def test_the_case_report_of_a_view_shown_anyway_says_so_on_its_heat_map_and_call_lines(image, tmp_path) -> None:
+    """The viewer's gate line reads "Shown anyway — Outside what <model> knows: …"; the case report
+    of that view said nothing of it (H5 walk)."""
+    from cxrviewer.core.types import OodVerdict
+
+    verdict = OodVerdict(True, 1.3, 0.98, "looks unlike its training images")
+    flagged = dataclasses.replace(PREDICTION, ood=verdict)
+    view = ExportedView(Window(600.0, 1400.0))
+    record = build_sidecar(image, view, card=CARD, prediction=flagged, overlay=OVERLAY)
+    marker = verdict.shown_anyway_message("pneumonia3")
+    assert marker == "Shown anyway — Outside what pneumonia3 knows: looks unlike its training images"
+    text = _pdf_text(write_case_report(_report(record, image), tmp_path / "flagged.pdf"))
+    lines = [line.strip() for line in text.splitlines()]
+    heat_map = next(i for i, line in enumerate(lines) if line.startswith("Heat map: Grad-CAM for BACTERIAL"))
+    call = next(i for i, line in enumerate(lines) if line.startswith("differs from the model's call"))
+    assert lines[heat_map + 1] == marker and lines[call + 1] == marker
+    assert text.count(marker) == 2
+    plain = build_sidecar(image, view, card=CARD, prediction=PREDICTION, overlay=OVERLAY)
+    assert "Shown anyway" not in _pdf_text(write_case_report(_report(plain, image), tmp_path / "plain.pdf"))
+
+
+def _pdf_text(path: Path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed: text of the PDF not checked")
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def test_the_sidecar_carries_the_same_warnings_as_the_case_report(image) -> None:
     warnings = ["Adult patient (45 years): pneumonia3 was trained on children's radiographs."]
     record = build_sidecar(image, ExportedView(Window(600.0, 1400.0)), card=CARD, prediction=PREDICTION,

@@ -54,7 +54,7 @@ class HeatmapView:
             panel.set_caption(caption(cam, self._prediction_for(cam, state), model))
             gate = state.gate
             if state.outside_shown_anyway and prediction is not None and prediction.ood is not None:
-                panel.set_gate(f"Shown anyway — {prediction.ood.message(prediction.model_name)}.")
+                panel.set_gate(f"{prediction.ood.shown_anyway_message(prediction.model_name)}.")
             elif state.held is Held.NOT_THE_CALL and gate is not None:
                 panel.set_gate(gate.message, offer_show=True)
             elif state.below_threshold and gate is not None:
