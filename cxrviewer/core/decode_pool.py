@@ -118,6 +118,18 @@ def _apply_environment(environment: dict[str, str]) -> None:
     os.environ.update(environment)
 
 
+def _log_to_the_callers_file() -> None:
+    """The child logs (and Python warnings: a damaged DICOM's, named by core.io.dicom) into the
+    caller's log file ($CXRVIEWER_LOG_DIR as sent with the request), never on stderr; a no-op
+    while that folder is unchanged."""
+    from cxrviewer.core.logs import setup_logging
+
+    try:
+        setup_logging()
+    except Exception:  # noqa: BLE001 - no log file must never stop a decode
+        pass
+
+
 RAW_CHUNK = 2**22
 
 
@@ -162,6 +174,7 @@ def _child_main(conn: Connection, setup: str | None, memory: int, nice: int = 0)
             return
         environment, message = message[-1], message[:-1]
         _apply_environment(environment)
+        _log_to_the_callers_file()
         try:
             if kind == "ping":
                 import sys

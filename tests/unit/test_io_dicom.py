@@ -637,3 +637,60 @@ def test_numpy_wording_in_a_decode_failure_is_replaced_by_the_header_layout():
     message = decode_failure_message("1.2.840.10008.1.2.1", exc, "photometric interpretation YBR_FULL, ...")
     assert message.startswith("the pixel data does not match its header (photometric interpretation YBR_FULL")
     assert "broadcast" not in message
+
+
+# ------------------------------------------------------------------ pydicom's warnings go to the log
+
+def _cut_j2k(make_dicom, tmp_path: Path) -> Path:
+    """A JPEG 2000 DICOM cut inside its last fragment: pydicom warns "End of file reached before delimiter"."""
+    data = make_dicom(ramp(rows=64, columns=64), bits_stored=12, compress=JPEG2000Lossless).read_bytes()
+    path = tmp_path / "cut_warns.dcm"
+    path.write_bytes(data[: len(data) - 40])
+    return path
+
+
+def test_pydicoms_warning_on_a_truncated_file_is_one_log_line_naming_it_not_stderr(make_dicom, tmp_path):
+    """A process that set up logging but not warnings (as the decode children were): the walk saw
+    pydicom's UserWarning printed on stderr, twice, without the file's name."""
+    import subprocess
+    import sys
+
+    path, log_file = _cut_j2k(make_dicom, tmp_path), tmp_path / "run.log"
+    script = (
+        "import logging, sys\n"
+        f"logging.basicConfig(filename={str(log_file)!r}, level=logging.INFO)\n"
+        "from cxrviewer.core.errors import ImageLoadError\n"
+        "from cxrviewer.core.io import load_image, read_header\n"
+        f"read_header({str(path)!r})\n"
+        "for _ in range(2):\n"
+        "    try:\n"
+        f"        load_image({str(path)!r})\n"
+        "    except ImageLoadError as exc:\n"
+        "        print(exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("cut_warns.dcm: truncated") == 2                # the user's message is unchanged
+    assert "End of file reached" not in run.stderr and "UserWarning" not in run.stderr
+    lines = [line for line in log_file.read_text().splitlines() if "End of file reached before delimiter" in line]
+    assert len(lines) == 1 and str(path) in lines[0] and "WARNING" in lines[0]
+    assert "<no filename>" not in lines[0]
+
+
+def test_a_decode_childs_pydicom_warning_goes_to_the_callers_log(make_dicom, tmp_path, log_dir, capfd):
+    from cxrviewer.core.decode_pool import DecodePool
+
+    path = _cut_j2k(make_dicom, tmp_path)
+    pool = DecodePool(1)            # spawned now: its stderr is the one capfd watches
+    try:
+        with pytest.raises(ImageLoadError, match=r"cut_warns\.dcm: truncated"):
+            pool.load(path)
+        with pytest.raises(ImageLoadError, match=r"cut_warns\.dcm: truncated"):
+            pool.thumbnail(path, 64)
+    finally:
+        pool.close()
+    assert "End of file reached" not in capfd.readouterr().err
+    log_text = (log_dir / "cxrviewer.log").read_text(encoding="utf-8")
+    lines = [line for line in log_text.splitlines() if "End of file reached before delimiter" in line]
+    assert len(lines) == 1 and str(path) in lines[0]         # the same child read it twice: reported once

@@ -102,7 +102,7 @@ def _load(path: Path, frame: int, max_pixels: int | None) -> XrayImage:
     if has_dicom_preamble(data):
         return load_dicom(path, data, digest, frame, limit)
     if raster_format(data) is None:
-        dataset = sniff_dicom(data)
+        dataset = sniff_dicom(data, path)
         if dataset is not None:
             return load_dicom(path, data, digest, frame, limit, ds=dataset)
     return load_raster(path, data, digest, frame, limit)
@@ -193,7 +193,7 @@ def _check_header(path: Path) -> None:
         data = read_file_bytes(path, file_limit)
         check_deflated_size(path, data, inflated_size_limit(limit))
         check_item_count(path, data)
-        if sniff_dicom(data) is None:
+        if sniff_dicom(data, path) is None:
             raise ImageLoadError(path, "not an image or DICOM file (unrecognised content)")
 
 

@@ -41,6 +41,7 @@ from cxrviewer.core.io.dicom.pixels import (
     display_inversion,
     pixel_spacing,
 )
+from cxrviewer.core.io.dicom.pydicom_log import file_warnings
 from cxrviewer.core.types import XrayImage, readonly
 
 log = logging.getLogger(__name__)
@@ -50,16 +51,18 @@ def parse_dataset(path: Path, data: bytes, stop_before_pixels: bool = False) -> 
     """Parse DICOM bytes with force=True; a parse failure is a corrupt-file ImageLoadError."""
     check_deflated_size(path, data, inflated_size_limit(max_pixels_limit()))
     try:
-        return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
+        with file_warnings(path):
+            return pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=stop_before_pixels)
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files
         log.info("pydicom could not parse %s", path, exc_info=True)
         raise ImageLoadError(path, f"corrupt or truncated DICOM file ({header._short(exc)})") from exc
 
 
-def sniff_dicom(data: bytes) -> Dataset | None:
-    """The parsed dataset when `data` is DICOM (preamble or recognisable content), else None."""
+def sniff_dicom(data: bytes, path: Path | None = None) -> Dataset | None:
+    """The parsed dataset when `data` (of `path`, for the log) is DICOM (preamble or recognisable content), else None."""
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        with file_warnings(path or Path("<bytes>")):
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception:  # noqa: BLE001 - anything unparsable is simply "not DICOM"
         return None
     return ds if has_dicom_preamble(data) or header.looks_like_dicom(ds) else None
@@ -130,7 +133,14 @@ def require_image_attributes(path: Path, ds: Dataset) -> tuple[int, int]:
 def load_dicom(
     path: Path, data: bytes, sha256: str, frame: int, max_pixels: int, ds: Dataset | None = None
 ) -> XrayImage:
-    """Load one frame of a DICOM file already read into `data` (and maybe parsed into `ds`)."""
+    """Load one frame of a DICOM file already read into `data` (and maybe parsed into `ds`).
+
+    pydicom's warnings on the way (parsing, decoding) are one log warning naming the file."""
+    with file_warnings(path):
+        return _load_dicom(path, data, sha256, frame, max_pixels, ds)
+
+
+def _load_dicom(path: Path, data: bytes, sha256: str, frame: int, max_pixels: int, ds: Dataset | None) -> XrayImage:
     if ds is None:
         ds = parse_dataset(path, data)
     notes = ensure_transfer_syntax(ds)
@@ -230,7 +240,8 @@ def _read_header(path: Path) -> Dataset:
             if DEFLATED_UID in head:
                 check_deflated_size(path, head + handle.read(), inflated_size_limit(max_pixels_limit()))
             handle.seek(0)
-            ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
+            with file_warnings(path):
+                ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
     except OSError as exc:   # the file cannot be read, or pydicom's "No tag to read at …"
         read_file_bytes(path)  # raises the specific, readable error when the file is the problem
         raise ImageLoadError(path, f"corrupt or truncated DICOM file ({header._short(exc)})") from exc
@@ -258,8 +269,9 @@ def check_header_size(path: Path, max_pixels: int) -> None:
             return
         handle.seek(0)
         try:
-            ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
-            rows, columns = int(ds.Rows), int(ds.Columns)
+            with file_warnings(path):
+                ds = pydicom.dcmread(ItemCountingReader(handle, path), force=True, stop_before_pixels=True)
+                rows, columns = int(ds.Rows), int(ds.Columns)
         except ImageLoadError:
             raise
         except Exception:  # noqa: BLE001 - the full read says what is wrong
