@@ -694,3 +694,27 @@ def test_a_decode_childs_pydicom_warning_goes_to_the_callers_log(make_dicom, tmp
     log_text = (log_dir / "cxrviewer.log").read_text(encoding="utf-8")
     lines = [line for line in log_text.splitlines() if "End of file reached before delimiter" in line]
     assert len(lines) == 1 and str(path) in lines[0]         # the same child read it twice: reported once
+
+
+def test_pydicom_warnings_inside_a_read_are_collected_per_file_and_the_filter_comes_back(caplog, tmp_path):
+    import logging
+    import warnings
+
+    from cxrviewer.core.io.dicom.pydicom_log import file_warnings
+
+    def warn_and_log(message: str) -> None:      # pydicom.misc.warn_and_log, as called from pydicom.filereader
+        logging.getLogger("pydicom").warning(message)
+        warnings.warn_explicit(message, UserWarning, "filereader.py", 487, module="pydicom.filereader")
+
+    target = tmp_path / "one.dcm"
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.resetwarnings()                     # as if another block took the filter away
+        with caplog.at_level(logging.INFO), file_warnings(target):
+            warn_and_log("Expected explicit VR, but found implicit VR in file <no filename>")
+            with file_warnings(target):              # nested: the same line
+                warn_and_log("End of file reached before delimiter (FFFE,E0DD) found in file <no filename>")
+    assert shown == []                                                   # nothing for stderr
+    named = [r.getMessage() for r in caplog.records if str(target) in r.getMessage()]
+    assert named == [f"{target}: pydicom read past damage in the file: Expected explicit VR, but found implicit VR; "
+                     "End of file reached before delimiter (FFFE,E0DD) found"]
+    assert not [r for r in caplog.records if r.name == "pydicom"]        # not logged a second time, unnamed

@@ -49,15 +49,23 @@ class _CollectPerFile(logging.Filter):
         return False
 
 
+def _has_filter() -> bool:
+    return any(action == "ignore" and category is UserWarning and getattr(module, "pattern", None) == _PYDICOM_MODULES
+               for action, _message, category, module, _lineno in warnings.filters)
+
+
 def install() -> None:
-    """Drop pydicom's UserWarning copies (stderr) and collect its logged ones per file; idempotent."""
+    """Drop pydicom's UserWarning copies (stderr) and collect its logged ones per file; idempotent.
+
+    The warnings filter is checked on every call: a `warnings.catch_warnings` block that was
+    open when it was first added (pytest's, per test) takes it away again on exit."""
     global _installed
     with _lock:
-        if _installed:
-            return
-        warnings.filterwarnings("ignore", category=UserWarning, module=_PYDICOM_MODULES)
-        logging.getLogger(PYDICOM_LOGGER).addFilter(_CollectPerFile())
-        _installed = True
+        if not _has_filter():
+            warnings.filterwarnings("ignore", category=UserWarning, module=_PYDICOM_MODULES)
+        if not _installed:
+            logging.getLogger(PYDICOM_LOGGER).addFilter(_CollectPerFile())
+            _installed = True
 
 
 @contextmanager
