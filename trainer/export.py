@@ -5,6 +5,7 @@ import csv
 import json
 import platform
 import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -15,7 +16,7 @@ from cxrviewer.core.model.card import ModelCard
 from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.preprocessing import PreprocessingSpec
 from trainer.config import TrainConfig
-from trainer.data import dataset_name, read_split
+from trainer.data import age_group, dataset_name, read_split
 
 INTENDED_USE = (
     "Teaching and research: a second reader that lets radiology trainees compare their own call "
@@ -123,6 +124,13 @@ def _describe_rule(rule: str) -> str:
     return "Youden's J (sensitivity + specificity - 1) maximised on validation, after temperature scaling"
 
 
+def population(sources: Sequence[str]) -> str:
+    """Who the training images came from, for the viewer's adult-patient warning
+    (`teaching.ood.card_population`): "pediatric", "adult" or "mixed"."""
+    groups = {age_group(source) for source in sources}
+    return groups.pop() if len(groups) == 1 else "mixed"
+
+
 def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
     sources = sorted({dataset_name(Path(d)) for d in config.data})
     import keras
@@ -134,6 +142,7 @@ def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, i
         "created": date.today().isoformat(),
         "training_data": {
             "sources": {s: DATA_DESCRIPTIONS.get(s, s) for s in sources},
+            "population": population(sources),
             "split": ("by patient (all images of one patient in one split), stratified by label and "
                       f"source, seed {config.seed}, fractions train/val/test {list(config.fractions)}; "
                       "the exact split is split.csv in this folder"),

@@ -56,6 +56,7 @@ def _check_exported(models_dir: Path) -> None:
     assert card["labels"] == ["NORMAL", "BACTERIAL", "VIRAL"]
     assert card["input_size"] == SIZE
     assert card["training_data"]["split_counts"]["train"] > 0
+    assert card["training_data"]["population"] == "pediatric"   # the viewer's adult-patient warning reads it
     assert "accuracy" in card["metrics"]["test"]
     assert card["known_limitations"]
     assert set(card["cam_absolute_max"]) == {"gradcam", "gradcam++", "hirescam", "cam"}

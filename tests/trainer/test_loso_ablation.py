@@ -54,6 +54,8 @@ def test_ablation_and_held_out_calls_on_a_tiny_run(tmp_path: Path) -> None:
     assert "| tiny | sensitivity:0.9 |" in text
     row = json.loads((run_dir / "evaluation" / "ablation.json").read_text())[0]
     assert row["sensitivity"] >= 0.9 and 0.0 <= row["specificity"] <= 1.0 and row["n"] > 0
+    clean_balanced = (row["sensitivity"] + row["specificity"]) / 2
+    assert 0.0 <= row["worst_shift_balanced"] <= clean_balanced + 1e-9   # the clean images are one of the shifts
 
     from trainer.loso import held_out_calls
 

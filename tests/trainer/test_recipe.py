@@ -106,3 +106,11 @@ def test_group_balance_makes_adult_label_weights_equal() -> None:
     assert total[("pediatric", "NORMAL")] == pytest.approx(total[("adult", "NORMAL")], rel=1e-3)
     covid = {s.source: float(w) * 1 for s, w in zip(samples, weights) if s.label == "COVID-19"}
     assert covid["figure1"] == pytest.approx(covid["covid19"] * 30 / 20, rel=1e-3)
+
+
+def test_the_card_population_comes_from_the_sources_age_groups() -> None:
+    from trainer.export import population
+
+    assert population(["chest_xray"]) == "pediatric"
+    assert population(["covid19", "nih_adult_normal"]) == "adult"
+    assert population(["chest_xray", "covid19", "nih_adult_normal"]) == "mixed"
