@@ -162,6 +162,8 @@ def card_extra(config: TrainConfig, metrics: dict[str, Any], counts: dict[str, i
             "schedule": ("linear warm-up then cosine decay" if config.schedule == "cosine"
                          else "constant, reduced on validation-AUC plateau"),
             "label_smoothing": config.label_smoothing,
+            **({"intensity": "per-image histogram equalisation as the graph's first step (preprocessing)"}
+               if config.intensity == "equalise" else {}),
             "operating_rule": _describe_rule(config.operating_rule),
             "balancing": BALANCING[config.balance],
             "augmentation": {

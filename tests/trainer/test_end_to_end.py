@@ -202,6 +202,7 @@ def test_an_equalising_model_trains_exports_and_runs_in_the_viewer(tmp_path: Pat
     _check_exported(tmp_path / "models")
     card = json.loads((tmp_path / "models" / "pneumonia3" / "model.json").read_text())
     assert "histogram equalisation" in card["preprocessing"]["standardisation"]
+    assert "histogram equalisation" in card["training"]["intensity"]
     assert ONNX_CARD_KEY in card          # the fast path exported and agreed with TensorFlow
     engine = ModelEngine.open(tmp_path / "models" / "pneumonia3")
     assert model_intensity(engine.tensorflow().loaded.model) == "equalise"
