@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -265,6 +266,22 @@ def _run_operating_point(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_heatmap_findings(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("heatmap-findings", help="where a model's heat maps lie on its internal-test images "
+                                                "(regions, lung mask); written to its card")
+    _add_model_and_split_data(p, "model folder, e.g. resources/models/pneumonia3")
+
+
+def _run_heatmap_findings(args: argparse.Namespace) -> int:
+    from trainer.heatmap_findings import heatmap_findings
+
+    measured = _on_model_and_split(heatmap_findings, args)
+    if measured is None:
+        return 2
+    print(json.dumps(measured["by_true_label"], indent=1))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cxr-train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -275,10 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_export_onnx(sub)
     _add_fit_ood(sub)
     _add_operating_point(sub)
+    _add_heatmap_findings(sub)
     args = parser.parse_args(argv)
     handlers = {"train": _run_train, "evaluate": _run_evaluate, "evaluate-model": _run_evaluate_model,
                 "export": _run_export, "export-onnx": _run_export_onnx,
-                "fit-ood": _run_fit_ood, "operating-point": _run_operating_point}
+                "fit-ood": _run_fit_ood, "operating-point": _run_operating_point,
+                "heatmap-findings": _run_heatmap_findings}
     return handlers[args.command](args)
 
 
