@@ -66,3 +66,29 @@ def test_pneumonia3_separates_pneumonia_from_normal_on_held_out_images() -> None
     truth = np.array([label != "NORMAL" for _, label in samples])
     accuracy = float(((pneumonia_probability >= engine.card.operating_threshold) == truth).mean())
     assert accuracy >= 0.75, f"pneumonia vs normal accuracy {accuracy:.2f} on {len(samples)} held-out images"
+
+
+@pytest.mark.parametrize(("name", "population"), [("pneumonia3", "pediatric"), ("covid3", "mixed")])
+def test_card_says_who_the_training_images_came_from(name: str, population: str) -> None:
+    from cxrviewer.core.model.card import ModelCard
+    from cxrviewer.teaching.ood import card_population, trained_on_children
+
+    card = ModelCard.read(_bundled(name))
+    assert card_population(card) == population
+    assert trained_on_children(card) == (population == "pediatric")   # the adult-patient banner follows
+
+
+@requires_shared
+def test_pneumonia3_answers_a_brightened_film_as_it_answers_the_film() -> None:
+    """The bundled pediatric model equalises its input (card: preprocessing.standardisation)."""
+    from cxrviewer.core.io import load_image
+    from cxrviewer.core.model.preprocessing import model_image, to_model_array
+    from cxrviewer.core.model.runtime import InferenceEngine, load_classifier
+
+    folder = _bundled("pneumonia3")
+    engine = InferenceEngine(load_classifier(folder))
+    assert "histogram equalisation" in engine.card.preprocessing["standardisation"]
+    films = np.stack([model_image(load_image(path), engine.input_size) for path, _ in _held_out(folder, per_label=3)])
+    brighter = (255.0 * (films / 255.0) ** 0.6).astype(np.uint8)
+    plain, bright = engine.predict_many(to_model_array(films)), engine.predict_many(to_model_array(brighter))
+    assert np.abs(plain - bright).max() < 0.1
