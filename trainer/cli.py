@@ -217,68 +217,54 @@ def _run_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_fit_ood(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fit-ood", help="fit, calibrate and measure a model's out-of-distribution gate (ood.npz + card)")
-    _add_model_and_split_data(p, "model folder with an ONNX export, e.g. resources/models/pneumonia3")
-
-
-def _add_model_and_split_data(p: argparse.ArgumentParser, model_help: str) -> None:
-    p.add_argument("--model", required=True, help=model_help)
-    p.add_argument("--data", default="../shared/data", help="folder the model's split.csv paths are relative to")
-
-
-def _on_model_and_split(function: Callable[[Path, Path], Any], args: argparse.Namespace) -> Any:
-    """`function(model folder, data folder)`, or None after a one-line error (the caller exits 2)."""
-    try:
-        return function(Path(args.model), Path(args.data))
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"cxr-train: error: {exc}", file=sys.stderr)
-        return None
-
-
-def _run_fit_ood(args: argparse.Namespace) -> int:
-    from trainer.ood_fit import fit_ood
-
-    card = _on_model_and_split(fit_ood, args)
-    if card is None:
-        return 2
+def _ood_summary(card: Any) -> str:
     entry = card.extra["ood"]
-    print(f"{card.name}: threshold {entry['threshold']}")
-    for name, rates in entry["flag_rates"].items():
-        print(f"  {name}: {rates['flagged']:.1%} of {rates['images']} flagged")
-    return 0
+    return "\n".join([f"{card.name}: threshold {entry['threshold']}"] + [
+        f"  {name}: {rates['flagged']:.1%} of {rates['images']} flagged" for name, rates in entry["flag_rates"].items()])
 
 
-def _add_operating_point(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("operating-point", help="choose a pneumonia model's operating rule on validation under "
-                                               "simulated acquisition shifts; refit its card's threshold")
-    _add_model_and_split_data(p, "model folder, e.g. resources/models/pneumonia3")
-
-
-def _run_operating_point(args: argparse.Namespace) -> int:
-    from trainer.shift_rule import choose_operating_point
-
-    table = _on_model_and_split(choose_operating_point, args)
-    if table is None:
-        return 2
+def _rule_summary(table: dict[str, Any]) -> str:
     chosen = table["chosen"]
-    print(f"chosen {chosen}: threshold {table['rules'][chosen]['threshold']:.4f}")
-    return 0
+    return f"chosen {chosen}: threshold {table['rules'][chosen]['threshold']:.4f}"
 
 
-def _add_heatmap_findings(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("heatmap-findings", help="where a model's heat maps lie on its internal-test images "
-                                                "(regions, lung mask); written to its card")
-    _add_model_and_split_data(p, "model folder, e.g. resources/models/pneumonia3")
+def _findings_summary(measured: dict[str, Any]) -> str:
+    return json.dumps(measured["by_true_label"], indent=1)
 
 
-def _run_heatmap_findings(args: argparse.Namespace) -> int:
-    from trainer.heatmap_findings import heatmap_findings
+# Commands that work on a bundled model folder and its split: name -> (help, "module:function", summary).
+MODEL_FOLDER_COMMANDS: dict[str, tuple[str, str, Callable[[Any], str]]] = {
+    "fit-ood": ("fit, calibrate and measure a model's out-of-distribution gate (ood.npz + card)",
+                "trainer.ood_fit:fit_ood", _ood_summary),
+    "operating-point": ("choose a pneumonia model's operating rule on validation under simulated acquisition "
+                        "shifts; refit its card's threshold", "trainer.shift_rule:choose_operating_point",
+                        _rule_summary),
+    "heatmap-findings": ("where a model's heat maps lie on its internal-test images (regions, lung mask); "
+                         "written to its card", "trainer.heatmap_findings:heatmap_findings", _findings_summary),
+}
 
-    measured = _on_model_and_split(heatmap_findings, args)
-    if measured is None:
+
+def _add_model_folder_commands(sub: argparse._SubParsersAction) -> None:
+    for name, (help_text, _, _) in MODEL_FOLDER_COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--model", required=True, help="model folder, e.g. resources/models/pneumonia3")
+        p.add_argument("--data", default="../shared/data", help="folder the model's split.csv paths are relative to")
+
+
+def _run_model_folder_command(args: argparse.Namespace) -> int:
+    """`function(model folder, data folder)` and its summary, or a one-line error and exit 2."""
+    import importlib
+
+    from cxrviewer.core.errors import ModelLoadError
+
+    _, target, summary = MODEL_FOLDER_COMMANDS[args.command]
+    module, function = target.split(":")
+    try:
+        result = getattr(importlib.import_module(module), function)(Path(args.model), Path(args.data))
+    except (ValueError, FileNotFoundError, ModelLoadError) as exc:
+        print(f"cxr-train: error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(measured["by_true_label"], indent=1))
+    print(summary(result))
     return 0
 
 
@@ -290,14 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_evaluate_model(sub)
     _add_export(sub)
     _add_export_onnx(sub)
-    _add_fit_ood(sub)
-    _add_operating_point(sub)
-    _add_heatmap_findings(sub)
+    _add_model_folder_commands(sub)
     args = parser.parse_args(argv)
     handlers = {"train": _run_train, "evaluate": _run_evaluate, "evaluate-model": _run_evaluate_model,
                 "export": _run_export, "export-onnx": _run_export_onnx,
-                "fit-ood": _run_fit_ood, "operating-point": _run_operating_point,
-                "heatmap-findings": _run_heatmap_findings}
+                **{name: _run_model_folder_command for name in MODEL_FOLDER_COMMANDS}}
     return handlers[args.command](args)
 
 

@@ -211,3 +211,7 @@ def test_an_equalising_model_trains_exports_and_runs_in_the_viewer(tmp_path: Pat
     brighter = (255.0 * (image / 255.0) ** 0.6).astype(np.uint8)
     both = engine.predict(to_model_array(np.stack([image, brighter])))
     np.testing.assert_allclose(both[0], both[1], atol=0.05)   # the film brightened: the same answer
+    assert main(["heatmap-findings", "--model", str(tmp_path / "models" / "pneumonia3"), "--data", str(tmp_path)]) == 0
+    measured = json.loads((tmp_path / "models" / "pneumonia3" / "model.json").read_text())["heatmap_findings"]["measured"]
+    counts = {label: row["images"] for label, row in measured["by_true_label"].items()}
+    assert sum(counts.values()) == card["training_data"]["split_counts"]["test"]

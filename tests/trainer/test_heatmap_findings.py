@@ -43,3 +43,12 @@ def test_an_empty_map_has_no_shares_and_is_left_out_of_the_means() -> None:
     neck[0, :] = 1.0
     summary = _summarise([empty, map_shares(neck, _chest())])
     assert summary["images"] == 2 and summary["peak_in_top_fifth"] == 1.0
+
+
+@pytest.mark.parametrize("command", ["heatmap-findings", "operating-point", "fit-ood"])
+def test_a_missing_model_folder_is_one_line_and_exit_2(command, tmp_path, capsys) -> None:
+    from trainer.cli import main
+
+    assert main([command, "--model", str(tmp_path / "nowhere"), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cxr-train: error:") and "nowhere" in err[0]
