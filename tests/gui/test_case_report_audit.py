@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.teaching.export_view import AUDIT_NOT_RUN
 from cxrviewer.ui.shell.settings import ViewerSettings
-from tests.model_factory import TINY_LABELS, build_tiny_classifier
+from tests.model_factory import EXPORT_SAFE_BACKBONE, make_model_folder
 
 from .helpers import open_and_wait
 from .image_compare import OUTPUT_DIR
@@ -28,9 +27,7 @@ AUDIT_TIMEOUT_MS = 180_000
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("audit_models")
-    export_model(build_tiny_classifier(3, 32, seed=0), root / "tiny", name="tiny", labels=TINY_LABELS,
-                 backbone="tiny-cnn", cam_layer="relu", task="test", operating_threshold=0.05,
-                 extra={"note": "random weights, tests only"})
+    make_model_folder(root, "tiny", operating_threshold=0.05, backbone=EXPORT_SAFE_BACKBONE)
     return root
 
 

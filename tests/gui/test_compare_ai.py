@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.model_call import call_for
 from cxrviewer.ui.features.compare_ai import READ_FIRST_TEXT
 from cxrviewer.ui.shell.settings import ViewerSettings
-from tests.model_factory import TINY_LABELS, build_tiny_classifier
+from tests.model_factory import EXPORT_SAFE_BACKBONE, make_model_folder
 
 from .helpers import open_and_wait
 from .image_compare import OUTPUT_DIR, qimage_to_rgb
@@ -28,9 +27,7 @@ RESULT_TIMEOUT_MS = 60_000
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("compare_models")
-    export_model(build_tiny_classifier(3, 32, seed=0), root / "tiny", name="tiny", labels=TINY_LABELS,
-                 backbone="tiny-cnn", cam_layer="relu", task="test", operating_threshold=0.05,
-                 extra={"note": "random weights, tests only"})
+    make_model_folder(root, "tiny", operating_threshold=0.05, backbone=EXPORT_SAFE_BACKBONE)
     return root
 
 
@@ -129,11 +126,17 @@ def test_read_first_hides_the_compare_side_until_the_main_image_is_read(qtbot, o
     assert side.text().startswith("Model's call: ")
 
 
-def test_a_lateral_film_on_the_compare_side_gets_no_call_and_no_map(qtbot, open_window, make_dicom):
+def lateral_on_the_compare_side(qtbot, open_window, make_dicom):
+    """A window with a frontal film answered on the main side and a lateral one (flagged) on the compare side."""
     window = open_window(read_first=False)
     open_and_wait(qtbot, window, [make_dicom(chest(0), name="current.dcm")])
     qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
     compare_and_wait(qtbot, window, make_dicom(chest(20), name="lateral.dcm", ViewPosition="LAT"))
+    return window
+
+
+def test_a_lateral_film_on_the_compare_side_gets_no_call_and_no_map(qtbot, open_window, make_dicom):
+    window = lateral_on_the_compare_side(qtbot, open_window, make_dicom)
     side = window.compare.ai
     prediction = side.session.current_prediction()
     assert prediction.outside_training_data and side.session.outside_held()
@@ -145,10 +148,7 @@ def test_a_lateral_film_on_the_compare_side_gets_no_call_and_no_map(qtbot, open_
 def test_show_anyway_on_the_compare_side_lets_a_flagged_film_through_marked(qtbot, open_window, make_dicom):
     """The compare pane offers "Show anyway" as the main panel does; it acts on the compare AiSession only and
     the result is marked as the main view marks it (gate line "Shown anyway — …", legend "(outside training data)")."""
-    window = open_window(read_first=False)
-    open_and_wait(qtbot, window, [make_dicom(chest(0), name="current.dcm")])
-    qtbot.waitUntil(lambda: main_result(window), timeout=RESULT_TIMEOUT_MS)
-    compare_and_wait(qtbot, window, make_dicom(chest(20), name="lateral.dcm", ViewPosition="LAT"))
+    window = lateral_on_the_compare_side(qtbot, open_window, make_dicom)
     side = window.compare.ai
     prediction = side.session.current_prediction()
     assert side.session.outside_held() and side.show_anyway_button.isVisible()

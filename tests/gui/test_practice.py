@@ -18,7 +18,6 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QSettings, Qt
 
-from cxrviewer.core.model.export import export_model
 from cxrviewer.teaching.packet_history import PAUSED
 from cxrviewer.teaching.practice import (
     LAST_FILENAME,
@@ -29,7 +28,7 @@ from cxrviewer.teaching.practice import (
 )
 from cxrviewer.teaching.reads import call_for_label
 from cxrviewer.ui.shell.settings import ViewerSettings
-from tests.model_factory import TINY_LABELS, build_tiny_classifier
+from tests.model_factory import EXPORT_SAFE_BACKBONE, TINY_LABELS, make_model_folder
 
 from .helpers import LOAD_TIMEOUT_MS
 from .image_compare import OUTPUT_DIR, qimage_to_rgb, write_png
@@ -49,9 +48,7 @@ class FakeClock:
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("practice_models")
-    export_model(build_tiny_classifier(3, 32, seed=0), root / "tiny", name="tiny", labels=TINY_LABELS,
-                 backbone="tiny-cnn", cam_layer="relu", task="test", operating_threshold=0.5,
-                 extra={"note": "random weights, tests only"})
+    make_model_folder(root, "tiny", operating_threshold=0.5, backbone=EXPORT_SAFE_BACKBONE)
     return root
 
 

@@ -21,14 +21,13 @@ import pytest
 from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
 
 from cxrviewer import cli
-from cxrviewer.core.model.export import export_model
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.teaching.export_view import find_identifiers
 from cxrviewer.teaching.reads import STORE_FILENAME
 from cxrviewer.ui.features.ai import READ_FIRST_CAPTION
 from cxrviewer.ui.features.export_actions import grab_view
 from cxrviewer.ui.shell.settings import ViewerSettings
-from tests.model_factory import TINY_LABELS, build_tiny_classifier
+from tests.model_factory import EXPORT_SAFE_BACKBONE, make_model_folder
 from tests.shared_data import shared_dir
 
 from .helpers import open_and_wait, send_mouse
@@ -44,11 +43,7 @@ COVID_WARNING = ("Trained on adult COVID-19 images next to mostly pediatric norm
 
 
 def _export(root: Path, name: str, threshold: float, seed: int = 0, **extra) -> None:
-    # backbone "tiny-cnn", not model_factory's "tiny-test": the export guard would (rightly) refuse
-    # a record holding the word "test" for a patient called Test^Patient
-    export_model(build_tiny_classifier(3, 32, seed=seed), root / name, name=name, labels=TINY_LABELS,
-                 backbone="tiny-cnn", cam_layer="relu", task="test", operating_threshold=threshold,
-                 extra={"note": "random weights, tests only", **extra})
+    make_model_folder(root, name, seed=seed, operating_threshold=threshold, backbone=EXPORT_SAFE_BACKBONE, extra=extra)
 
 
 @pytest.fixture(scope="module")
