@@ -8,7 +8,8 @@ say the same thing. Reading an image again replaces its current read; the earlie
 kept as history (`superseded_by`) and no longer counts in the summary.
 A read of an image the out-of-distribution gate flagged as unlike the model's training data
 (`Prediction.outside_training_data`) carries the flag (`outside_training_data`): the model's
-answer there is a guess, so agreement with the model leaves such reads out (and says how many),
+answer there is a guess, so every figure about the model (agreement with it, its accuracy against
+known labels) leaves such reads out and says how many (`ReadRecord.model_withheld`, the one rule),
 while the trainee's own accuracy against known labels and calibration still count them.
 `compare_read` builds what the reveal shows; `ReadStore` keeps each read in SQLite in the
 user data folder so "My reads" can show agreement with the model, with the known label of a
@@ -373,9 +374,13 @@ class ReadRecord(_ModelCallOf):
         return call_agrees_with_model(self.call, self.model_call_label)
 
     @property
-    def counts_for_model_agreement(self) -> bool:
-        """Whether the read has a model call to agree with and the image was not flagged as outside its data."""
-        return self.agrees_with_model is not None and not self.outside_training_data
+    def model_withheld(self) -> bool:
+        """The OOD gate flagged the image, so the viewer withheld the model's call.
+
+        The one rule for every figure about the model (agreement with it, its accuracy against the
+        known label): a withheld call does not count for the model. The trainee's figures ignore it.
+        """
+        return self.outside_training_data
 
     @property
     def agrees_with_known_label(self) -> bool | None:
@@ -401,19 +406,26 @@ class ReadSummary:
     n_agree_label: int
     n_model_with_label: int
     n_model_agree_label: int
-    n_flagged: int = 0          # reads with a model call left out of agreement: the image was flagged (OOD)
+    n_flagged: int = 0              # reads with a model call left out of agreement: the call was withheld (OOD)
+    n_model_label_flagged: int = 0  # labelled reads left out of the model's accuracy for the same reason
 
     model_agreement = Rate("n_agree_model", over="n_with_model")
     label_agreement = Rate("n_agree_label", over="n_with_label")    # the trainee's accuracy against the labels
-    model_label_agreement = Rate("n_model_agree_label", over="n_model_with_label")   # the model's, on the same reads
+    model_label_agreement = Rate("n_model_agree_label", over="n_model_with_label")   # the model's, unflagged only
+
+
+def _scored_for_model(outcomes: Iterable[tuple[ReadRecord, bool | None]]) -> tuple[list[bool], int]:
+    """(outcomes the model is scored on, how many were left out as withheld); None outcomes are not scored."""
+    scored = [(record, ok) for record, ok in outcomes if ok is not None]
+    counted = [bool(ok) for record, ok in scored if not record.model_withheld]
+    return counted, len(scored) - len(counted)
 
 
 def summarise(records: Iterable[ReadRecord]) -> ReadSummary:
     records = list(records)
-    with_model = [bool(r.agrees_with_model) for r in records if r.counts_for_model_agreement]
-    flagged = [r for r in records if r.agrees_with_model is not None and r.outside_training_data]
+    with_model, n_flagged = _scored_for_model((r, r.agrees_with_model) for r in records)
+    model_label, n_model_label_flagged = _scored_for_model((r, r.model_agrees_with_known_label) for r in records)
     with_label = [r.agrees_with_known_label for r in records if r.agrees_with_known_label is not None]
-    model_label = [r.model_agrees_with_known_label for r in records if r.model_agrees_with_known_label is not None]
     return ReadSummary(
         n_reads=len(records),
         n_with_model=len(with_model),
@@ -422,7 +434,8 @@ def summarise(records: Iterable[ReadRecord]) -> ReadSummary:
         n_agree_label=sum(with_label),
         n_model_with_label=len(model_label),
         n_model_agree_label=sum(model_label),
-        n_flagged=len(flagged),
+        n_flagged=n_flagged,
+        n_model_label_flagged=n_model_label_flagged,
     )
 
 

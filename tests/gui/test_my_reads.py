@@ -51,9 +51,18 @@ def test_summary_lines() -> None:
     lines = summary_lines(RECORDS)
     assert lines[0] == "8 reads"
     assert lines[1] == "Agreement with the model: 75 % (6 of 8)"
-    assert lines[2].startswith("Your accuracy against known labels: 71 % (5 of 7); the model on the same images: 86 %")
+    assert lines[2] == "Your accuracy against known labels: 71 % (5 of 7); the model on the same images: 86 % (6 of 7)"
     assert lines[3].startswith("Brier score")
     assert "need known labels" in summary_lines([rec(9, "viral", 50, 2, None)])[-1]
+
+
+def test_summary_lines_leave_flagged_reads_out_of_both_figures_about_the_model() -> None:
+    flagged = [dataclasses.replace(rec(8, "viral", 70, 0, "VIRAL"), outside_training_data=True),   # model wrong
+               dataclasses.replace(rec(9, "normal", 70, 0, None), outside_training_data=True)]    # no label
+    lines = summary_lines(RECORDS + flagged)
+    assert lines[1] == "Agreement with the model: 75 % (6 of 8; 2 flagged reads not counted)"
+    assert lines[2] == ("Your accuracy against known labels: 75 % (6 of 8); "
+                        "the model on the same images: 86 % (6 of 7; 1 flagged read not counted)")
 
 
 def test_my_reads_leaves_flagged_reads_out_of_agreement_with_the_model(qtbot, store: ReadStore) -> None:
@@ -70,6 +79,8 @@ def test_my_reads_leaves_flagged_reads_out_of_agreement_with_the_model(qtbot, st
     assert "9 reads" in text
     assert "Agreement with the model: 75 % (6 of 8; 1 flagged read not counted)" in text
     assert "Your accuracy against known labels: 75 % (6 of 8)" in text   # the trainee's accuracy counts it
+    # the model was wrong on the flagged image, but its call was withheld there: 6 of 7, not 6 of 8
+    assert "the model on the same images: 86 % (6 of 7; 1 flagged read not counted)" in text
 
 
 def test_dialog_shows_the_store_newest_first(qtbot, store: ReadStore) -> None:

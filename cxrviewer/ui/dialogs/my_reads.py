@@ -5,7 +5,8 @@ matched the folder's known label) is drawn with matplotlib's Agg backend into a 
 no Qt backend of matplotlib is involved. Reads of images without a known label count for
 agreement with the model only: the model's opinion is not the truth. Reads of images the
 OOD gate flagged as unlike the model's training data are left out of agreement with the model
-(the summary says how many) but count for the trainee's accuracy and calibration.
+and of the model's accuracy (the summary says how many) but count for the trainee's accuracy
+and calibration.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ PACKET_COLUMNS = ("Date (UTC)", "Cases", "Score", "Time", "Status")
 CALIBRATION_BINS = 5
 FLAGGED_MARK = "⚠"     # the "= model" cell of a read of an image flagged as unlike the model's training data
 FLAGGED_TIP = ("The image was flagged as outside what the model knows: its answer was a guess, "
-               "so this read is not counted in the agreement with the model")
+               "so this read is not counted in the agreement with the model nor in the model's accuracy")
 
 
 def _percent(rate: float | None) -> str:
@@ -57,21 +58,25 @@ def _mark(ok: bool | None) -> str:
     return "" if ok is None else ("✔" if ok else "✘")
 
 
+def _left_out(n_flagged: int) -> str:
+    """The note "; 2 flagged reads not counted" for a figure about the model ("" when none was left out)."""
+    return f"; {n_flagged} flagged read{'s' if n_flagged != 1 else ''} not counted" if n_flagged else ""
+
+
 def summary_lines(records: Sequence[ReadRecord]) -> list[str]:
     """The summary shown above the table (also used by tests)."""
     summary = summarise(records)
     lines = [f"{summary.n_reads} read{'s' if summary.n_reads != 1 else ''}"]
-    flagged = (f"; {summary.n_flagged} flagged read{'s' if summary.n_flagged != 1 else ''} not counted"
-               if summary.n_flagged else "")
     lines.append(
         f"Agreement with the model: {_percent(summary.model_agreement)} "
-        f"({summary.n_agree_model} of {summary.n_with_model}{flagged})"
+        f"({summary.n_agree_model} of {summary.n_with_model}{_left_out(summary.n_flagged)})"
     )
     if summary.n_with_label:
         lines.append(
             f"Your accuracy against known labels: {_percent(summary.label_agreement)} "
             f"({summary.n_agree_label} of {summary.n_with_label}); the model on the same images: "
-            f"{_percent(summary.model_label_agreement)}"
+            f"{_percent(summary.model_label_agreement)} ({summary.n_model_agree_label} of "
+            f"{summary.n_model_with_label}{_left_out(summary.n_model_label_flagged)})"
         )
         brier = brier_score(records)
         if brier is not None:
