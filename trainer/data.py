@@ -80,8 +80,10 @@ def discover_folder_tree(root: Path, task: str = "folders", source: str = "") ->
     return samples
 
 
-def read_manifest(csv_path: Path, source: str = "") -> list[Sample]:
-    """CSV with columns `path,label[,patient_id][,split]`; paths relative to the CSV's folder."""
+def read_manifest(csv_path: Path, source: str = "", source_column: bool = False) -> list[Sample]:
+    """CSV with columns `path,label[,patient_id][,split]`; paths relative to the CSV's folder.
+
+    The source is `source`, else (with `source_column`) the row's `source` value, else the CSV's folder name."""
     csv_path = Path(csv_path)
     samples = []
     with open(csv_path, newline="", encoding="utf-8") as handle:
@@ -93,7 +95,8 @@ def read_manifest(csv_path: Path, source: str = "") -> list[Sample]:
             if not path.is_absolute():
                 path = csv_path.parent / path
             patient = (row.get("patient_id") or "").strip() or path.stem
-            samples.append(Sample(path, row["label"].strip(), patient, source or dataset_name(csv_path),
+            row_source = (row.get("source") or "").strip() if source_column else ""
+            samples.append(Sample(path, row["label"].strip(), patient, source or row_source or dataset_name(csv_path),
                                   (row.get("split") or "").strip().lower()))
     return samples
 

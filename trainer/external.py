@@ -20,9 +20,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from cxrviewer.core.labels import COVID
 from cxrviewer.core.model.batch import ScoredFile
 from trainer import metrics as m
 from trainer.data import (
@@ -46,7 +48,7 @@ def discover(data: Path, model_labels: Sequence[str], label_map: Mapping[str, st
     """Labelled samples from a folder tree or a manifest, labels renamed by `label_map`."""
     data = Path(data)
     if data.suffix.lower() == ".csv":
-        samples = read_manifest(data)
+        samples = read_manifest(data, source_column=True)   # per-source metrics when the CSV names sources
     elif {"NORMAL", "BACTERIAL", "VIRAL"} <= set(model_labels):
         try:
             samples = discover_folder_tree(data, task="pneumonia3")
@@ -131,7 +133,45 @@ def score_metrics(
         covid = model_labels.index("COVID-19")
         result["covid_vs_rest"] = m.binary_summary((targets == covid).astype(int), probabilities[:, covid], threshold)
     result.update(m.subgroup_metrics(probabilities, targets, model_labels, sources))
+    if len(set(sources)) > 1:
+        positive = list(pneumonia_labels) if pneumonia is not None else [COVID] if COVID in model_labels else []
+        result["per_source_calls"] = per_source_calls(model_calls(probabilities, model_labels, threshold),
+                                                      list(data_labels), list(sources), positive)
     return result
+
+
+def per_source_calls(calls: Sequence[str], truth: Sequence[str], sources: Sequence[str],
+                     positive: Sequence[str]) -> dict[str, dict[str, object]]:
+    """Per source, what the viewer's call gets right: recall of each class present and, when the model has a
+    positive call (pneumonia, COVID-19), the share of that source's normals it calls positive."""
+    table: dict[str, dict[str, object]] = {}
+    for source in sorted(set(sources)):
+        rows = [(c, t) for c, t, s in zip(calls, truth, sources) if s == source]
+        recall = {label: {"n": sum(t == label for _, t in rows),
+                          "recall": float(np.mean([c == label for c, t in rows if t == label]))}
+                  for label in sorted({t for _, t in rows})}
+        entry: dict[str, object] = {"n": len(rows), "call_accuracy": float(np.mean([c == t for c, t in rows])),
+                                    "recall": recall}
+        normals = [c for c, t in rows if t == "NORMAL"]
+        if normals and positive:
+            entry["normals_called_positive"] = float(np.mean([c in positive for c in normals]))
+        table[source] = entry
+    return table
+
+
+def per_source_lines(table: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> list[str]:
+    """The per-source table of the report: one row per source, the call's recall per class."""
+    header = ["source", "n", "call accuracy", *[f"{label} recall" for label in labels], "normals called positive"]
+    lines = ["", "Per source (the viewer's call):", "", "| " + " | ".join(header) + " |",
+             "|" + " --- |" * len(header)]
+    for source, entry in table.items():
+        recall = entry["recall"]
+        cells = [f"{_fmt(recall[label]['recall'])} (n = {recall[label]['n']})" if label in recall else "–"
+                 for label in labels]
+        normals = entry.get("normals_called_positive")
+        lines.append(f"| `{source}` | {entry['n']} | {_fmt(entry['call_accuracy'])} | " + " | ".join(cells)
+                     + f" | {_fmt(normals) if normals is not None else '–'} |")
+    return lines
 
 
 def model_calls(probabilities: np.ndarray, model_labels: Sequence[str], threshold: float) -> list[str]:
@@ -245,8 +285,8 @@ def card_summary(result: Mapping[str, object], data_name: str) -> dict[str, obje
     counts: dict[str, object] = {}
     binary = result.get("pneumonia_vs_normal") or result.get("covid_vs_rest")
     positive = "pneumonia" if "pneumonia_vs_normal" in result else "COVID-19"
-    if "classification" in result:
-        findings.append(f"accuracy {result['classification']['accuracy']:.3f}")
+    if "call" in result:
+        findings.append(f"accuracy of the call {result['call']['accuracy']:.3f}")
     if binary:
         if binary["n_positive"] and binary["n_negative"]:
             findings.append(f"{positive} vs rest AUC {binary['auc']:.3f}")
@@ -347,8 +387,8 @@ def external_report(name: str, sha256: str, temperature: float, data: Path, resu
     if "classification" in result:
         c = result["classification"]
         lines += class_table_lines(c, list(c["per_class"]))
-        for source, sm in result.get("per_source", {}).items():
-            lines.append(f"- `{source}`: n = {sm['n']}, accuracy {_fmt(sm['accuracy'])}")
+        if "per_source_calls" in result:
+            lines += per_source_lines(result["per_source_calls"], list(c["per_class"]))
         present = [row["f1"] for row in c["per_class"].values() if row["support"]]
         lines += ["", "![confusion](confusion_matrix.png)" + (" ![roc](roc.png)" if len(present) > 1 else "")]
     if problems:

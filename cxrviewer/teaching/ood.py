@@ -81,10 +81,13 @@ def _card_text(card: ModelCard) -> str:
 
 
 def _adult_evidence(card: ModelCard) -> str:
-    """' Measured: …' from the card's external check on adult normals, if it has one."""
+    """' Measured: …' from the card's external check on adult normals (a set of NORMAL images only), if any."""
     for check in card.extra.get("external_checks") or ():
         if not isinstance(check, Mapping) or "adult" not in str(check.get("data", "")).lower():
             continue
+        labels = check.get("labels")
+        if not isinstance(labels, Mapping) or set(labels) != {"NORMAL"}:
+            continue                                # its negatives are not all normals
         called, total, positive = (check.get(k) for k in ("negatives_called_positive", "negatives", "positive_call"))
         if isinstance(called, int) and isinstance(total, int) and total and positive:
             return f" Measured: it called {called} of {total} adult normal radiographs it never saw {positive}."

@@ -77,6 +77,16 @@ def test_manifest_paths_patients_and_splits(tmp_path: Path) -> None:
         read_manifest(tmp_path / "bad.csv")
 
 
+def test_manifest_source_column_only_when_asked(tmp_path: Path) -> None:
+    _write_png(tmp_path / "a.png", 1)
+    _write_png(tmp_path / "b.png", 2)
+    (tmp_path / "manifest.csv").write_text("path,label,source\na.png,NORMAL,actualmed\nb.png,NORMAL,\n")
+    assert {s.source for s in read_manifest(tmp_path / "manifest.csv")} == {dataset_name(tmp_path / "manifest.csv")}
+    by_row = read_manifest(tmp_path / "manifest.csv", source_column=True)
+    assert [s.source for s in by_row] == ["actualmed", dataset_name(tmp_path / "manifest.csv")]
+    assert {s.source for s in read_manifest(tmp_path / "manifest.csv", "given", source_column=True)} == {"given"}
+
+
 def test_integrity_pass_reports_and_excludes(tmp_path: Path) -> None:
     _write_png(tmp_path / "good.png", 5)
     (tmp_path / "copy.png").write_bytes((tmp_path / "good.png").read_bytes())

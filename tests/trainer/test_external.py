@@ -116,6 +116,23 @@ def test_unknown_labels_are_refused_clearly_and_can_be_mapped(model_folder, tmp_
     assert "no model named 'no-such-model'" in capsys.readouterr().err
 
 
+def test_a_manifest_naming_sources_gets_per_source_metrics(model_folder, tmp_path) -> None:
+    manifest = tmp_path / "set" / "manifest.csv"
+    for index in range(4):
+        _write(manifest.parent / f"{index}.png", index + 1)
+    manifest.write_text("path,label,source\n0.png,NORMAL,siteA\n1.png,VIRAL,siteA\n2.png,NORMAL,siteB\n"
+                        "3.png,BACTERIAL,siteB\n", encoding="utf-8")
+    out = tmp_path / "by_source"
+    assert cli.main(["evaluate-model", "--model", str(model_folder), "--data", str(manifest), "--out", str(out)]) == 0
+    per_source = json.loads((out / "metrics.json").read_text())["per_source"]
+    assert {name: entry["n"] for name, entry in per_source.items()} == {"siteA": 2, "siteB": 2}
+    calls = json.loads((out / "metrics.json").read_text())["per_source_calls"]
+    assert {name: entry["n"] for name, entry in calls.items()} == {"siteA": 2, "siteB": 2}
+    assert set(calls["siteA"]["recall"]) == {"NORMAL", "VIRAL"} and "normals_called_positive" in calls["siteB"]
+    report = (out / "report.md").read_text()
+    assert "| `siteA` | 2 |" in report and "| `siteB` | 2 |" in report
+
+
 def test_the_result_goes_into_the_card_only_for_images_the_model_never_saw(model_folder, kermany_test, tmp_path) -> None:
     import shutil
 

@@ -113,8 +113,10 @@ def test_the_adult_warning_quotes_the_cards_measured_check_on_adults() -> None:
     measured = card(known_limitations=[PEDIATRIC_LIMITATION], external_checks=[
         {"data": "official_test", "images": 624, "negatives": 234, "negatives_called_positive": 20,
          "positive_call": "pneumonia"},
-        {"data": "nih_adult_normal", "images": 100, "negatives": 100, "negatives_called_positive": 30,
-         "positive_call": "pneumonia"},
+        {"data": "adult_mixed", "images": 119, "labels": {"COVID-19": 74, "NORMAL": 24, "VIRAL": 21},
+         "negatives": 45, "negatives_called_positive": 11, "positive_call": "pneumonia"},
+        {"data": "nih_adult_normal", "images": 100, "labels": {"NORMAL": 100}, "negatives": 100,
+         "negatives_called_positive": 30, "positive_call": "pneumonia"},
     ])
     message = metadata_warnings({"PatientAge": "062Y"}, measured)[0].message
     assert message.endswith("Measured: it called 30 of 100 adult normal radiographs it never saw pneumonia.")
