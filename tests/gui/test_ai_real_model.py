@@ -3,8 +3,9 @@
 A tiny model hid the freeze: tracing its graph takes milliseconds. Here pneumonia3 (DenseNet)
 answers a layer change (gradients: TensorFlow in the worker process) and a switch to covid3,
 while a 20 ms GUI-thread timer records its longest gap; then the worker is killed mid-request.
-The tolerance (250 ms) is for a loaded 2-core CI machine; bench/run.py measures the tighter
-figure (`max_gui_stall_ms`).
+The gap bound is a freeze detector, not a speed target: the freeze it guards against starved the
+GUI thread for the whole trace (seconds), while a loaded 2-core CI machine can delay one tick by a
+few hundred milliseconds. bench/run.py measures the figure itself (`max_gui_stall_ms`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from .synthetic import gradient, write_png
 
 pytestmark = pytest.mark.slow
 
-MAX_GUI_GAP_MS = 250
+MAX_GUI_GAP_MS = 1000
 ANSWER_TIMEOUT_MS = 180_000
 
 
