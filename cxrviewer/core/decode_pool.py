@@ -21,6 +21,9 @@ first use, per purpose, so thumbnails and scans never queue in front of the show
 
 A decode superseded by a newer request may finish within CANCEL_GRACE_S (its image is still
 cached); after that its child is stopped and replaced.
+
+Children log into the caller's log file but only append to it: the calling process alone
+rotates it (`core.logs.rotate_if_due` after each request), so two processes never rotate it.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from cxrviewer.core.errors import ImageLoadError
+from cxrviewer.core.logs import rotate_if_due, setup_logging
 from cxrviewer.core.memory import env_megabytes, env_positive
 from cxrviewer.core.types import XrayImage, readonly
 
@@ -121,9 +125,8 @@ def _apply_environment(environment: dict[str, str]) -> None:
 def _log_to_the_callers_file() -> None:
     """The child logs (and Python warnings: a damaged DICOM's, named by core.io.dicom) into the
     caller's log file ($CXRVIEWER_LOG_DIR as sent with the request), never on stderr; a no-op
-    while that folder is unchanged."""
-    from cxrviewer.core.logs import setup_logging
-
+    while that folder is unchanged. The child only appends: the caller alone rotates the file
+    (`core.logs`: a child of multiprocessing gets an append-only handler)."""
     try:
         setup_logging()
     except Exception:  # noqa: BLE001 - no log file must never stop a decode
@@ -388,6 +391,7 @@ class DecodePool:
             raise
 
     def _release(self, child: _Child, healthy: bool) -> None:
+        rotate_if_due()   # the child may have appended to the log; only this process rotates it
         if healthy:
             with self._cond:
                 if not self._closed:
