@@ -1,14 +1,16 @@
 """Text drawn in the four corners of the image view, and the anonymised variant of it.
 
-`build_corner_text` is pure (testable without painting); `paint_corner_text` draws it in
-viewport coordinates with a dark halo so it stays legible over bright lung fields.
+`build_corner_text` is pure (testable without painting); `layout_corner_text` fits it to the pane
+(on a narrow one the left and right blocks share the width, lines elided with "…"; on a short one the
+last lines go) and places every line; `paint_corner_text` draws that layout in viewport coordinates
+with a dark halo so it stays legible over bright lung fields, and `corner_text_bounds` reports it.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
 
 from cxrviewer.core.types import Window
@@ -105,9 +107,10 @@ def format_number(value: float) -> str:
 
 
 def build_corner_text(
-    metadata: Mapping[str, str], view: ViewState, *, anonymise: bool
+    metadata: Mapping[str, str], view: ViewState, *, anonymise: bool, title: str = ""
 ) -> CornerText:
-    """The four corners' lines for an image's metadata and the current view."""
+    """The four corners' lines for an image's metadata and the current view; a `title` (a practice
+    case's "Practice case 3 of 12") comes first, top left."""
     name = format_person_name(_lookup(metadata, "PatientName"))
     patient_id = _lookup(metadata, "PatientID")
     birth = format_date(_lookup(metadata, "PatientBirthDate"))
@@ -121,7 +124,7 @@ def build_corner_text(
     view_position = _lookup(metadata, "ViewPosition")
     body_part = _lookup(metadata, "BodyPartExamined")
 
-    top_left: list[str] = []
+    top_left: list[str] = [title] if title else []
     if anonymise:
         top_left.append(ANONYMISED_PLACEHOLDER)
         if sex:
@@ -176,22 +179,91 @@ def build_corner_text(
 _CORNERS = (("top_left", False, False), ("top_right", True, False),
             ("bottom_left", False, True), ("bottom_right", True, True))
 HALO_PX = 1.0      # the dark halo reaches this far around each glyph
+GAP_PX = 12.0      # the least room between the left and the right block, and between the top and bottom rows
+MIN_VISIBLE_CHARS = 3   # an elided line showing fewer characters than this is dropped instead
 
 
-def _lines_placed(rect: QRectF, text: CornerText, metrics: QFontMetricsF,
-                  margin: float) -> Iterator[tuple[str, str, QPointF]]:
-    """(corner, line, baseline origin) for every line of `text` in the corners of `rect`."""
+@dataclass(frozen=True)
+class PlacedLine:
+    """One line as `paint_corner_text` draws it: the text (elided when the pane is narrow), where its
+    baseline starts (viewport coordinates) and how wide it is."""
+
+    corner: str
+    text: str
+    origin: QPointF
+    width: float
+
+
+def _elided(lines: tuple[str, ...], budget: float, metrics: QFontMetricsF) -> tuple[str, ...]:
+    """`lines` cut to `budget` pixels with "…"; a line that would keep too little of itself is dropped."""
+    fitted: list[str] = []
+    for line in lines:
+        if metrics.horizontalAdvance(line) <= budget:
+            fitted.append(line)
+            continue
+        elided = metrics.elidedText(line, Qt.TextElideMode.ElideRight, max(budget, 0.0))
+        if len(elided.rstrip("…").strip()) >= MIN_VISIBLE_CHARS:
+            fitted.append(elided)
+    return tuple(fitted)
+
+
+def _budgets(left: float, right: float, available: float) -> tuple[float, float]:
+    """The widths the left and the right block may take side by side: their own when both fit, else each
+    at least half of `available` (a block that needs less leaves the rest to the other)."""
+    if left + right <= available:
+        return left, right
+    half = available / 2
+    if left <= half:
+        return left, available - left
+    if right <= half:
+        return available - right, right
+    return half, half
+
+
+def _fit_pair(left: tuple[str, ...], right: tuple[str, ...], available: float,
+              metrics: QFontMetricsF) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    widest = [max((metrics.horizontalAdvance(line) for line in lines), default=0.0) for lines in (left, right)]
+    left_budget, right_budget = _budgets(widest[0], widest[1], available)
+    return _elided(left, left_budget, metrics), _elided(right, right_budget, metrics)
+
+
+def fit_corner_text(text: CornerText, width: float, height: float, metrics: QFontMetricsF,
+                    margin: float = 8.0) -> CornerText:
+    """`text` as it fits a `width` × `height` pane: unchanged when it fits; else the left and right blocks
+    share the width (lines elided with "…"), and when the top and bottom rows would meet, the last lines
+    (the lines of a corner come most important first) are dropped."""
+    available = width - 2 * margin - GAP_PX
+    top_left, top_right = _fit_pair(text.top_left, text.top_right, available, metrics)
+    bottom_left, bottom_right = _fit_pair(text.bottom_left, text.bottom_right, available, metrics)
+    rows = max(0, int((height - 2 * margin - GAP_PX) // metrics.lineSpacing()))
+    top = max(len(top_left), len(top_right))
+    bottom = max(len(bottom_left), len(bottom_right))
+    while top + bottom > rows:
+        if top >= bottom:
+            top -= 1
+        else:
+            bottom -= 1
+    return CornerText(top_left[:top], top_right[:top], bottom_left[:bottom], bottom_right[:bottom])
+
+
+def layout_corner_text(rect: QRectF, text: CornerText, font: QFont, margin: float = 8.0) -> tuple[PlacedLine, ...]:
+    """Every line `paint_corner_text` draws in the corners of `rect`, fitted (`fit_corner_text`) and placed."""
+    metrics = QFontMetricsF(font)
+    fitted = fit_corner_text(text, rect.width(), rect.height(), metrics, margin)
     line_height = metrics.lineSpacing()
+    placed: list[PlacedLine] = []
     for corner, right, bottom in _CORNERS:
-        lines: tuple[str, ...] = getattr(text, corner)
+        lines: tuple[str, ...] = getattr(fitted, corner)
         count = len(lines)
         for i, line in enumerate(lines):
-            x = rect.right() - margin - metrics.horizontalAdvance(line) if right else rect.left() + margin
+            width = metrics.horizontalAdvance(line)
+            x = rect.right() - margin - width if right else rect.left() + margin
             if bottom:
                 baseline = rect.bottom() - margin - (count - 1 - i) * line_height - metrics.descent()
             else:
                 baseline = rect.top() + margin + i * line_height + metrics.ascent()
-            yield corner, line, QPointF(x, baseline)
+            placed.append(PlacedLine(corner, line, QPointF(x, baseline), width))
+    return tuple(placed)
 
 
 def corner_text_bounds(rect: QRectF, text: CornerText, font: QFont, margin: float = 8.0) -> dict[str, QRectF]:
@@ -199,10 +271,10 @@ def corner_text_bounds(rect: QRectF, text: CornerText, font: QFont, margin: floa
     Widgets over the image (the heat-map legend) keep clear of these."""
     metrics = QFontMetricsF(font)
     bounds: dict[str, QRectF] = {}
-    for corner, line, origin in _lines_placed(rect, text, metrics, margin):
-        box = QRectF(origin.x(), origin.y() - metrics.ascent(), metrics.horizontalAdvance(line), metrics.height())
+    for line in layout_corner_text(rect, text, font, margin):
+        box = QRectF(line.origin.x(), line.origin.y() - metrics.ascent(), line.width, metrics.height())
         box = box.adjusted(-HALO_PX, -HALO_PX, HALO_PX + 1, HALO_PX + 1)
-        bounds[corner] = bounds[corner].united(box) if corner in bounds else box
+        bounds[line.corner] = bounds[line.corner].united(box) if line.corner in bounds else box
     return bounds
 
 
@@ -212,12 +284,12 @@ def paint_corner_text(painter: QPainter, rect: QRectF, text: CornerText, font: Q
     painter.setFont(font)
     halo = QColor(0, 0, 0, 200)
     ink = QColor(235, 235, 235)
-    for _corner, line, origin in _lines_placed(rect, text, QFontMetricsF(font), margin):
+    for line in layout_corner_text(rect, text, font, margin):
         painter.setPen(halo)
         for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1), (1, 1)):
-            painter.drawText(origin + QPointF(dx, dy), line)
+            painter.drawText(line.origin + QPointF(dx, dy), line.text)
         painter.setPen(ink)
-        painter.drawText(origin, line)
+        painter.drawText(line.origin, line.text)
     painter.restore()
 
 
@@ -234,12 +306,15 @@ __all__ = [
     "ANONYMISED_PLACEHOLDER",
     "IDENTIFYING_KEYS",
     "CornerText",
+    "PlacedLine",
     "ViewState",
     "build_corner_text",
     "corner_font",
     "corner_text_bounds",
+    "fit_corner_text",
     "format_date",
     "format_number",
     "format_person_name",
+    "layout_corner_text",
     "paint_corner_text",
 ]
