@@ -7,8 +7,8 @@ the image shown (`accept_loaded` / `accept_failure` answer False for a stale one
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -17,7 +17,7 @@ from cxrviewer.core.types import XrayImage
 from cxrviewer.state.events import Event
 from cxrviewer.state.readonly import ReadOnly
 
-__all__ = ["HasPath", "ViewerSession", "Position"]
+__all__ = ["DisplayName", "HasPath", "ViewerSession", "Position"]
 
 
 class HasPath(Protocol):
@@ -48,6 +48,19 @@ class Position:
         return self.index > 0
 
 
+@dataclass(frozen=True)
+class DisplayName:
+    """What the screen calls a file instead of its file and folder names (a practice case, whose names
+    could give the answer away or are a temporary folder's)."""
+
+    image: str   # window title, status bar, the study browser's image row, the corner text
+    study: str   # the study browser's study row
+
+
+def _same_file(path: Path) -> Path:
+    return Path(path).resolve()
+
+
 class ViewerSession(Generic[E]):
     """Entries (anything with a `.path`, e.g. the study browser's rows), the current one, the image shown."""
 
@@ -57,6 +70,7 @@ class ViewerSession(Generic[E]):
         self._image: XrayImage | None = None
         self._load_id = 0
         self._scan_id = 0
+        self._display_names: dict[Path, DisplayName] = {}
         self.advance_on_failure = False      # while opening: skip files that fail to the first good one
         self.entries_changed: Event[tuple[E, ...]] = Event("entries changed")
         self.index_changed: Event[int] = Event("current index changed")
@@ -87,7 +101,28 @@ class ViewerSession(Generic[E]):
                 return index
         return None
 
+    def display_name(self, path: Path | None) -> DisplayName | None:
+        """The name shown for the file at `path` instead of its own (None: its own name is shown)."""
+        return self._display_names.get(_same_file(path)) if path is not None else None
+
+    def shown_name(self, path: Path) -> str:
+        """What the screen calls the file at `path`: its display name, else its file name."""
+        name = self.display_name(path)
+        return name.image if name is not None else path.name
+
+    def named(self, image: XrayImage) -> XrayImage:
+        """`image` carrying its file's display name, when it has one."""
+        name = self.display_name(image.path)
+        if name is None:
+            return image
+        frame = f" [{image.frame_index + 1}/{image.frame_count}]" if image.frame_count > 1 else ""
+        return replace(image, display_name=name.image + frame)
+
     # -- changing --------------------------------------------------------------------------
+    def set_display_names(self, names: Mapping[Path, DisplayName]) -> None:
+        """Files to be shown under other names from their next opening (replaces any set before; {}: none)."""
+        self._display_names = {_same_file(path): name for path, name in names.items()}
+
     def set_scan_id(self, request_id: int) -> None:
         self._scan_id = int(request_id)
 

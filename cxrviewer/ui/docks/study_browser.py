@@ -7,7 +7,8 @@ gets a thumbnail (`ThumbnailLoader`) once it has been on screen.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from cxrviewer.ui.workers.thumbnails import ThumbnailLoader
 
 if TYPE_CHECKING:
     from cxrviewer.core.study import StudyTree as GroupedImages
+    from cxrviewer.state.session import DisplayName
 
 INDEX_ROLE = Qt.ItemDataRole.UserRole
 ICON_SIDE = 32
@@ -48,6 +50,7 @@ class BrowserEntry:
     series_key: str = ""
     series_label: str = ""
     frame_count: int = 1
+    path_hidden: bool = False   # a display name stands in for the file's name: no path in the tooltip
 
 
 def patient_label(entry: BrowserEntry, number: int, anonymise: bool) -> str:
@@ -191,8 +194,11 @@ class StudyTree(QTreeWidget):
                 label += f"  ({entry.frame_count} frames)"
             item = QTreeWidgetItem(group, [label])
             item.setData(0, INDEX_ROLE, index)
-            item.setToolTip(0, printable_name(entry.path.name) if self._anonymise
-                            else printable_path(entry.path))   # folders may be names
+            if entry.path_hidden:
+                item.setToolTip(0, label)
+            else:
+                item.setToolTip(0, printable_name(entry.path.name) if self._anonymise
+                                else printable_path(entry.path))   # folders may be names
             known = self.thumbnails.cached(entry.path)
             item.setIcon(0, QIcon(QPixmap.fromImage(known)) if known is not None else self._blank_icon)
             self._items_by_path.setdefault(str(entry.path), []).append(item)
@@ -223,6 +229,18 @@ class StudyBrowserDock(QDockWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Studies", parent)
         self.tree = make.fill_dock(self, "studyDock", StudyTree(self))
+
+
+def with_display_names(entries: list[BrowserEntry],
+                       name_of: Callable[[Path], DisplayName | None]) -> list[BrowserEntry]:
+    """`entries`, those whose file has a display name (a practice case) showing it instead of the file's
+    and the folder's names."""
+    named: list[BrowserEntry] = []
+    for entry in entries:
+        name = name_of(entry.path)
+        named.append(entry if name is None else
+                     replace(entry, label=name.image, study_label=name.study, path_hidden=True))
+    return named
 
 
 def entries_from_paths(paths: list[Path]) -> list[BrowserEntry]:

@@ -1,16 +1,13 @@
 """Tools ▸ Practice Packet…: a timed rapid-reporting packet of labelled cases, read first, then scored.
 
-`PracticeController` drives the window: turns Read First on for the packet, opens each case (a
-copy under a neutral name, so the file and folder names do not give the answer), takes the call
-the Read first panel records, asks for the next case, keeps the state in the user data folder
-after every change (a packet survives a restart and is offered for resuming), and shows the
-score sheet at the end. All packet logic is in `teaching.practice`; the widgets are in
-`practice_setup` (PacketSetupDialog), `practice_status` (PracticeStatus, the status-bar widget)
-and `score_sheet` (ScoreSheetDialog), re-exported here.
+`PracticeController` drives the window: turns Read First on for the packet, opens each case (a copy under a
+neutral name, shown as "Practice case 3 of 12": no file or folder name gives the answer away), takes the call the
+Read first panel records, asks for the next case, saves the state in the user data folder after every change (a
+packet survives a restart and is offered for resuming), and shows the score sheet at the end. Packet logic:
+`teaching.practice`; the widgets (re-exported here): `practice_setup`, `practice_status` and `score_sheet`.
 
-MainWindow creates one `PracticeController` after its TraineeController and hands it what it
-uses: the `Shell`, the viewer session, the canvas, the settings, the read-first feature and the
-AI controller (never the window itself).
+MainWindow creates one after its TraineeController and hands it the `Shell`, the viewer session, the canvas, the
+settings, the read-first feature and the AI controller (never the window itself).
 """
 from __future__ import annotations
 
@@ -25,7 +22,7 @@ from PySide6.QtWidgets import QDialog, QMessageBox
 
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import Prediction, XrayImage
-from cxrviewer.state.session import ViewerSession
+from cxrviewer.state.session import DisplayName, ViewerSession
 from cxrviewer.teaching.packet_history import PAUSED, PacketSummary, archive_packet
 from cxrviewer.teaching.practice import (
     LAST_FILENAME,
@@ -110,8 +107,7 @@ class PracticeController(QObject):
         self.action = make_action(host, "practice_packet", "Practice &Packet…", self.open_setup,
                                   "A timed packet of labelled cases, read first, then a score sheet")
         shell.add_menu_action("tools", self.action)
-        self.next_action = make_action(host, "practice_next", "Next Practice Case", self.next_case,
-                                       shortcut="Ctrl+Return")
+        self.next_action = make_action(host, "practice_next", "Next Practice Case", self.next_case, shortcut="Ctrl+Return")
         host.addAction(self.next_action)   # no menu entry; the shortcut works anywhere in the window
 
         self.status = PracticeStatus(host)
@@ -290,6 +286,9 @@ class PracticeController(QObject):
         action.setChecked(True)                               # read first is enforced in a packet
         self._state = state
         self._staged = stage_cases(state, self.staging_folder())
+        study = f"Practice packet {state.created[:16].replace('T', ' ')}"   # never the staging folder's name
+        self.viewer.set_display_names({path: DisplayName(f"Practice case {number} of {state.n_cases}", study)
+                                       for number, path in self._staged.items()})
         self._keys.clear()
         self._model_labels.clear()
         self.status.set_paused(False)
@@ -328,6 +327,7 @@ class PracticeController(QObject):
             self.shell.show_notice(str(exc))
         remove_staged(state, self.staging_folder())
         self._staged = {}
+        self.viewer.set_display_names({})
         self._hide_case(False)
         qsettings = self.settings.qsettings
         before = qsettings.value(READ_FIRST_BEFORE_KEY)

@@ -30,7 +30,7 @@ from cxrviewer.state.ai import AiSession
 from cxrviewer.state.overlay import OverlaySettings
 from cxrviewer.state.session import ViewerSession
 from cxrviewer.ui.docks.notices import NoticeBanner, Problem, ProblemsDock
-from cxrviewer.ui.docks.study_browser import BrowserEntry, StudyBrowserDock
+from cxrviewer.ui.docks.study_browser import BrowserEntry, StudyBrowserDock, with_display_names
 from cxrviewer.ui.docks.tag_dock import TagDock
 from cxrviewer.ui.features.ai import AiController
 from cxrviewer.ui.features.compare_ai import CompareAiModels, compare_session
@@ -190,7 +190,8 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         if not existing:
             return
         self.settings.set_last_study(existing)
-        self.statusBar().showMessage(f"Looking for images in {', '.join(p.name for p in existing)}…")
+        shown = ", ".join(self.session.shown_name(p) for p in existing)
+        self.statusBar().showMessage(f"Looking for images in {shown}…")
         self.session.set_scan_id(self.scanner.request(existing))
 
     def reopen_last_study(self) -> bool:
@@ -206,7 +207,7 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
             return
         entry = self.session.entries[index]
         self.study_dock.tree.set_current(index)
-        self.statusBar().showMessage(f"Loading {entry.path.name}…")
+        self.statusBar().showMessage(f"Loading {self.session.shown_name(entry.path)}…")
         self.session.begin_load(self.loader.request(entry.path, frame))
         self._loading_timer.start()   # say "Loading…" on the view only if it takes a while
         self._update_enabled()
@@ -346,7 +347,7 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         if result.error:
             self.report_problem(result.requested[0], f"{result.requested[0].name}: {result.error}")
             return
-        entries = list(result.entries)
+        entries = with_display_names(list(result.entries), self.session.display_name)
         if not entries:
             names = ", ".join(p.name for p in result.requested)
             self.notice.show_notice(f"No images found in {names}", problem=False)
@@ -380,7 +381,7 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
     def _on_loading_timer_timeout(self) -> None:
         path = self.current_path()
         if path is not None:
-            self.canvas.set_message(f"Loading {path.name}…")
+            self.canvas.set_message(f"Loading {self.session.shown_name(path)}…")
 
     def _on_loader_image_loaded(self, request_id: int, image: XrayImage) -> None:
         if not self.session.is_current_load(request_id):
@@ -388,6 +389,8 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         self._loading_timer.stop()
         previous = self.session.image
         keep_view = previous is not None and previous.path == image.path
+        image = self.session.named(image)            # a practice case: never its file's name
+        self.canvas.set_title(image.display_name if self.session.display_name(image.path) else "")
         self.session.accept_loaded(request_id, image)   # announced below, once the window shows it
         self.canvas.set_image(image, keep_view=keep_view)
         self.study_dock.tree.thumbnails.offer(image)   # no second decode for its thumbnail

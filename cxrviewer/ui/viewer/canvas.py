@@ -117,6 +117,7 @@ class ImageCanvas(ViewTransforms):
         self._orientation: Orientation = IDENTITY
         self._fit_mode = True
         self._anonymise = False
+        self._title = ""
         self._message = ""
         self._levels: dict[int, np.ndarray] = {}
         self._rendered_key: tuple | None = None
@@ -295,18 +296,15 @@ class ImageCanvas(ViewTransforms):
             return CornerText()
         rotation, flipped = orientation_summary(self._orientation)
         height, width = self._image.shape
-        state = ViewState(
-            window=self._window,
-            zoom=self.zoom(),
-            inverted=self._user_invert,
-            rotation_degrees=rotation,
-            flipped=flipped,
-            frame_index=self._image.frame_index,
-            frame_count=self._image.frame_count,
-            width=width,
-            height=height,
-        )
-        return build_corner_text(self._image.metadata, state, anonymise=self._anonymise)
+        state = ViewState(window=self._window, zoom=self.zoom(), inverted=self._user_invert,
+                          rotation_degrees=rotation, flipped=flipped, frame_index=self._image.frame_index,
+                          frame_count=self._image.frame_count, width=width, height=height)
+        return build_corner_text(self._image.metadata, state, anonymise=self._anonymise, title=self._title)
+
+    def set_title(self, title: str) -> None:
+        """A first line, top left, naming the image ("" for none): a practice case's number."""
+        self._title = title
+        self.viewport().update()
 
     def corner_text_bounds(self) -> dict[str, QRectF]:
         """Where the corner text is drawn now (viewport coordinates), by corner name."""
