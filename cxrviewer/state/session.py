@@ -58,7 +58,10 @@ class DisplayName:
 
 
 def _same_file(path: Path) -> Path:
-    return Path(path).resolve()
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):        # a symlink loop or an unreadable folder: compare as given
+        return Path(path).absolute()
 
 
 class ViewerSession(Generic[E]):
@@ -103,7 +106,9 @@ class ViewerSession(Generic[E]):
 
     def display_name(self, path: Path | None) -> DisplayName | None:
         """The name shown for the file at `path` instead of its own (None: its own name is shown)."""
-        return self._display_names.get(_same_file(path)) if path is not None else None
+        if path is None or not self._display_names:
+            return None
+        return self._display_names.get(_same_file(path))
 
     def shown_name(self, path: Path) -> str:
         """What the screen calls the file at `path`: its display name, else its file name."""

@@ -40,3 +40,16 @@ def test_a_named_file_is_shown_by_its_display_name_and_others_by_their_own(tmp_p
 
     session.set_display_names({})                                        # the packet is over
     assert session.display_name(staged) is None and session.named(case).display_name == "case-03.png"
+
+
+def test_a_symlink_loop_in_a_scanned_folder_is_shown_by_its_own_name(tmp_path: Path) -> None:
+    session: ViewerSession[object] = ViewerSession()
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)                       # resolve() raises RuntimeError on Python 3.11
+    assert session.display_name(loop) is None
+    staged = tmp_path / "case-01.png"
+    staged.write_bytes(b"")
+    session.set_display_names({staged: CASE})
+    assert session.display_name(loop) is None
+    assert session.shown_name(loop) == "loop.png"
+    assert session.display_name(staged) == CASE
