@@ -120,33 +120,44 @@ def score_metrics(
         truth = np.array([label != "NORMAL" for label in data_labels], dtype=int)
         score = probabilities[:, [model_labels.index(label) for label in pneumonia_labels]].sum(axis=1)
         result["pneumonia_vs_normal"] = m.binary_summary(truth, score, threshold)
+        if len(set(sources)) > 1:
+            calls = ["PNEUMONIA" if c in pneumonia_labels else c for c in model_calls(probabilities, model_labels, threshold)]
+            result["per_source_calls"] = per_source_calls(calls, list(data_labels), list(sources), ["PNEUMONIA"], score)
         return result
     targets = np.array([model_labels.index(label) for label in data_labels])
     result["classification"] = m.classification_metrics(probabilities, targets, model_labels)
     result["call"] = call_metrics(probabilities, targets, model_labels, threshold)
     result["ece"] = m.expected_calibration_error(probabilities, targets)
     pneumonia = m.pneumonia_score(probabilities, model_labels)
+    positive: list[str] = []
+    positive_score = None
     if pneumonia is not None:
         truth = (targets != model_labels.index("NORMAL")).astype(int)
         result["pneumonia_vs_normal"] = m.binary_summary(truth, pneumonia, threshold)
-    elif "COVID-19" in model_labels:
-        covid = model_labels.index("COVID-19")
+        positive, positive_score = list(pneumonia_labels), pneumonia
+    elif COVID in model_labels:
+        covid = model_labels.index(COVID)
         result["covid_vs_rest"] = m.binary_summary((targets == covid).astype(int), probabilities[:, covid], threshold)
+        positive, positive_score = [COVID], probabilities[:, covid]
     result.update(m.subgroup_metrics(probabilities, targets, model_labels, sources))
     if len(set(sources)) > 1:
-        positive = list(pneumonia_labels) if pneumonia is not None else [COVID] if COVID in model_labels else []
         result["per_source_calls"] = per_source_calls(model_calls(probabilities, model_labels, threshold),
-                                                      list(data_labels), list(sources), positive)
+                                                      list(data_labels), list(sources), positive, positive_score)
     return result
 
 
-def per_source_calls(calls: Sequence[str], truth: Sequence[str], sources: Sequence[str],
-                     positive: Sequence[str]) -> dict[str, dict[str, object]]:
+def per_source_calls(calls: Sequence[str], truth: Sequence[str], sources: Sequence[str], positive: Sequence[str],
+                     score: np.ndarray | None = None) -> dict[str, dict[str, object]]:
     """Per source, what the viewer's call gets right: recall of each class present and, when the model has a
-    positive call (pneumonia, COVID-19), the share of that source's normals it calls positive."""
+    positive call (pneumonia, COVID-19), the share of that source's normals it calls positive and the AUC of
+    its score between that source's positives and normals (ranking within one hospital, whatever the
+    threshold does there)."""
+    from sklearn.metrics import roc_auc_score
+
     table: dict[str, dict[str, object]] = {}
     for source in sorted(set(sources)):
-        rows = [(c, t) for c, t, s in zip(calls, truth, sources) if s == source]
+        index = [i for i, s in enumerate(sources) if s == source]
+        rows = [(calls[i], truth[i]) for i in index]
         recall = {label: {"n": sum(t == label for _, t in rows),
                           "recall": float(np.mean([c == label for c, t in rows if t == label]))}
                   for label in sorted({t for _, t in rows})}
@@ -155,22 +166,27 @@ def per_source_calls(calls: Sequence[str], truth: Sequence[str], sources: Sequen
         normals = [c for c, t in rows if t == "NORMAL"]
         if normals and positive:
             entry["normals_called_positive"] = float(np.mean([c in positive for c in normals]))
+        ranked = [i for i in index if truth[i] == "NORMAL" or truth[i] in positive]
+        if score is not None and normals and len(ranked) > len(normals):
+            entry["auc_positive_vs_normal"] = float(roc_auc_score([truth[i] != "NORMAL" for i in ranked],
+                                                                  [float(score[i]) for i in ranked]))
         table[source] = entry
     return table
 
 
 def per_source_lines(table: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> list[str]:
     """The per-source table of the report: one row per source, the call's recall per class."""
-    header = ["source", "n", "call accuracy", *[f"{label} recall" for label in labels], "normals called positive"]
+    header = ["source", "n", "call accuracy", *[f"{label} recall" for label in labels], "normals called positive",
+              "AUC positive vs normal"]
     lines = ["", "Per source (the viewer's call):", "", "| " + " | ".join(header) + " |",
              "|" + " --- |" * len(header)]
     for source, entry in table.items():
         recall = entry["recall"]
         cells = [f"{_fmt(recall[label]['recall'])} (n = {recall[label]['n']})" if label in recall else "–"
                  for label in labels]
-        normals = entry.get("normals_called_positive")
+        normals, auc = entry.get("normals_called_positive"), entry.get("auc_positive_vs_normal")
         lines.append(f"| `{source}` | {entry['n']} | {_fmt(entry['call_accuracy'])} | " + " | ".join(cells)
-                     + f" | {_fmt(normals) if normals is not None else '–'} |")
+                     + f" | {_fmt(normals) if normals is not None else '–'} | {_fmt(auc) if auc is not None else '–'} |")
     return lines
 
 
@@ -387,10 +403,11 @@ def external_report(name: str, sha256: str, temperature: float, data: Path, resu
     if "classification" in result:
         c = result["classification"]
         lines += class_table_lines(c, list(c["per_class"]))
-        if "per_source_calls" in result:
-            lines += per_source_lines(result["per_source_calls"], list(c["per_class"]))
         present = [row["f1"] for row in c["per_class"].values() if row["support"]]
         lines += ["", "![confusion](confusion_matrix.png)" + (" ![roc](roc.png)" if len(present) > 1 else "")]
+    if "per_source_calls" in result:
+        classes = list(result["classification"]["per_class"]) if "classification" in result else ["NORMAL", "PNEUMONIA"]
+        lines += per_source_lines(result["per_source_calls"], classes)
     if problems:
         lines += ["", "## Skipped images", "", problems_table(problems)]
     lines += ["", "Per-image probabilities: `predictions.csv`. For teaching and research — not for clinical use.", ""]

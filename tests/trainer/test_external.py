@@ -129,8 +129,19 @@ def test_a_manifest_naming_sources_gets_per_source_metrics(model_folder, tmp_pat
     calls = json.loads((out / "metrics.json").read_text())["per_source_calls"]
     assert {name: entry["n"] for name, entry in calls.items()} == {"siteA": 2, "siteB": 2}
     assert set(calls["siteA"]["recall"]) == {"NORMAL", "VIRAL"} and "normals_called_positive" in calls["siteB"]
+    assert 0.0 <= calls["siteB"]["auc_positive_vs_normal"] <= 1.0          # NORMAL and BACTERIAL ranked
     report = (out / "report.md").read_text()
     assert "| `siteA` | 2 |" in report and "| `siteB` | 2 |" in report
+    binary = tmp_path / "binary" / "manifest.csv"
+    for index in range(4):
+        _write(binary.parent / f"{index}.png", index + 1)
+    binary.write_text("path,label,source\n0.png,NORMAL,siteA\n1.png,PNEUMONIA,siteA\n2.png,NORMAL,siteB\n"
+                      "3.png,NORMAL,siteB\n", encoding="utf-8")
+    assert cli.main(["evaluate-model", "--model", str(model_folder), "--data", str(binary),
+                     "--out", str(tmp_path / "binary_out")]) == 0
+    calls = json.loads((tmp_path / "binary_out" / "metrics.json").read_text())["per_source_calls"]
+    assert set(calls["siteA"]["recall"]) == {"NORMAL", "PNEUMONIA"} and calls["siteB"]["recall"]["NORMAL"]["n"] == 2
+    assert "auc_positive_vs_normal" in calls["siteA"] and "auc_positive_vs_normal" not in calls["siteB"]
 
 
 def test_the_result_goes_into_the_card_only_for_images_the_model_never_saw(model_folder, kermany_test, tmp_path) -> None:
