@@ -13,7 +13,10 @@ normal/abnormal on request) in a seeded random order. Everything here is Qt-free
   data folder (`teaching.reads.data_dir`, so $CXRVIEWER_DATA_DIR is honoured).
 * `score_packet` — accuracy, sensitivity and specificity (abnormal = not NORMAL) against the
   known labels, agreement with the model's call, the discordant cases, time per case and the
-  calibration of the trainee's confidence; `score_csv` and `write_score_pdf` export it.
+  calibration of the trainee's confidence; `score_csv` and `write_score_pdf` export it. A case
+  whose image the OOD gate flagged (`CaseResult.outside_training_data`: the viewer withheld the
+  model's call) is left out of every figure about the model and counted apart, by the same rule
+  as My Reads (`teaching.reads.ModelWithheld`); the trainee's own figures count every case.
 * `stage_cases` — copies of the case files under neutral names (`case-07.jpeg`), so neither a
   folder nor a Kermany file name gives the answer away while the case is read.
 
@@ -40,6 +43,7 @@ from cxrviewer.core.labels import folder_label
 from cxrviewer.teaching.known_label import known_label
 from cxrviewer.teaching.pages import save_page
 from cxrviewer.teaching.rates import Rate
+from cxrviewer.teaching.reads import ModelWithheld, scored_for_model
 
 PACKET_FORMAT = 1
 STATE_FILENAME = "practice_packet.json"        # the unfinished packet, offered for resuming
@@ -250,7 +254,7 @@ class PacketClock:
 
 
 @dataclass(frozen=True)
-class CaseResult:
+class CaseResult(ModelWithheld):
     """The trainee's call on one case, the time it took and the model's call (when known)."""
 
     number: int
@@ -259,6 +263,7 @@ class CaseResult:
     seconds: float             # from the case being shown to the call (pauses excluded)
     model_label: str | None = None
     model_name: str = ""
+    outside_training_data: bool = False   # the OOD gate flagged the image: the model's call was withheld
 
     @property
     def abnormal(self) -> bool:
@@ -331,18 +336,21 @@ class PacketState:
         return replace(self, clock=self.clock.pause(now))
 
     def with_call(self, call: str, confidence: int, now: float, model_label: str | None = None,
-                  model_name: str = "") -> PacketState:
+                  model_name: str = "", outside_training_data: bool = False) -> PacketState:
         """Record the call on the current case (once; a second call on the same case is ignored)."""
         case = self.current_case()
         if case is None or self.finished or self.result_for(case.number) is not None:
             return self
         seconds = max(0.0, self.elapsed(now) - self.case_started_s)
-        result = CaseResult(case.number, call, int(confidence), round(seconds, 3), model_label, model_name)
+        result = CaseResult(case.number, call, int(confidence), round(seconds, 3), model_label, model_name,
+                            bool(outside_training_data))
         return replace(self, results=self.results + (result,))
 
-    def with_model_label(self, number: int, model_label: str, model_name: str = "") -> PacketState:
+    def with_model_label(self, number: int, model_label: str, model_name: str = "",
+                         outside_training_data: bool = False) -> PacketState:
         """Fill in the model's call of a recorded case (it may arrive after the trainee's)."""
-        results = tuple(replace(r, model_label=model_label, model_name=model_name or r.model_name)
+        results = tuple(replace(r, model_label=model_label, model_name=model_name or r.model_name,
+                                outside_training_data=bool(outside_training_data))
                         if r.number == number else r for r in self.results)
         return replace(self, results=results)
 
@@ -387,7 +395,8 @@ class PacketState:
             spec = PacketSpec(**data["spec"])
             cases = tuple(Case(int(c["number"]), str(c["path"]), str(c["label"])) for c in data["cases"])
             results = tuple(CaseResult(int(r["number"]), str(r["call"]), int(r["confidence"]),
-                                       float(r["seconds"]), r.get("model_label"), str(r.get("model_name", "")))
+                                       float(r["seconds"]), r.get("model_label"), str(r.get("model_name", "")),
+                                       r.get("outside_training_data") is True)   # absent: saved before the flag
                             for r in data.get("results", []))
             current = int(data.get("current", 0))
             if not cases or not 0 <= current <= len(cases):
@@ -523,6 +532,11 @@ class CaseScore:
             return None
         return self.result.abnormal == is_abnormal_label(self.result.model_label)
 
+    @property
+    def model_withheld(self) -> bool:
+        """The viewer withheld the model's call on this case (the OOD gate): it does not count for the model."""
+        return self.result is not None and self.result.model_withheld
+
 
 @dataclass(frozen=True)
 class ConfidenceBin:
@@ -542,13 +556,14 @@ class ScoreSheet:
     true_negative: int
     false_positive: int
     n_class_correct: int
-    n_with_model: int
+    n_with_model: int          # cases read with a model call shown (flagged cases left out)
     n_agree_model: int
     n_model_correct: int
     cases: tuple[CaseScore, ...]
     bins: tuple[ConfidenceBin, ...]
     elapsed_s: float
     finish_reason: str
+    n_flagged: int = 0         # cases read with a model call left out of the model figures: withheld (OOD)
 
     @property
     def n_correct(self) -> int:
@@ -563,11 +578,11 @@ class ScoreSheet:
 
     @property
     def model_right_you_wrong(self) -> tuple[CaseScore, ...]:
-        return tuple(s for s in self.cases if s.model_correct is True and s.correct is False)
+        return tuple(s for s in self.cases if s.model_correct is True and s.correct is False and not s.model_withheld)
 
     @property
     def you_right_model_wrong(self) -> tuple[CaseScore, ...]:
-        return tuple(s for s in self.cases if s.correct is True and s.model_correct is False)
+        return tuple(s for s in self.cases if s.correct is True and s.model_correct is False and not s.model_withheld)
 
     @property
     def seconds(self) -> tuple[float, ...]:
@@ -621,20 +636,39 @@ def score_packet(state: PacketState, now: float | None = None) -> ScoreSheet:
         else:
             tn += not score.result.abnormal
             fp += score.result.abnormal
-    with_model = [s for s in scores if s.agrees_with_model is not None]
+    read = [(s.result, s) for s in scores if s.result is not None]
+    agreement, n_flagged = scored_for_model((result, s.agrees_with_model) for result, s in read)
+    model_correct, _ = scored_for_model((result, s.model_correct) for result, s in read)
     elapsed = state.elapsed(now) if now is not None else state.clock.elapsed_before_s
     return ScoreSheet(
         n_cases=len(scores), n_read=sum(s.read for s in scores),
         true_positive=tp, false_negative=fn, true_negative=tn, false_positive=fp,
         n_class_correct=sum(bool(s.class_correct) for s in scores),
-        n_with_model=len(with_model), n_agree_model=sum(bool(s.agrees_with_model) for s in with_model),
-        n_model_correct=sum(bool(s.model_correct) for s in with_model),
+        n_with_model=len(agreement), n_agree_model=sum(agreement), n_model_correct=sum(model_correct),
         cases=scores, bins=confidence_bins(scores), elapsed_s=elapsed, finish_reason=state.finish_reason,
+        n_flagged=n_flagged,
     )
 
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f} %"
+
+
+def flagged_note(n_flagged: int) -> str:
+    """ "2 flagged cases not counted: …" for the figures about the model ("" when none was left out)."""
+    if not n_flagged:
+        return ""
+    return (f"{n_flagged} flagged case{'s' if n_flagged != 1 else ''} not counted: "
+            "outside the model's training data, its call was withheld")
+
+
+def model_cell(result: CaseResult | None) -> str:
+    """The model column of a case: its call, "withheld (NORMAL)" for a flagged case, "—" for none."""
+    if result is None:
+        return ""
+    if not result.model_label:
+        return "—"
+    return f"withheld ({result.model_label})" if result.model_withheld else result.model_label
 
 
 def summary_lines(sheet: ScoreSheet) -> list[str]:
@@ -649,10 +683,13 @@ def summary_lines(sheet: ScoreSheet) -> list[str]:
         f"{sheet.true_negative + sheet.false_positive} normal called normal)",
         f"Exact class: {percent(sheet.class_accuracy)} ({sheet.n_class_correct}/{sheet.n_read})",
     ]
+    left_out = flagged_note(sheet.n_flagged)
     if sheet.n_with_model:
         lines.append(f"Agreement with the model's call: {percent(sheet.model_agreement)} "
                      f"({sheet.n_agree_model}/{sheet.n_with_model}); the model's accuracy on these cases "
-                     f"{percent(sheet.model_accuracy)}")
+                     f"{percent(sheet.model_accuracy)}" + (f" ({left_out})" if left_out else ""))
+    elif left_out:
+        lines.append(f"Agreement with the model's call: — ({left_out})")
     else:
         lines.append("Agreement with the model's call: — (no model result for these cases)")
     if sheet.mean_seconds is not None:
@@ -661,7 +698,8 @@ def summary_lines(sheet: ScoreSheet) -> list[str]:
 
 
 CSV_COLUMNS = ("case", "file", "known_label", "known_abnormal", "your_call", "your_abnormal", "confidence",
-               "seconds", "correct", "class_correct", "model", "model_call", "model_correct", "agrees_with_model")
+               "seconds", "correct", "class_correct", "model", "model_call", "model_correct", "agrees_with_model",
+               "model_withheld")
 
 
 def _csv_bool(value: bool | None) -> str:
@@ -681,7 +719,10 @@ def score_csv(sheet: ScoreSheet) -> str:
             result.confidence if result else "", f"{result.seconds:.1f}" if result else "",
             _csv_bool(score.correct), _csv_bool(score.class_correct),
             result.model_name if result else "", (result.model_label or "") if result else "",
-            _csv_bool(score.model_correct), _csv_bool(score.agrees_with_model),
+            # a withheld call does not count for the model: its correctness and agreement stay empty
+            "" if score.model_withheld else _csv_bool(score.model_correct),
+            "" if score.model_withheld else _csv_bool(score.agrees_with_model),
+            _csv_bool(score.model_withheld) if result else "",
         ])
     return out.getvalue()
 
@@ -693,6 +734,12 @@ def write_score_csv(sheet: ScoreSheet, path: str | Path) -> Path:
     except OSError as exc:
         raise PracticeError(f"{path.name}: the score sheet could not be written ({exc})") from exc
     return path
+
+
+def model_pdf_cell(result: CaseResult) -> str:
+    """The PDF table's 10-character model column: the call, or "⚠ " and the call when withheld."""
+    label = result.model_label or "—"
+    return ("⚠ " + label)[:10] if result.model_withheld and result.model_label else label[:10]
 
 
 def score_figure(state: PacketState, sheet: ScoreSheet) -> Any:
@@ -745,11 +792,14 @@ def score_figure(state: PacketState, sheet: ScoreSheet) -> Any:
                          f"{'':<10} {mark}   {name}")
         else:
             lines.append(f"{case.number:>3}  {case.label[:10]:<10} {result.call[:10]:<10} {result.confidence:>4}  "
-                         f"{result.seconds:>5.0f}s  {(result.model_label or '—')[:10]:<10} {mark}   {name}")
+                         f"{result.seconds:>5.0f}s  {model_pdf_cell(result):<10} {mark}   {name}")
     size = 7.5 if len(sheet.cases) <= 40 else max(4.0, 7.5 * 40 / len(sheet.cases))
     figure.text(0.06, 0.66, "\n".join(lines[:3]), fontsize=9, va="top", linespacing=1.4)
     figure.text(0.06, 0.60, "\n".join(lines[3:]), fontsize=size, va="top", family="DejaVu Sans Mono",
                 linespacing=1.35)
+    if sheet.n_flagged:
+        figure.text(0.06, 0.045, "⚠ the image was outside the model's training data: its call was withheld and "
+                    "is not counted for the model.", fontsize=7.5, color="#555")
     figure.text(0.06, 0.025, "Normal/abnormal scoring: abnormal = any label or call other than NORMAL. "
                 "Time per case excludes pauses.", fontsize=7.5, color="#555")
     return figure
@@ -764,7 +814,7 @@ def write_score_pdf(state: PacketState, sheet: ScoreSheet, path: str | Path, dpi
 __all__: Sequence[str] = (
     "Case", "CaseResult", "CaseScore", "ConfidenceBin", "LabelledImage", "PacketClock", "PacketSpec",
     "PacketState", "PracticeError", "ScoreSheet", "Selection", "clear_state", "confidence_bins",
-    "format_seconds", "labelled_images", "load_state", "new_packet", "pool_counts", "save_state",
+    "flagged_note", "format_seconds", "labelled_images", "model_cell", "load_state", "new_packet", "pool_counts", "save_state",
     "score_csv", "score_packet", "select_cases", "stage_cases", "state_path", "summary_lines",
     "write_score_csv", "write_score_pdf",
 )

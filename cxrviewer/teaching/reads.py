@@ -9,7 +9,8 @@ kept as history (`superseded_by`) and no longer counts in the summary.
 A read of an image the out-of-distribution gate flagged as unlike the model's training data
 (`Prediction.outside_training_data`) carries the flag (`outside_training_data`): the model's
 answer there is a guess, so every figure about the model (agreement with it, its accuracy against
-known labels) leaves such reads out and says how many (`ReadRecord.model_withheld`, the one rule),
+known labels) leaves such reads out and says how many (`ModelWithheld.model_withheld`, the one
+rule, shared with the practice score sheet),
 while the trainee's own accuracy against known labels and calibration still count them.
 `compare_read` builds what the reveal shows; `ReadStore` keeps each read in SQLite in the
 user data folder so "My reads" can show agreement with the model, with the known label of a
@@ -201,6 +202,29 @@ def hot_level(
     return float(values[count - 1]), count / values.size
 
 
+class ModelWithheld:
+    """The one rule for every figure about the model, for a read or a practice case result.
+
+    `outside_training_data`: the OOD gate flagged the image, so the viewer withheld the model's
+    call. A withheld call does not count for the model (agreement with it, its accuracy against the
+    known label); the trainee's own figures ignore the flag. Used by `ReadRecord` (My Reads) and
+    `teaching.practice.CaseResult` (the practice score sheet).
+    """
+
+    outside_training_data: bool
+
+    @property
+    def model_withheld(self) -> bool:
+        return self.outside_training_data
+
+
+def scored_for_model(outcomes: Iterable[tuple[ModelWithheld, bool | None]]) -> tuple[list[bool], int]:
+    """(outcomes the model is scored on, how many were left out as withheld); None outcomes are not scored."""
+    scored = [(item, ok) for item, ok in outcomes if ok is not None]
+    counted = [bool(ok) for item, ok in scored if not item.model_withheld]
+    return counted, len(scored) - len(counted)
+
+
 class _ModelCallOf:
     """The model's call on a result's labels and probabilities, for the dataclasses below."""
 
@@ -311,7 +335,7 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
-class ReadRecord(_ModelCallOf):
+class ReadRecord(_ModelCallOf, ModelWithheld):
     """One stored read. Holds a content hash of the image, never its path or header values."""
 
     image_sha256: str
@@ -374,15 +398,6 @@ class ReadRecord(_ModelCallOf):
         return call_agrees_with_model(self.call, self.model_call_label)
 
     @property
-    def model_withheld(self) -> bool:
-        """The OOD gate flagged the image, so the viewer withheld the model's call.
-
-        The one rule for every figure about the model (agreement with it, its accuracy against the
-        known label): a withheld call does not count for the model. The trainee's figures ignore it.
-        """
-        return self.outside_training_data
-
-    @property
     def agrees_with_known_label(self) -> bool | None:
         return call_agrees(self.call, self.known_label)
 
@@ -414,17 +429,10 @@ class ReadSummary:
     model_label_agreement = Rate("n_model_agree_label", over="n_model_with_label")   # the model's, unflagged only
 
 
-def _scored_for_model(outcomes: Iterable[tuple[ReadRecord, bool | None]]) -> tuple[list[bool], int]:
-    """(outcomes the model is scored on, how many were left out as withheld); None outcomes are not scored."""
-    scored = [(record, ok) for record, ok in outcomes if ok is not None]
-    counted = [bool(ok) for record, ok in scored if not record.model_withheld]
-    return counted, len(scored) - len(counted)
-
-
 def summarise(records: Iterable[ReadRecord]) -> ReadSummary:
     records = list(records)
-    with_model, n_flagged = _scored_for_model((r, r.agrees_with_model) for r in records)
-    model_label, n_model_label_flagged = _scored_for_model((r, r.model_agrees_with_known_label) for r in records)
+    with_model, n_flagged = scored_for_model((r, r.agrees_with_model) for r in records)
+    model_label, n_model_label_flagged = scored_for_model((r, r.model_agrees_with_known_label) for r in records)
     with_label = [r.agrees_with_known_label for r in records if r.agrees_with_known_label is not None]
     return ReadSummary(
         n_reads=len(records),

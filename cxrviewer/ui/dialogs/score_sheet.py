@@ -29,6 +29,7 @@ from cxrviewer.core.errors import CxrError
 from cxrviewer.teaching.practice import (
     PacketState,
     ScoreSheet,
+    model_cell,
     percent,
     summary_lines,
     write_score_csv,
@@ -37,6 +38,9 @@ from cxrviewer.teaching.practice import (
 from cxrviewer.ui.widgets import make
 
 log = logging.getLogger(__name__)
+
+WITHHELD_TIP = ("The image was flagged as outside what the model knows: the viewer withheld its call, so this "
+                "case is not counted in the agreement with the model nor in the model's accuracy")
 
 
 class ScoreSheetDialog(QDialog):
@@ -78,10 +82,12 @@ class ScoreSheetDialog(QDialog):
             mark = {True: "✔", False: "✘", None: "—"}[score.correct]
             values = (str(case.number), case.label, result.call if result else "(not read)",
                       f"{result.confidence} %" if result else "", f"{result.seconds:.0f} s" if result else "",
-                      (result.model_label or "—") if result else "", mark, Path(case.path).name)
+                      model_cell(result), mark, Path(case.path).name)
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 item.setData(Qt.ItemDataRole.UserRole, case.path)
+                if score.model_withheld:
+                    item.setToolTip(WITHHELD_TIP)
                 self.table.setItem(row, column, item)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

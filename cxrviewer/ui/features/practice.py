@@ -99,7 +99,7 @@ class PracticeController(QObject):
         self._state: PacketState | None = None
         self._staged: dict[int, Path] = {}
         self._keys: dict[str, int] = {}                 # image key → case number
-        self._model_labels: dict[str, tuple[str, str]] = {}   # image key → (model call, model name)
+        self._model_labels: dict[str, tuple[str, str, bool]] = {}   # image key → (call, model, OOD flag)
         self._last_save = 0.0
         self.score_dialog: ScoreSheetDialog | None = None
         self.last_sheet: ScoreSheet | None = None
@@ -384,7 +384,7 @@ class PracticeController(QObject):
             same = False
         return case.number if same else None
 
-    def _model_label_now(self) -> tuple[str, str] | None:
+    def _model_label_now(self) -> tuple[str, str, bool] | None:
         image = self.viewer.image
         if image is None:
             return None
@@ -396,12 +396,12 @@ class PracticeController(QObject):
             return self._remember_prediction(prediction)
         return None
 
-    def _remember_prediction(self, prediction: Prediction) -> tuple[str, str] | None:
+    def _remember_prediction(self, prediction: Prediction) -> tuple[str, str, bool] | None:
         model = self.ai.current_model()
         label = _model_call_label(prediction, model.card if model is not None else None)
         if label is None:
             return None
-        entry = (label, prediction.model_name)
+        entry = (label, prediction.model_name, prediction.outside_training_data)
         self._model_labels[prediction.image_key] = entry
         return entry
 
@@ -471,9 +471,8 @@ class PracticeController(QObject):
         if self._current_number_for(self.viewer.image) is None:
             return   # the trainee opened something else meanwhile: not a packet read
         model = self._model_label_now()
-        self._state = state.with_call(call.call, call.confidence, self.clock(),
-                                      model_label=model[0] if model else None,
-                                      model_name=model[1] if model else "")
+        label, name, flagged = model if model else (None, "", False)
+        self._state = state.with_call(call.call, call.confidence, self.clock(), label, name, flagged)
         self._save()
         self._update_status()
         self._conceal()
