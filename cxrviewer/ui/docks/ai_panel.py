@@ -13,7 +13,7 @@ at the top; `MapLegend` repeats class, probability and colour scale on the image
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QFont
@@ -57,6 +57,7 @@ class AiPanel(QDockWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("AI second reader", parent)
+        self._hidden_paths: list[tuple[str, str]] = []   # (path or file name, what is shown instead)
         self.setObjectName("aiDock")
         body = QWidget(self)
         body.setObjectName("aiPanelBody")
@@ -172,12 +173,24 @@ class AiPanel(QDockWidget):
 
     def set_state(self, text: str, *, problem: bool = False, retry: bool = False) -> None:
         """The line under the model chooser: loading, ready, analysing, or what went wrong."""
-        self.state_label.setText(text)
+        self.state_label.setText(self._scrubbed(text))
         set_tone(self.state_label, "problem" if problem else "")
         self.retry_button.setVisible(retry)
 
     def state_text(self) -> str:
         return self.state_label.text()
+
+    def set_hidden_paths(self, replacements: Mapping[str, str]) -> None:
+        """During a practice packet: a message naming one of these paths or file names (the staging folder, a
+        case's copy or original) shows its replacement ("Practice case 3 of 12") instead; {} ends it."""
+        self._hidden_paths = sorted(((k, v) for k, v in replacements.items() if k), key=lambda kv: -len(kv[0]))
+        for label in (self.state_label, self.message_label, self.gate_label, self.caption_label):
+            label.setText(self._scrubbed(label.text()))
+
+    def _scrubbed(self, text: str) -> str:
+        for hidden, shown in self._hidden_paths:   # longest first: a whole path before its file name
+            text = text.replace(hidden, shown)
+        return text
 
     # ---------------------------------------------------------------------------- results
     def show_prediction(self, prediction: Prediction, pneumonia_labels: Sequence[str] = (),
@@ -221,7 +234,7 @@ class AiPanel(QDockWidget):
         self.top_label.setText("Top class: —")
         self.call_label.setText("Model's call: —")
         self.call_label.show()
-        self.message_label.setText(message)
+        self.message_label.setText(self._scrubbed(message))
         self.message_label.setVisible(bool(message))
         self.results_box.setEnabled(False)
 
@@ -230,14 +243,14 @@ class AiPanel(QDockWidget):
 
     def set_caption(self, text: str) -> None:
         """The line over the controls, e.g. "Heat map for VIRAL — p = 0.73"."""
-        self.caption_label.setText(text or "No heat map")
+        self.caption_label.setText(self._scrubbed(text) or "No heat map")
 
     def caption(self) -> str:
         return self.caption_label.text()
 
     def set_gate(self, text: str, *, offer_show: bool = False) -> None:
         """The line under the caption about the operating threshold ("" hides it), with "Show anyway"."""
-        self.gate_label.setText(text)
+        self.gate_label.setText(self._scrubbed(text))
         self.gate_label.setVisible(bool(text))
         self.show_anyway_button.setVisible(bool(text) and offer_show)
 

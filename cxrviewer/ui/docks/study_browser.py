@@ -234,12 +234,13 @@ class StudyBrowserDock(QDockWidget):
 def with_display_names(entries: list[BrowserEntry],
                        name_of: Callable[[Path], DisplayName | None]) -> list[BrowserEntry]:
     """`entries`, those whose file has a display name (a practice case) showing it instead of the file's
-    and the folder's names."""
+    and the folder's names, and no DICOM header text either (patient, series description)."""
     named: list[BrowserEntry] = []
     for entry in entries:
         name = name_of(entry.path)
         named.append(entry if name is None else
-                     replace(entry, label=name.image, study_label=name.study, path_hidden=True))
+                     replace(entry, label=name.image, study_label=name.study, path_hidden=True,
+                             patient_name="Practice packet", patient_id="", series_label="Images"))
     return named
 
 

@@ -1,4 +1,7 @@
-"""DICOM tag browser: a dock with a filterable table of (tag, name, VR, value)."""
+"""DICOM tag browser: a dock with a filterable table of (tag, name, VR, value).
+
+During a practice packet the table is blinded (`TagTable.set_blinded`): any tag could give the answer
+away (descriptions, comments, file paths), so the dock shows one line instead until the packet ends."""
 from __future__ import annotations
 
 import re
@@ -20,6 +23,7 @@ from cxrviewer.ui.widgets import make
 
 COLUMNS = ("Tag", "Name", "VR", "Value")
 HIDDEN_VALUE = "(hidden)"
+BLINDED_MESSAGE = "Hidden during a practice packet"
 MAX_VALUE_CHARS = 500
 
 # Tags hidden when "Anonymise display" is on: names, IDs, birth dates, accession, institution.
@@ -97,6 +101,7 @@ class TagTableModel(QAbstractTableModel):
         self._haystacks: list[str] = []
         self._visible: list[int] = []
         self._anonymise = False
+        self._blinded = False
         self._needle = ""
 
     def set_rows(self, rows: list[tuple[str, str, str, str]]) -> None:
@@ -108,6 +113,15 @@ class TagTableModel(QAbstractTableModel):
         if anonymise != self._anonymise:
             self._anonymise = anonymise
             self._refilter(rebuild=True)
+
+    def set_blinded(self, blinded: bool) -> None:
+        """Blinded: no row is shown (nor matched by the filter) however many there are."""
+        if blinded != self._blinded:
+            self._blinded = blinded
+            self._refilter(rebuild=False)
+
+    def is_blinded(self) -> bool:
+        return self._blinded
 
     def set_filter(self, text: str) -> None:
         needle = text.strip().lower()
@@ -131,7 +145,9 @@ class TagTableModel(QAbstractTableModel):
                 for row in range(len(self._rows))
             ]
         needle = self._needle
-        if needle:
+        if self._blinded:
+            self._visible = []
+        elif needle:
             self._visible = [row for row, text in enumerate(self._haystacks) if needle in text]
         else:
             self._visible = list(range(len(self._rows)))
@@ -218,6 +234,17 @@ class TagTable(QWidget):
         self.model.set_anonymise(anonymise)
         self._update_status()
 
+    def set_blinded(self, blinded: bool) -> None:
+        """A practice packet: one line ("Hidden during a practice packet") instead of the tags, until lifted.
+        Rows set meanwhile are kept and shown when it is lifted."""
+        self.model.set_blinded(blinded)
+        self.search.setVisible(not blinded)
+        self.table.setVisible(not blinded)
+        self._update_status()
+
+    def is_blinded(self) -> bool:
+        return self.model.is_blinded()
+
     def row_count(self) -> int:
         """Rows visible after filtering."""
         return self.model.rowCount()
@@ -232,7 +259,9 @@ class TagTable(QWidget):
     def _update_status(self) -> None:
         total = self.model.total()
         shown = self.model.rowCount()
-        if total == 0:
+        if self.model.is_blinded():
+            self.status.setText(BLINDED_MESSAGE)
+        elif total == 0:
             self.status.setText(self._message or "No DICOM tags")
         elif shown == total:
             self.status.setText(f"{total} tags")

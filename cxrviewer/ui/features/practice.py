@@ -1,9 +1,10 @@
 """Tools ▸ Practice Packet…: a timed rapid-reporting packet of labelled cases, read first, then scored.
 
 `PracticeController` drives the window: turns Read First on for the packet, opens each case (a copy under a
-neutral name, shown as "Practice case 3 of 12": no file or folder name gives the answer away), takes the call the
-Read first panel records, asks for the next case, saves the state in the user data folder after every change (a
-packet survives a restart and is offered for resuming), and shows the score sheet at the end. Packet logic:
+neutral name, shown as "Practice case 3 of 12"; `practice_blinding` hides all else that could give the answer
+away), takes the call the Read first panel records, asks for the next case, saves the state in the user data
+folder after every change (a packet survives a restart and is offered for resuming), and shows the score sheet at
+the end. Packet logic:
 `teaching.practice`; the widgets (re-exported here): `practice_setup`, `practice_status` and `score_sheet`.
 
 MainWindow creates one after its TraineeController and hands it the `Shell`, the viewer session, the canvas, the
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import QDialog, QMessageBox
 
 from cxrviewer.core.model.runtime import image_key
 from cxrviewer.core.types import Prediction, XrayImage
-from cxrviewer.state.session import DisplayName, ViewerSession
+from cxrviewer.state.session import ViewerSession
 from cxrviewer.teaching.packet_history import PAUSED, PacketSummary, archive_packet
 from cxrviewer.teaching.practice import (
     LAST_FILENAME,
@@ -45,6 +46,7 @@ from cxrviewer.teaching.practice import (
 from cxrviewer.ui.dialogs.practice_setup import PacketSetupDialog
 from cxrviewer.ui.dialogs.score_sheet import ScoreSheetDialog
 from cxrviewer.ui.features.ai import AiController
+from cxrviewer.ui.features.practice_blinding import PracticeBlinding
 from cxrviewer.ui.features.read_first import ReadFirstFeature
 from cxrviewer.ui.shell.actions import make_action
 from cxrviewer.ui.shell.protocol import Shell
@@ -102,6 +104,7 @@ class PracticeController(QObject):
         self._model_labels: dict[str, tuple[str, str, bool]] = {}   # image key → (call, model, OOD flag)
         self._last_save = 0.0
         self.score_dialog: ScoreSheetDialog | None = None
+        self.blinding = PracticeBlinding(host, viewer, canvas, ai.panel)   # names, corner text, tags, AI messages
         self.last_sheet: ScoreSheet | None = None
 
         self.action = make_action(host, "practice_packet", "Practice &Packet…", self.open_setup,
@@ -286,9 +289,7 @@ class PracticeController(QObject):
         action.setChecked(True)                               # read first is enforced in a packet
         self._state = state
         self._staged = stage_cases(state, self.staging_folder())
-        study = f"Practice packet {state.created[:16].replace('T', ' ')}"   # never the staging folder's name
-        self.viewer.set_display_names({path: DisplayName(f"Practice case {number} of {state.n_cases}", study)
-                                       for number, path in self._staged.items()})
+        self.blinding.apply(state, self._staged, self.staging_folder())
         self._keys.clear()
         self._model_labels.clear()
         self.status.set_paused(False)
@@ -327,7 +328,7 @@ class PracticeController(QObject):
             self.shell.show_notice(str(exc))
         remove_staged(state, self.staging_folder())
         self._staged = {}
-        self.viewer.set_display_names({})
+        self.blinding.lift()
         self._hide_case(False)
         qsettings = self.settings.qsettings
         before = qsettings.value(READ_FIRST_BEFORE_KEY)

@@ -118,6 +118,7 @@ class ImageCanvas(ViewTransforms):
         self._fit_mode = True
         self._anonymise = False
         self._title = ""
+        self._blinded = False   # a practice packet: the corner text shows no descriptive header field
         self._message = ""
         self._levels: dict[int, np.ndarray] = {}
         self._rendered_key: tuple | None = None
@@ -299,7 +300,11 @@ class ImageCanvas(ViewTransforms):
         state = ViewState(window=self._window, zoom=self.zoom(), inverted=self._user_invert,
                           rotation_degrees=rotation, flipped=flipped, frame_index=self._image.frame_index,
                           frame_count=self._image.frame_count, width=width, height=height)
-        return build_corner_text(self._image.metadata, state, anonymise=self._anonymise, title=self._title)
+        return build_corner_text(self._image.metadata, state, anonymise=self._anonymise, title=self._title, blinded=self._blinded)
+
+    def set_blinded(self, blinded: bool) -> None:
+        self._blinded = blinded
+        self.viewport().update()
 
     def set_title(self, title: str) -> None:
         """A first line, top left, naming the image ("" for none): a practice case's number."""

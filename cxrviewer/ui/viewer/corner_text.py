@@ -36,6 +36,10 @@ IDENTIFYING_KEYS = frozenset(
 )
 
 
+# The header fields a blinded corner text (a practice packet) still shows: technical, never free text.
+BLINDED_KEEP_KEYS = ("Modality", "modality", "BodyPartExamined", "body_part_examined", "ViewPosition", "view_position")
+
+
 @dataclass(frozen=True)
 class CornerText:
     top_left: tuple[str, ...] = ()
@@ -107,10 +111,15 @@ def format_number(value: float) -> str:
 
 
 def build_corner_text(
-    metadata: Mapping[str, str], view: ViewState, *, anonymise: bool, title: str = ""
+    metadata: Mapping[str, str], view: ViewState, *, anonymise: bool, title: str = "", blinded: bool = False
 ) -> CornerText:
     """The four corners' lines for an image's metadata and the current view; a `title` (a practice
-    case's "Practice case 3 of 12") comes first, top left."""
+    case's "Practice case 3 of 12") comes first, top left. `blinded` (a practice packet): no header
+    field that could give the answer away — no person, place, date or description — only the title
+    and the technical lines (modality, body part, view position, size, frame, window, zoom)."""
+    if blinded:
+        metadata = {key: metadata[key] for key in BLINDED_KEEP_KEYS if key in metadata}
+        anonymise = False    # nothing identifying is left to hide, so no "Identifiers hidden" line either
     name = format_person_name(_lookup(metadata, "PatientName"))
     patient_id = _lookup(metadata, "PatientID")
     birth = format_date(_lookup(metadata, "PatientBirthDate"))
