@@ -16,6 +16,7 @@ from cxrviewer.ui.docks.tag_dock import BLINDED_MESSAGE
 
 from .helpers import LOAD_TIMEOUT_MS
 from .image_compare import OUTPUT_DIR, qimage_to_rgb, write_png
+from .practice_helpers import browser_text, shown_case
 from .synthetic import gradient, write_dicom
 
 LABEL_WORDS = ("NORMAL", "PNEUMONIA", "bacteria", "virus", "person", "chest_xray")
@@ -41,23 +42,6 @@ def tag_values(window) -> list[str]:
     return [str(model.data(model.index(row, 3))) for row in range(model.rowCount())]
 
 
-def browser_text(window) -> str:
-    tree = window.study_dock.tree
-    rows, stack = [], [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
-    while stack:
-        item = stack.pop()
-        rows += [item.text(0), item.toolTip(0)]
-        stack += [item.child(i) for i in range(item.childCount())]
-    return "\n".join(rows)
-
-
-def wait_for_case(qtbot, window, number: int) -> None:
-    practice = window.practice
-    qtbot.waitUntil(lambda: window.current_image() is not None and practice.staged_path(number) is not None
-                    and window.current_image().path.resolve() == practice.staged_path(number).resolve(),
-                    timeout=LOAD_TIMEOUT_MS)
-
-
 def assert_no_label(where: str, text: str) -> None:
     assert not any(word.lower() in text.lower() for word in LABEL_WORDS), (where, text)
 
@@ -69,7 +53,7 @@ def test_a_dicom_case_shows_no_header_text_and_no_tags_until_the_packet_ends(qtb
     state = practice.start(PacketSpec(str(labelled_folder), n_cases=2, balanced=True, time_limit_s=None, seed=4))
     assert state is not None and state.n_cases == 2
     for number in (1, 2):
-        wait_for_case(qtbot, window, number)
+        shown_case(qtbot, window, number)
         qtbot.wait(100)     # the header's tag listing follows from the loader thread
         corners = window.canvas.corner_text()
         assert corners.top_left[0] == f"Practice case {number} of 2"

@@ -16,6 +16,7 @@ from cxrviewer.teaching.practice import PacketSpec
 
 from .helpers import LOAD_TIMEOUT_MS
 from .image_compare import OUTPUT_DIR, qimage_to_rgb, write_png
+from .practice_helpers import browser_text, shown_case
 
 LABEL_WORDS = ("NORMAL", "PNEUMONIA", "bacteria", "virus", "person", "IM-", "chest_xray")
 
@@ -33,23 +34,10 @@ def labelled_folder(tmp_path: Path) -> Path:
     return root
 
 
-def shown_case(qtbot, window, number: int) -> None:
-    practice = window.practice
-    qtbot.waitUntil(lambda: window.current_image() is not None and practice.staged_path(number) is not None
-                    and window.current_image().path.resolve() == practice.staged_path(number).resolve(),
-                    timeout=LOAD_TIMEOUT_MS)
-
-
 def screen_texts(window) -> dict[str, str]:
     """What the trainee can read about the image: title, status bar, browser rows and tooltips, corners."""
-    tree = window.study_dock.tree
-    rows, stack = [], [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
-    while stack:
-        item = stack.pop()
-        rows += [item.text(0), item.toolTip(0)]
-        stack += [item.child(i) for i in range(item.childCount())]
     return {"title": window.windowTitle(), "status": window.statusBar().currentMessage(),
-            "browser": "\n".join(rows), "corners": "\n".join(window.canvas.corner_text().all_lines()),
+            "browser": browser_text(window), "corners": "\n".join(window.canvas.corner_text().all_lines()),
             "image": window.current_image().display_name}
 
 

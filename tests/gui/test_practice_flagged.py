@@ -17,8 +17,8 @@ from PIL import Image
 from cxrviewer.teaching.practice import LAST_FILENAME, PacketSpec
 from tests.model_factory import EXPORT_SAFE_BACKBONE, make_model_folder
 
-from .helpers import LOAD_TIMEOUT_MS
 from .image_compare import OUTPUT_DIR, qimage_to_rgb, write_png
+from .practice_helpers import shown_case
 
 RESULT_TIMEOUT_MS = 120_000
 
@@ -46,10 +46,7 @@ def read_flagged_case(qtbot, window, number: int) -> None:
     """Wait for case `number` on screen and the model's prediction for it."""
     from cxrviewer.core.model.runtime import image_key
 
-    practice = window.practice
-    qtbot.waitUntil(lambda: window.current_image() is not None and practice.staged_path(number) is not None
-                    and window.current_image().path.resolve() == practice.staged_path(number).resolve(),
-                    timeout=LOAD_TIMEOUT_MS)
+    shown_case(qtbot, window, number)
     qtbot.waitUntil(lambda: window.ai.current_prediction() is not None
                     and window.ai.current_prediction().image_key == image_key(window.current_image()),
                     timeout=RESULT_TIMEOUT_MS)
