@@ -736,10 +736,14 @@ def write_score_csv(sheet: ScoreSheet, path: str | Path) -> Path:
     return path
 
 
+MODEL_PDF_WIDTH = 12     # "⚠ BACTERIAL" (a withheld call) fits whole
+
+
 def model_pdf_cell(result: CaseResult) -> str:
-    """The PDF table's 10-character model column: the call, or "⚠ " and the call when withheld."""
+    """The PDF table's model column: the call, or "⚠ " and the call when withheld."""
     label = result.model_label or "—"
-    return ("⚠ " + label)[:10] if result.model_withheld and result.model_label else label[:10]
+    cell = "⚠ " + label if result.model_withheld and result.model_label else label
+    return cell[:MODEL_PDF_WIDTH]
 
 
 def score_figure(state: PacketState, sheet: ScoreSheet) -> Any:
@@ -781,7 +785,7 @@ def score_figure(state: PacketState, sheet: ScoreSheet) -> Any:
                                           or "none"),
              "You right, model wrong: " + (", ".join(f"#{s.case.number}" for s in sheet.you_right_model_wrong)
                                           or "none"), ""]
-    lines.append(f"{'#':>3}  {'known':<10} {'you':<10} {'conf':>4}  {'time':>6}  {'model':<10} ok  file")
+    lines.append(f"{'#':>3}  {'known':<10} {'you':<10} {'conf':>4}  {'time':>6}  {'model':<{MODEL_PDF_WIDTH}} ok  file")
     for score in sheet.cases:
         case, result = score.case, score.result
         mark = {True: "✔", False: "✘", None: "–"}[score.correct]
@@ -789,10 +793,10 @@ def score_figure(state: PacketState, sheet: ScoreSheet) -> Any:
         name = name if len(name) <= 34 else name[:31] + "…"
         if result is None:
             lines.append(f"{case.number:>3}  {case.label[:10]:<10} {'(not read)':<10} {'':>4}  {'':>6}  "
-                         f"{'':<10} {mark}   {name}")
+                         f"{'':<{MODEL_PDF_WIDTH}} {mark}   {name}")
         else:
             lines.append(f"{case.number:>3}  {case.label[:10]:<10} {result.call[:10]:<10} {result.confidence:>4}  "
-                         f"{result.seconds:>5.0f}s  {model_pdf_cell(result):<10} {mark}   {name}")
+                         f"{result.seconds:>5.0f}s  {model_pdf_cell(result):<{MODEL_PDF_WIDTH}} {mark}   {name}")
     size = 7.5 if len(sheet.cases) <= 40 else max(4.0, 7.5 * 40 / len(sheet.cases))
     figure.text(0.06, 0.66, "\n".join(lines[:3]), fontsize=9, va="top", linespacing=1.4)
     figure.text(0.06, 0.60, "\n".join(lines[3:]), fontsize=size, va="top", family="DejaVu Sans Mono",

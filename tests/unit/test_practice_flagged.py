@@ -16,6 +16,7 @@ from cxrviewer.teaching.practice import (
     PacketSpec,
     PacketState,
     model_cell,
+    model_pdf_cell,
     score_csv,
     score_packet,
     summary_lines,
@@ -105,6 +106,12 @@ def test_the_model_column_says_withheld() -> None:
     assert model_cell(RESULTS[0]) == "NORMAL"
     assert model_cell(CaseResult(9, "normal", 50, 1.0)) == "—"
     assert model_cell(None) == ""
+
+
+def test_the_pdf_model_column_keeps_a_withheld_call_whole() -> None:
+    assert model_pdf_cell(RESULTS[1]) == "⚠ BACTERIAL"
+    assert model_pdf_cell(RESULTS[0]) == "NORMAL"
+    assert model_pdf_cell(CaseResult(9, "normal", 50, 1.0)) == "—"
 
 
 def test_the_flag_survives_saving_and_a_packet_saved_without_it_loads_unflagged() -> None:
