@@ -126,7 +126,8 @@ def score_metrics(
         return result
     targets = np.array([model_labels.index(label) for label in data_labels])
     result["classification"] = m.classification_metrics(probabilities, targets, model_labels)
-    result["call"] = call_metrics(probabilities, targets, model_labels, threshold)
+    calls = model_calls(probabilities, model_labels, threshold)
+    result["call"] = call_metrics(probabilities, targets, model_labels, threshold, calls)
     result["ece"] = m.expected_calibration_error(probabilities, targets)
     pneumonia = m.pneumonia_score(probabilities, model_labels)
     positive: list[str] = []
@@ -141,8 +142,8 @@ def score_metrics(
         positive, positive_score = [COVID], probabilities[:, covid]
     result.update(m.subgroup_metrics(probabilities, targets, model_labels, sources))
     if len(set(sources)) > 1:
-        result["per_source_calls"] = per_source_calls(model_calls(probabilities, model_labels, threshold),
-                                                      list(data_labels), list(sources), positive, positive_score)
+        result["per_source_calls"] = per_source_calls(calls, list(data_labels), list(sources), positive,
+                                                      positive_score)
     return result
 
 
@@ -198,19 +199,19 @@ def model_calls(probabilities: np.ndarray, model_labels: Sequence[str], threshol
 
 
 def call_metrics(probabilities: np.ndarray, targets: np.ndarray, model_labels: Sequence[str],
-                 threshold: float) -> dict[str, object]:
+                 threshold: float, calls: Sequence[str]) -> dict[str, object]:
     """Accuracy and confusion matrix of the model's CALL (what the viewer says), not of the arg-max."""
     from cxrviewer.core.model_call import model_call
 
     model_labels = list(model_labels)
-    calls = np.array([model_labels.index(label) for label in model_calls(probabilities, model_labels, threshold)])
+    called = np.array([model_labels.index(label) for label in calls])
     confusion = np.zeros((len(model_labels), len(model_labels)), dtype=int)
-    for truth, called in zip(targets, calls):
-        confusion[int(truth), int(called)] += 1
+    for truth, index in zip(targets, called):
+        confusion[int(truth), int(index)] += 1
     rule = model_call(model_labels, probabilities[0], threshold).rule if len(probabilities) else ""
-    return {"rule": rule, "accuracy": float((calls == targets).mean()) if len(targets) else None,
+    return {"rule": rule, "accuracy": float((called == targets).mean()) if len(targets) else None,
             "confusion_matrix": confusion.tolist(),
-            "differs_from_top": int((calls != probabilities.argmax(axis=1)).sum())}
+            "differs_from_top": int((called != probabilities.argmax(axis=1)).sum())}
 
 
 def training_overlap(model_folder: Path, samples: Sequence[Sample]) -> dict[str, list[str]]:

@@ -43,7 +43,7 @@ from cxrviewer.core.labels import folder_label
 from cxrviewer.teaching.known_label import known_label
 from cxrviewer.teaching.pages import save_page
 from cxrviewer.teaching.rates import Rate
-from cxrviewer.teaching.reads import ModelWithheld, scored_for_model
+from cxrviewer.teaching.reads import ModelWithheld, flagged_left_out, scored_for_model
 
 PACKET_FORMAT = 1
 STATE_FILENAME = "practice_packet.json"        # the unfinished packet, offered for resuming
@@ -656,10 +656,8 @@ def percent(value: float | None) -> str:
 
 def flagged_note(n_flagged: int) -> str:
     """ "2 flagged cases not counted: …" for the figures about the model ("" when none was left out)."""
-    if not n_flagged:
-        return ""
-    return (f"{n_flagged} flagged case{'s' if n_flagged != 1 else ''} not counted: "
-            "outside the model's training data, its call was withheld")
+    left_out = flagged_left_out(n_flagged, "case")
+    return f"{left_out}: outside the model's training data, its call was withheld" if left_out else ""
 
 
 def model_cell(result: CaseResult | None) -> str:

@@ -225,6 +225,11 @@ def scored_for_model(outcomes: Iterable[tuple[ModelWithheld, bool | None]]) -> t
     return counted, len(scored) - len(counted)
 
 
+def flagged_left_out(n_flagged: int, noun: str) -> str:
+    """ "2 flagged reads not counted" (`noun` "read" or "case") for a figure about the model; "" for none."""
+    return f"{n_flagged} flagged {noun}{'s' if n_flagged != 1 else ''} not counted" if n_flagged else ""
+
+
 class _ModelCallOf:
     """The model's call on a result's labels and probabilities, for the dataclasses below."""
 

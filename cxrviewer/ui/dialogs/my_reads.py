@@ -37,6 +37,7 @@ from cxrviewer.teaching.reads import (
     brier_score,
     calibration_curve,
     call_title,
+    flagged_left_out,
     summarise,
 )
 from cxrviewer.ui.shell.theme import set_tone
@@ -60,7 +61,8 @@ def _mark(ok: bool | None) -> str:
 
 def _left_out(n_flagged: int) -> str:
     """The note "; 2 flagged reads not counted" for a figure about the model ("" when none was left out)."""
-    return f"; {n_flagged} flagged read{'s' if n_flagged != 1 else ''} not counted" if n_flagged else ""
+    left_out = flagged_left_out(n_flagged, "read")
+    return f"; {left_out}" if left_out else ""
 
 
 def summary_lines(records: Sequence[ReadRecord]) -> list[str]:

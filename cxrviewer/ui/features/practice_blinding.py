@@ -46,7 +46,6 @@ class PracticeBlinding:
 
     def __init__(self, host: QWidget, viewer: ViewerSession, canvas: ImageCanvas, panel: AiPanel) -> None:
         self.host, self.viewer, self.canvas, self.panel = host, viewer, canvas, panel
-        self.active = False
 
     def apply(self, state: PacketState, staged: Mapping[int, Path], staging_folder: Path) -> None:
         study = f"Practice packet {state.created[:16].replace('T', ' ')}"   # never the staging folder's name
@@ -56,7 +55,6 @@ class PracticeBlinding:
         for dock in self.host.findChildren(TagDock):
             dock.tags.set_blinded(True)
         self.panel.set_hidden_paths(hidden_paths(state, staged, staging_folder))
-        self.active = True
 
     def lift(self) -> None:
         self.viewer.set_display_names({})
@@ -64,4 +62,3 @@ class PracticeBlinding:
         for dock in self.host.findChildren(TagDock):
             dock.tags.set_blinded(False)
         self.panel.set_hidden_paths({})
-        self.active = False

@@ -389,8 +389,9 @@ class MainWindow(LocalFileDrops, WindowShell, QMainWindow):
         self._loading_timer.stop()
         previous = self.session.image
         keep_view = previous is not None and previous.path == image.path
-        image = self.session.named(image)            # a practice case: never its file's name
-        self.canvas.set_title(image.display_name if self.session.display_name(image.path) else "")
+        named = self.session.named(image)            # a practice case: never its file's name
+        self.canvas.set_title(named.display_name if named is not image else "")
+        image = named
         self.session.accept_loaded(request_id, image)   # announced below, once the window shows it
         self.canvas.set_image(image, keep_view=keep_view)
         self.study_dock.tree.thumbnails.offer(image)   # no second decode for its thumbnail
